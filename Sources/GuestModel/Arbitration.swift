@@ -1,0 +1,219 @@
+/// The round: estimate → floors → fair share → pacing, as one pure state machine. The control loop
+/// feeds it reports (`ingest`) as they arrive and asks for a decision (`step`) with a fresh host
+/// snapshot; it never touches Xen, a clock or a file.
+
+/// Per-guest memory of the arbiter between rounds.
+public struct GuestState: Sendable {
+    public var domid: DomID
+    public var tracker: ReportTracker
+    public var estimator = EstimatorState()
+    /// Allocation Xen showed in the last snapshot (the estimator's reference).
+    public var lastActual: KiB?
+    /// Set while the most recent report was rejected; cleared by the next accepted one.
+    public var lastRejection: ReportRejection?
+    public var acceptedReports = 0
+    public var rejectedReports = 0
+    /// When this guest was last part of a round (pacing measures shrink allowance from it).
+    public var lastRoundAt: TimePoint?
+    var generation: UInt32 = 0
+
+    init(domid: DomID, limits: TrackerLimits) {
+        self.domid = domid
+        self.tracker = ReportTracker(limits: limits)
+    }
+}
+
+/// What `ingest` did with a report.
+public enum IngestOutcome: Sendable, Equatable {
+    case accepted
+    case unchanged
+    case rejected(ReportRejection)
+}
+
+/// The arbiter's pure core.
+public struct Arbitration: Sendable {
+    public var config: PolicyConfig
+    public private(set) var guests: [GuestState] = []
+    /// domid → index into `guests` (−1: unknown). Domids are 15 bits, so a flat table beats hashing.
+    private var slotOf = [Int32](repeating: -1, count: Int(DomID.firstReserved))
+    private var generation: UInt32 = 0
+
+    public init(config: PolicyConfig = PolicyConfig()) { self.config = config }
+
+    public func guest(_ domid: DomID) -> GuestState? {
+        guard domid.raw < DomID.firstReserved else { return nil }
+        let s = slotOf[Int(domid.raw)]
+        return s >= 0 ? guests[Int(s)] : nil
+    }
+
+    private mutating func slot(_ domid: DomID) -> Int {
+        let s = slotOf[Int(domid.raw)]
+        if s >= 0 { return Int(s) }
+        guests.append(GuestState(domid: domid, limits: config.tracker))
+        slotOf[Int(domid.raw)] = Int32(guests.count - 1)
+        return guests.count - 1
+    }
+
+    /// Forgets a domain (released by Xen): its history must not leak into a later domain with the same id.
+    public mutating func forget(_ domid: DomID) {
+        guard domid.raw < DomID.firstReserved else { return }
+        let s = Int(slotOf[Int(domid.raw)])
+        guard s >= 0 else { return }
+        slotOf[Int(domid.raw)] = -1
+        let last = guests.count - 1
+        if s != last {
+            guests.swapAt(s, last)
+            slotOf[Int(guests[s].domid.raw)] = Int32(s)
+        }
+        guests.removeLast()
+    }
+
+    /// Takes one raw `~/data/pressure` value read at `at`.
+    @discardableResult
+    public mutating func ingest(_ domid: DomID, line: String, at: TimePoint, staticMax: KiB? = nil) -> IngestOutcome {
+        ingest(domid, parsed: ReportParser.parse(line, limits: config.limits), at: at, staticMax: staticMax)
+    }
+
+    /// Takes one parsed (or refused) report read at `at`. `staticMax` is the domain's trusted static-max
+    /// if the caller has it.
+    @discardableResult
+    public mutating func ingest(_ domid: DomID, parsed: Result<GuestReport, ReportRejection>, at: TimePoint, staticMax: KiB? = nil) -> IngestOutcome {
+        guard domid.raw < DomID.firstReserved else { return .rejected(.inconsistent("domid \(domid) is reserved")) }
+        let s = slot(domid)
+        let outcome: TrackOutcome
+        switch parsed {
+        case .failure(let why): outcome = .rejected(why)
+        case .success(let report): outcome = guests[s].tracker.track(report, at: at, staticMax: staticMax)
+        }
+        switch outcome {
+        case .unchanged:
+            return .unchanged
+        case .rejected(let why):
+            guests[s].lastRejection = why
+            guests[s].rejectedReports += 1
+            return .rejected(why)
+        case .accepted(let obs):
+            let allocation = guests[s].lastActual ?? obs.report.memTotal
+            Estimator.update(&guests[s].estimator, with: obs, allocation: allocation, config: config.estimator)
+            guests[s].lastRejection = nil
+            guests[s].acceptedReports += 1
+            return .accepted
+        }
+    }
+
+    /// One round. Domains in the snapshot that the arbiter has not seen are adopted at their current
+    /// target; domains it knew that are missing are forgotten.
+    public mutating func step(_ snapshot: HostSnapshot, now: TimePoint) -> Decision {
+        generation &+= 1
+        let c = config
+        let n = snapshot.domains.count
+        var floors = [KiB](), demands = [KiB](), ceilings = [KiB](), weights = [Double]()
+        floors.reserveCapacity(n); demands.reserveCapacity(n); ceilings.reserveCapacity(n); weights.reserveCapacity(n)
+        var slots = [Int](), statuses = [ReportStatus](), floorKinds = [FloorKind](), hardCeilings = [KiB]()
+        slots.reserveCapacity(n); statuses.reserveCapacity(n); floorKinds.reserveCapacity(n); hardCeilings.reserveCapacity(n)
+        var sumActual: Int64 = 0
+
+        for d in snapshot.domains {
+            let s = slot(d.domid)
+            guests[s].generation = generation
+            guests[s].lastActual = d.actual
+            slots.append(s)
+            sumActual &+= d.actual.value
+
+            let staticMax = d.staticMax.value > 0 ? d.staticMax : max(d.actual, d.target)
+            let hold = d.target.value > 0 ? min(d.target, staticMax) : min(d.actual, staticMax)
+            var ceiling = min(d.adminMax ?? staticMax, staticMax).pageFloor
+            let adminMin = d.adminMin ?? .zero
+            var w = d.weight ?? c.share.defaultWeight
+            if !(w.isFinite && w > 0) { w = c.share.defaultWeight }
+
+            let est = guests[s].estimator
+            let status: ReportStatus
+            if guests[s].lastRejection != nil { status = .rejected }
+            else if !est.isPrimed { status = .none }
+            else {
+                let limit = est.lastSource == .legacy ? c.estimator.legacyStaleAfterSeconds : c.estimator.staleAfterSeconds
+                status = now.seconds(since: est.lastAt!) > limit ? .stale : .fresh
+            }
+
+            var floor: KiB, kind: FloorKind, demand: KiB
+            if status == .fresh || c.floors.silent == .adminFloor {
+                (floor, kind) = Self.baseFloor(adminMin: adminMin, staticMax: staticMax, config: c.floors)
+                if status == .fresh {
+                    let wsFloor = KiB.pageCeil(est.workingSet * (1 + c.floors.padding))
+                    if wsFloor > floor { floor = wsFloor; kind = .workingSet }
+                    demand = KiB.pageFloor(est.demand)
+                } else {
+                    // Explicit opt-in: a silent guest may be shrunk to its admin floor, never grown.
+                    demand = hold
+                    ceiling = min(ceiling, max(hold, floor))
+                }
+            } else {
+                // Never shrink on missing or bad data: hold the current target (admin min still applies).
+                floor = max(hold, adminMin).pageCeil
+                kind = adminMin > hold ? .admin : .hold
+                demand = floor
+                ceiling = min(ceiling, floor)
+            }
+            if floor > ceiling { floor = ceiling; kind = .ceiling }
+            floors.append(floor)
+            floorKinds.append(kind)
+            demands.append(clamp(demand, floor, ceiling))
+            ceilings.append(ceiling)
+            hardCeilings.append(staticMax)
+            weights.append(w)
+            statuses.append(status)
+        }
+        dropUnseen()
+
+        let reserve = c.share.hostReserve
+        let budget = KiB(Swift.max(0, sumActual &+ snapshot.free.value &- reserve.value))
+        let share = FairShare.solve(floors: floors, demands: demands, ceilings: ceilings, weights: weights,
+                                    budget: budget, surplus: c.share.surplus, slack: c.share.slack)
+
+        var outcomes = [DomainOutcome]()
+        outcomes.reserveCapacity(n)
+        for (k, d) in snapshot.domains.enumerated() {
+            let est = guests[slots[k]].estimator
+            let fresh = statuses[k] == .fresh
+            let prev = d.target.value > 0 ? d.target : d.actual
+            outcomes.append(DomainOutcome(
+                domid: d.domid, status: statuses[k], floor: floors[k], floorKind: floorKinds[k],
+                demand: demands[k], ceiling: ceilings[k], weight: weights[k],
+                workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil,
+                stall: fresh ? est.stall : nil, critical: fresh && est.critical,
+                allocation: share.allocations[k], basis: share.basis[k],
+                actual: d.actual, previousTarget: prev, target: prev, reason: .steady, paced: false))
+        }
+
+        let growBudget = Pacer.pace(&outcomes, staticMax: hardCeilings, lastRoundAt: slots.map { guests[$0].lastRoundAt },
+                                    free: snapshot.free, reserve: reserve, phase: share.phase, now: now, config: c.pacing)
+        for s in slots { guests[s].lastRoundAt = now }
+
+        var alerts = [Alert]()
+        if share.phase == .infeasible {
+            alerts.append(Alert(kind: .floorsExceedHost, shortfall: share.shortfall, domains: snapshot.domains.map(\.domid)))
+        }
+        return Decision(at: now, budget: budget, free: snapshot.free, reserve: reserve, growBudget: growBudget,
+                        phase: share.phase, level: share.level, shortfall: share.shortfall,
+                        outcomes: outcomes, alerts: alerts)
+    }
+
+    /// The floor every guest has whatever it reports: max(admin min, absolute minimum, selfballoon's).
+    static func baseFloor(adminMin: KiB, staticMax: KiB, config f: FloorConfig) -> (KiB, FloorKind) {
+        var floor = f.absoluteMin.pageCeil, kind = FloorKind.absolute
+        if f.selfballoonFloor {
+            let sb = Floors.selfballoon(staticMax)
+            if sb > floor { floor = sb; kind = .selfballoon }
+        }
+        if adminMin.pageCeil > floor { floor = adminMin.pageCeil; kind = .admin }
+        return (floor, kind)
+    }
+
+    private mutating func dropUnseen() {
+        var i = 0
+        while i < guests.count {
+            if guests[i].generation != generation { forget(guests[i].domid) } else { i += 1 }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+/// The values a round produces. Each per-domain outcome carries the inputs that led to it and one
+/// reason code, so `explain DOMAIN` can answer from stored facts.
+
+/// Trusted facts about one domain, from Xen (libxl domain info, xenstore `memory/*`) and the admin's
+/// per-domain settings.
+public struct DomainFacts: Sendable, Equatable {
+    public var domid: DomID
+    /// `memory/static-max`: libxl refuses targets above it.
+    public var staticMax: KiB
+    /// The domain's current allocation as Xen counts it (libxl `current_memkb`).
+    public var actual: KiB
+    /// `memory/target` as it stands now (ours from an earlier round, or the toolstack's).
+    public var target: KiB
+    public var adminMin: KiB?
+    public var adminMax: KiB?
+    public var weight: Double?
+
+    public init(domid: DomID, staticMax: KiB, actual: KiB, target: KiB,
+                adminMin: KiB? = nil, adminMax: KiB? = nil, weight: Double? = nil) {
+        self.domid = domid
+        self.staticMax = staticMax
+        self.actual = actual
+        self.target = target
+        self.adminMin = adminMin
+        self.adminMax = adminMax
+        self.weight = weight
+    }
+}
+
+/// One consistent look at the host.
+public struct HostSnapshot: Sendable, Equatable {
+    /// Memory Xen can hand out right now (physinfo free, less outstanding claims).
+    public var free: KiB
+    /// The managed domains (dom0 and other unmanaged domains are left out: their memory is neither
+    /// free nor ours to move).
+    public var domains: [DomainFacts]
+    public init(free: KiB, domains: [DomainFacts]) {
+        self.free = free
+        self.domains = domains
+    }
+}
+
+/// What we know of a guest's reports this round.
+public enum ReportStatus: UInt8, Sendable, Equatable, CustomStringConvertible {
+    /// A recent accepted report: the estimate is used.
+    case fresh
+    /// The last accepted report is older than the staleness limit.
+    case stale
+    /// Never reported (or not since the arbiter started).
+    case none
+    /// The latest report was rejected.
+    case rejected
+
+    public var description: String {
+        switch self {
+        case .fresh: "fresh"
+        case .stale: "stale"
+        case .none: "none"
+        case .rejected: "rejected"
+        }
+    }
+}
+
+/// Which rule set the floor.
+public enum FloorKind: UInt8, Sendable, Equatable, CustomStringConvertible {
+    case admin, absolute, selfballoon, workingSet, hold, ceiling
+    public var description: String {
+        switch self {
+        case .admin: "admin"
+        case .absolute: "absolute"
+        case .selfballoon: "selfballoon"
+        case .workingSet: "working-set"
+        case .hold: "hold"
+        case .ceiling: "ceiling"
+        }
+    }
+}
+
+/// Why a domain's target is what it is after this round. One per domain per round.
+public enum Reason: String, Sendable, Equatable, CaseIterable, CustomStringConvertible {
+    /// Within the deadband of the decision: nothing pushed.
+    case steady = "steady"
+    /// Raised towards its demand (pressure, growing working set).
+    case growDemand = "grow:demand"
+    /// Below its floor: raised at once (floors are hard).
+    case growFloor = "grow:floor"
+    /// Critical pressure: raised at once to what it recently had.
+    case growCritical = "grow:critical"
+    /// Given a weighted share of spare memory above its demand.
+    case growSurplus = "grow:surplus"
+    /// Wanted more than Xen has free: given part now, the rest as shrinks elsewhere free memory.
+    case growPartial = "grow:partial"
+    /// Wanted to grow but nothing is free yet (two-phase: shrinks first).
+    case heldNoFree = "held:no-free-memory"
+    /// Lowered towards a demand below its allocation (idle memory), at the paced rate.
+    case shrinkIdle = "shrink:idle"
+    /// Lowered towards its fair share under contention, at the paced rate.
+    case shrinkContention = "shrink:contention"
+    /// Lowered towards a ceiling the admin set below its allocation, at the paced rate.
+    case shrinkCeiling = "shrink:ceiling"
+    /// Its target was above static-max (libxl refuses those): clamped.
+    case clampStaticMax = "clamp:static-max"
+    /// Lowered a grow target the guest had not reached: takes no memory from it.
+    case trimGrow = "trim:unreached-grow"
+    /// A shrink was due but the guest's stall pressure is too high.
+    case heldPressure = "held:pressure"
+    /// A shrink was due but the last one is still being reached.
+    case heldConverging = "held:converging"
+    /// A shrink was due but the pace allows nothing this round.
+    case heldRateLimit = "held:rate-limit"
+    /// At its floor.
+    case heldFloor = "held:floor"
+    /// Its last report is too old: held, never shrunk on old data.
+    case heldStale = "held:stale-report"
+    /// It has never reported: held.
+    case heldNoReport = "held:no-report"
+    /// Its latest report was rejected: held.
+    case heldRejected = "held:rejected-report"
+    /// Floors exceed the host: everyone at their floor; an alert is raised.
+    case infeasible = "held:floors-exceed-host"
+
+    public var description: String { rawValue }
+}
+
+/// The outcome for one domain.
+public struct DomainOutcome: Sendable, Equatable {
+    public var domid: DomID
+    public var status: ReportStatus
+    public var floor: KiB
+    public var floorKind: FloorKind
+    public var demand: KiB
+    public var ceiling: KiB
+    public var weight: Double
+    public var workingSet: KiB?
+    /// PSI some share of the last accepted report, if any.
+    public var stall: Double?
+    public var critical: Bool
+    /// The solver's allocation and why.
+    public var allocation: KiB
+    public var basis: ShareBasis
+    public var actual: KiB
+    public var previousTarget: KiB
+    /// The target after pacing (equal to previousTarget when nothing is pushed).
+    public var target: KiB
+    public var reason: Reason
+    /// True when pacing (rate limit, free memory) kept the target short of the allocation.
+    public var paced: Bool
+    public var changed: Bool { target != previousTarget }
+}
+
+/// Something an admin must hear about.
+public struct Alert: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Equatable {
+        /// The floors alone need more memory than the host has.
+        case floorsExceedHost = "floors-exceed-host"
+    }
+    public var kind: Kind
+    public var shortfall: KiB
+    public var domains: [DomID]
+    public var description: String {
+        switch kind {
+        case .floorsExceedHost:
+            "floors exceed host memory by \(shortfall) across \(domains.count) domains: all held at their floors"
+        }
+    }
+}
+
+/// One round's decision.
+public struct Decision: Sendable, Equatable {
+    public var at: TimePoint
+    /// Σ allocations + Xen free − reserve: what the solver shared out.
+    public var budget: KiB
+    public var free: KiB
+    public var reserve: KiB
+    /// Free memory the grows of this round could use (free − reserve − grows still outstanding).
+    public var growBudget: KiB
+    public var phase: SharePhase
+    public var level: Double?
+    public var shortfall: KiB
+    public var outcomes: [DomainOutcome]
+    public var alerts: [Alert]
+
+    /// The targets to push: only the domains whose target changed.
+    public var changes: [DomainOutcome] { outcomes.filter(\.changed) }
+}

@@ -1,0 +1,137 @@
+/// Demand and working-set estimation: from a guest's accepted reports to two numbers in Xen's terms
+/// (KiB of domain allocation). The maths, in full (all KiB unless marked):
+///
+///     overhead   = clamp(allocation − MemTotal, 0, maxOverheadFraction × allocation)
+///                  (what the kernel keeps for itself; invisible to the guest, real to Xen)
+///     hot        = activeFileWeight × Active(file)                 (recently reused page cache)
+///     faults     = max(refaults/s, major faults/s, swap-ins/s)     (pages/s, from counter deltas)
+///     deficit    = min(faults × 4 KiB × refaultWindow, maxBoost × allocation)
+///                  (memory evicted and needed again within the window: the guest is short of it)
+///     ws         = (MemTotal − MemAvailable) + hot + overhead + deficit
+///     s          = PSI some share (0–1) over the report interval
+///     boost      = maxBoost × min(1, (s / pressureTarget / boostCoefficient)²)    if s > pressureTarget
+///                  (senpai's quadratic back-off: small stalls nudge, large stalls ask for a lot)
+///     critical   = s ≥ criticalPressure or PSI full ≥ criticalFullPressure
+///     need       = max(ws × (1 + headroom), allocation × (1 + boost) if s > target, peak if critical)
+///     need       ≤ max(allocation × (1 + maxBoost), peak if critical)     (a guest cannot raise its own
+///                  demand faster than that per report; peak is the most it recently had, a Xen fact)
+///
+/// Each of `ws` and `need` goes through two averages with half-lives `fast` and `slow`; the fast one
+/// jumps up at once. The estimate is max(fast, slow): it rises at once and falls slowly (ESX).
+/// `peak` decays towards the allocation with the slow half-life.
+public struct EstimatorState: Sendable, Equatable {
+    public var demandFast = 0.0
+    public var demandSlow = 0.0
+    public var wsFast = 0.0
+    public var wsSlow = 0.0
+    /// The most memory the guest recently had (KiB), decaying with the slow half-life.
+    public var peak = 0.0
+    public var lastAt: TimePoint?
+    public var lastSource: ReportSource = .reporter
+    /// Stall shares of the last accepted report (nil: no PSI).
+    public var stall: Double?
+    public var fullStall: Double?
+    public var critical = false
+    public init() {}
+
+    /// Whether the estimate has been fed at all.
+    @inlinable public var isPrimed: Bool { lastAt != nil }
+    /// Demand estimate, KiB (rises at once, falls slowly).
+    @inlinable public var demand: Double { Swift.max(demandFast, demandSlow) }
+    /// Working-set estimate, KiB.
+    @inlinable public var workingSet: Double { Swift.max(wsFast, wsSlow) }
+}
+
+public enum Estimator {
+    /// Folds one accepted observation into `state`. `allocation` is the domain's current memory as Xen
+    /// reports it (trusted); pass the report's MemTotal when Xen has not been read yet.
+    public static func update(_ state: inout EstimatorState, with obs: Observation, allocation: KiB, config c: EstimatorConfig) {
+        let r = obs.report
+        let alloc = Swift.max(allocation.asDouble, 1)
+        let overhead = clamp(alloc - r.memTotal.asDouble, 0, c.maxOverheadFraction * alloc)
+        let hot = c.activeFileWeight * (r.activeFile?.asDouble ?? 0)
+        var faults = 0.0
+        if let rates = obs.rates {
+            faults = Swift.max(rates.refaults ?? 0, Swift.max(rates.majorFaults ?? 0, rates.swapIns ?? 0))
+        }
+        let deficit = Swift.min(faults * 4 * c.refaultWindowSeconds, c.maxBoost * alloc)
+        let ws = r.used.asDouble + hot + overhead + deficit
+
+        let s = obs.stall ?? 0
+        let full = obs.fullStall ?? 0
+        let critical = s >= c.criticalPressure || full >= c.criticalFullPressure
+
+        // Peak decays towards the allocation; it never drops below what the guest has now.
+        let dt = state.lastAt.map { Swift.max(0, obs.at.seconds(since: $0)) } ?? 0
+        let alphaFast = decay(dt, halfLife: c.fastHalfLifeSeconds)
+        let alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
+        state.peak = state.isPrimed ? Swift.max(alloc, state.peak + alphaSlow * (alloc - state.peak)) : alloc
+
+        var need = ws * (1 + c.headroom)
+        if s > c.pressureTarget {
+            let x = s / c.pressureTarget / c.boostCoefficient
+            let boost = c.maxBoost * Swift.min(1, x * x)
+            need = Swift.max(need, alloc * (1 + boost))
+        }
+        var cap = alloc * (1 + c.maxBoost)
+        if critical {
+            need = Swift.max(need, state.peak)
+            cap = Swift.max(cap, state.peak)
+        }
+        need = Swift.min(need, cap)
+
+        if state.isPrimed {
+            state.demandFast = need > state.demandFast ? need : state.demandFast + alphaFast * (need - state.demandFast)
+            state.demandSlow += alphaSlow * (need - state.demandSlow)
+            state.wsFast = ws > state.wsFast ? ws : state.wsFast + alphaFast * (ws - state.wsFast)
+            state.wsSlow += alphaSlow * (ws - state.wsSlow)
+        } else {
+            state.demandFast = need
+            state.demandSlow = need
+            state.wsFast = ws
+            state.wsSlow = ws
+        }
+        state.lastAt = obs.at
+        state.lastSource = r.source
+        state.stall = obs.stall
+        state.fullStall = obs.fullStall
+        state.critical = critical
+    }
+
+    /// Weight of a new sample in an exponential average after `dt` seconds: 1 − 2^(−dt/halfLife).
+    @inlinable static func decay(_ dt: Double, halfLife: Double) -> Double {
+        guard dt > 0 else { return 0 }
+        return 1 - exp2(-dt / halfLife)
+    }
+
+    /// 2^x without Foundation (x ≤ 0 here): exact power of two for the integer part, a short series
+    /// for the fraction. Relative error below 1e-12, far finer than any KiB.
+    @inlinable static func exp2(_ x: Double) -> Double {
+        if x < -1000 { return 0 }
+        let n = x.rounded(.down)
+        let f = x - n                       // 0 ≤ f < 1
+        let y = f * 0.6931471805599453      // f · ln 2
+        var term = 1.0, sum = 1.0
+        for k in 1...20 {
+            term *= y / Double(k)
+            sum += term
+        }
+        return sum * Double(sign: .plus, exponent: Int(n), significand: 1)
+    }
+}
+
+/// Floor rules.
+public enum Floors {
+    /// Linux xen-selfballoon's piecewise floor (drivers/xen/xen-selfballoon.c), on `size` (static-max):
+    /// below 16 MiB do not balloon; below 64 MiB 16 MiB + half the rest; below 512 MiB 40 MiB + ⅛;
+    /// else 99 MiB + 1/32 ("about a 3 % slope"). A sane lower bound for guests that report little.
+    public static func selfballoon(_ size: KiB) -> KiB {
+        let mb = size.asDouble / 1024
+        let floorMB: Double
+        if mb < 16 { return size }
+        else if mb < 64 { floorMB = 16 + (mb - 16) / 2 }
+        else if mb < 512 { floorMB = 40 + (mb - 40) / 8 }
+        else { floorMB = 99 + (mb - 99) / 32 }
+        return KiB.pageCeil(floorMB * 1024)
+    }
+}

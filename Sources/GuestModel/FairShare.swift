@@ -1,0 +1,179 @@
+/// The host-wide share: floors first, then weighted max-min water-filling up to each guest's demand,
+/// then (if memory is left and the policy says so) water-filling up to the ceilings.
+///
+/// Water-filling finds one level λ (KiB per unit of weight) such that
+///
+///     Σ_i clamp(λ · w_i, lo_i, hi_i) = budget
+///
+/// and gives guest i `clamp(λ · w_i, lo_i, hi_i)`. S(λ) is piecewise linear and non-decreasing with
+/// breakpoints at lo_i/w_i and hi_i/w_i, so sorting the breakpoints and sweeping them finds λ in
+/// O(n log n). Properties that follow (and that the property tests check): nobody below lo or above
+/// hi; a guest not clamped gets exactly its weighted share λ·w_i; lowering your own weight never
+/// raises your allocation; raising your own demand (hi) never lowers it; and a guest that inflates
+/// its demand gets at most λ·w_i (or its floor) while anybody else's demand is unmet.
+
+/// Why a guest got the allocation it got.
+public enum ShareBasis: UInt8, Sendable, Equatable, CustomStringConvertible {
+    /// Held at its floor (its weighted share was less, or floors exceed the host).
+    case floor
+    /// Its weighted share under contention, between floor and demand.
+    case fairShare
+    /// Its whole demand.
+    case demand
+    /// Its weighted share of surplus memory, between demand and ceiling.
+    case surplus
+    /// Its ceiling.
+    case ceiling
+
+    public var description: String {
+        switch self {
+        case .floor: "floor"
+        case .fairShare: "fair-share"
+        case .demand: "demand"
+        case .surplus: "surplus"
+        case .ceiling: "ceiling"
+        }
+    }
+}
+
+/// Which regime the host is in this round.
+public enum SharePhase: UInt8, Sendable, Equatable {
+    /// Floors alone exceed the budget: everyone at their floor, and an alert.
+    case infeasible
+    /// Demands exceed the budget: water-filled between floors and demands.
+    case contended
+    /// Every demand met; surplus water-filled up to ceilings (or kept free).
+    case uncontended
+}
+
+public struct FairShareResult: Sendable, Equatable {
+    public var allocations: [KiB]
+    public var basis: [ShareBasis]
+    public var phase: SharePhase
+    /// Σ floors − budget when the floors do not fit, else zero.
+    public var shortfall: KiB
+    /// The water level (KiB per unit weight) of the phase that was water-filled, if any.
+    public var level: Double?
+}
+
+public enum FairShare {
+    /// Solves one round. Inputs are per guest, in the same order; they are normalised so that
+    /// floor ≤ demand ≤ ceiling (floors win). Weights must be positive and finite.
+    public static func solve(floors: [KiB], demands: [KiB], ceilings: [KiB], weights: [Double],
+                             budget: KiB, surplus: SurplusPolicy = .distribute, slack: KiB = .zero) -> FairShareResult {
+        let n = floors.count
+        precondition(demands.count == n && ceilings.count == n && weights.count == n, "FairShare.solve: ragged input")
+        var lo = [Int64](repeating: 0, count: n)
+        var mid = [Int64](repeating: 0, count: n)
+        var hi = [Int64](repeating: 0, count: n)
+        var sumFloor: Int64 = 0, sumDemand: Int64 = 0
+        for i in 0..<n {
+            let f = Swift.max(floors[i].value, 0)
+            let c = Swift.max(ceilings[i].value, f)
+            let d = Swift.min(Swift.max(demands[i].value, f), c)
+            lo[i] = f; mid[i] = d; hi[i] = c
+            sumFloor &+= f
+            sumDemand &+= d
+        }
+        let b = Swift.max(budget.value, 0)
+        var basis = [ShareBasis](repeating: .floor, count: n)
+
+        if sumFloor > b {
+            return FairShareResult(allocations: lo.map { KiB($0) }, basis: basis, phase: .infeasible,
+                                   shortfall: KiB(sumFloor - b), level: nil)
+        }
+        if sumDemand >= b {
+            var alloc = lo
+            let level = waterFill(lo: lo, hi: mid, weights: weights, budget: b, into: &alloc)
+            for i in 0..<n {
+                basis[i] = alloc[i] >= mid[i] ? .demand : (alloc[i] <= lo[i] ? .floor : .fairShare)
+            }
+            return FairShareResult(allocations: alloc.map { KiB($0) }, basis: basis, phase: .contended,
+                                   shortfall: .zero, level: level)
+        }
+        var alloc = mid
+        var level: Double? = nil
+        if surplus == .distribute {
+            let target = Swift.max(sumDemand, b - Swift.max(slack.value, 0))
+            level = waterFill(lo: mid, hi: hi, weights: weights, budget: target, into: &alloc)
+        }
+        for i in 0..<n {
+            basis[i] = alloc[i] <= mid[i] ? .demand : (alloc[i] >= hi[i] ? .ceiling : .surplus)
+        }
+        return FairShareResult(allocations: alloc.map { KiB($0) }, basis: basis, phase: .uncontended,
+                               shortfall: .zero, level: level)
+    }
+
+    /// One breakpoint of S(λ): guest `index` starts rising at λ = lo/w, or stops at λ = hi/w.
+    @usableFromInline struct Event {
+        var key: Double
+        var index: Int32
+        var stop: Bool
+    }
+
+    /// Water-fills between `lo` and `hi` (both KiB, lo ≤ hi) so that Σ alloc ≤ budget, as close as whole
+    /// pages allow. Writes the allocation into `alloc` and returns the level λ, or nil when no filling
+    /// was needed (everyone at hi) or possible (everyone at lo).
+    @discardableResult
+    public static func waterFill(lo: [Int64], hi: [Int64], weights: [Double], budget: Int64, into alloc: inout [Int64]) -> Double? {
+        let n = lo.count
+        var base: Int64 = 0, top: Int64 = 0
+        for i in 0..<n { base &+= lo[i]; top &+= hi[i] }
+        if top <= budget { for i in 0..<n { alloc[i] = hi[i] }; return nil }
+        if base >= budget { for i in 0..<n { alloc[i] = lo[i] }; return nil }
+
+        var events = [Event]()
+        events.reserveCapacity(2 * n)
+        var constant = 0.0          // Σ lo of guests not yet rising + Σ hi of guests that stopped
+        for i in 0..<n {
+            constant += Double(lo[i])
+            guard hi[i] > lo[i] else { continue }
+            let w = weights[i]
+            events.append(Event(key: Double(lo[i]) / w, index: Int32(i), stop: false))
+            events.append(Event(key: Double(hi[i]) / w, index: Int32(i), stop: true))
+        }
+        events.sort { $0.key < $1.key }
+
+        let target = Double(budget)
+        var slope = 0.0
+        var level = events.last?.key ?? 0
+        for e in events {
+            let s = constant + slope * e.key
+            if s >= target, slope > 0 {
+                level = (target - constant) / slope
+                break
+            }
+            let i = Int(e.index)
+            if e.stop {
+                constant += Double(hi[i]); slope -= weights[i]
+            } else {
+                constant -= Double(lo[i]); slope += weights[i]
+            }
+        }
+
+        var total: Int64 = 0
+        for i in 0..<n {
+            let x = level * weights[i]
+            let a: Int64
+            if x <= Double(lo[i]) { a = lo[i] }
+            else if x >= Double(hi[i]) { a = hi[i] }
+            else { a = Swift.max(lo[i], KiB.pageFloor(x).value) }
+            alloc[i] = a
+            total &+= a
+        }
+        // Floating-point rounding can leave the sum a hair over budget: take the excess back from the
+        // guests with the most room above their lower bound (never below it).
+        if total > budget {
+            var excess = total - budget
+            var order = (0..<n).filter { alloc[$0] > lo[$0] }
+            order.sort { alloc[$0] - lo[$0] > alloc[$1] - lo[$1] }
+            for i in order where excess > 0 {
+                let room = alloc[i] - lo[i]
+                let take = Swift.min(room, (excess + 3) & ~3)
+                alloc[i] -= take
+                excess -= take
+            }
+        }
+        return level
+    }
+}

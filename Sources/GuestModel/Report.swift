@@ -1,0 +1,438 @@
+/// Parsing of guest-written reports. Everything a guest writes under its own `~/data` is hostile until
+/// this file says otherwise: lengths, characters, numbers and relations are all bounded, and every
+/// rejection is a typed value with a stable code and a human reason, never a crash.
+///
+/// Reporter protocol, version 1 (`~/data/pressure`, one line, space-separated `key=value`):
+///
+///     v=1 seq=123456 mem_total_kb=4012345 mem_available_kb=2345678 psi_some_avg10=0.12 ...
+///
+/// | key | unit | required | meaning |
+/// |---|---|---|---|
+/// | `v` | – | yes | protocol version, must be `1` |
+/// | `seq` | ms | yes | the reporter's CLOCK_BOOTTIME in milliseconds; strictly increasing |
+/// | `mem_total_kb`, `mem_available_kb` | KiB | yes | /proc/meminfo MemTotal, MemAvailable |
+/// | `active_anon_kb`, `inactive_anon_kb`, `active_file_kb`, `inactive_file_kb`, `dirty_kb`, `committed_as_kb`, `swap_total_kb`, `swap_free_kb` | KiB | no | /proc/meminfo |
+/// | `psi_some_avg10`, `psi_full_avg10` | % | no | /proc/pressure/memory avg10 (0–100) |
+/// | `psi_some_total_us`, `psi_full_total_us` | µs counter | no | /proc/pressure/memory total |
+/// | `pgmajfault`, `workingset_refault_anon`, `workingset_refault_file`, `pswpin`, `pswpout` | counter | no | /proc/vmstat |
+///
+/// Unknown keys are rejected (a new key means a new protocol version), as are duplicates.
+/// Legacy guests (XenServer-style agents) write `~/data/meminfo_total` and `~/data/meminfo_free`
+/// (KiB, MemAvailable where the agent has it): see `ReportParser.parseLegacy`.
+
+/// Where a report came from.
+public enum ReportSource: UInt8, Sendable, Equatable {
+    /// Our reporter's `~/data/pressure` line.
+    case reporter
+    /// XenServer-style `~/data/meminfo_total` / `~/data/meminfo_free` keys.
+    case legacy
+}
+
+/// Monotonic counters a report carries; rates come from their deltas between accepted reports.
+public struct ReportCounters: Sendable, Equatable {
+    public var psiSomeTotalUs: UInt64?
+    public var psiFullTotalUs: UInt64?
+    public var pgmajfault: UInt64?
+    public var refaultAnon: UInt64?
+    public var refaultFile: UInt64?
+    public var pswpin: UInt64?
+    public var pswpout: UInt64?
+    public init() {}
+}
+
+/// A report that passed syntax and self-consistency checks. Values are in the guest's own view
+/// (MemTotal is not the domain's allocation: the kernel keeps some for itself).
+public struct GuestReport: Sendable, Equatable {
+    public var source: ReportSource
+    /// Reporter sequence (guest CLOCK_BOOTTIME ms); nil for legacy reports.
+    public var seq: UInt64?
+    public var memTotal: KiB
+    public var memAvailable: KiB
+    public var activeAnon: KiB?
+    public var inactiveAnon: KiB?
+    public var activeFile: KiB?
+    public var inactiveFile: KiB?
+    public var dirty: KiB?
+    public var committedAS: KiB?
+    public var swapTotal: KiB?
+    public var swapFree: KiB?
+    /// PSI memory avg10, in percent (0–100).
+    public var psiSomeAvg10: Double?
+    public var psiFullAvg10: Double?
+    public var counters: ReportCounters
+
+    public init(source: ReportSource, seq: UInt64?, memTotal: KiB, memAvailable: KiB) {
+        self.source = source
+        self.seq = seq
+        self.memTotal = memTotal
+        self.memAvailable = memAvailable
+        self.counters = ReportCounters()
+    }
+
+    /// Memory the guest uses and cannot drop without swapping (MemTotal − MemAvailable).
+    @inlinable public var used: KiB { memTotal - memAvailable }
+}
+
+/// Why a report was refused. `code` is stable (recorded in the decision store); `reason` is for humans.
+/// Strings taken from guest input are already restricted to printable ASCII and truncated.
+public enum ReportRejection: Error, Sendable, Equatable, CustomStringConvertible {
+    case empty
+    case tooLong(bytes: Int, limit: Int)
+    case invalidCharacter(offset: Int)
+    case tooManyFields(limit: Int)
+    case malformedField(String)
+    case unknownKey(String)
+    case duplicateKey(String)
+    case missingKey(String)
+    case unsupportedVersion(String)
+    case notANumber(key: String, value: String)
+    case negative(key: String)
+    case overflow(key: String)
+    case valueTooLong(key: String, length: Int)
+    case outOfRange(key: String, value: String)
+    case inconsistent(String)
+    case exceedsHost(String)
+    case sequenceRegression(previous: UInt64, got: UInt64)
+    case sequenceReused(UInt64)
+    case counterRegression(key: String)
+    case absurdRate(key: String, perSecond: Double)
+    case tooFrequent(intervalMs: Int64, minimumMs: Int64)
+
+    /// A short stable code for storage and metrics.
+    public var code: String {
+        switch self {
+        case .empty: "empty"
+        case .tooLong: "too-long"
+        case .invalidCharacter: "invalid-character"
+        case .tooManyFields: "too-many-fields"
+        case .malformedField: "malformed-field"
+        case .unknownKey: "unknown-key"
+        case .duplicateKey: "duplicate-key"
+        case .missingKey: "missing-key"
+        case .unsupportedVersion: "unsupported-version"
+        case .notANumber: "not-a-number"
+        case .negative: "negative"
+        case .overflow: "overflow"
+        case .valueTooLong: "value-too-long"
+        case .outOfRange: "out-of-range"
+        case .inconsistent: "inconsistent"
+        case .exceedsHost: "exceeds-host"
+        case .sequenceRegression: "seq-regression"
+        case .sequenceReused: "seq-reused"
+        case .counterRegression: "counter-regression"
+        case .absurdRate: "absurd-rate"
+        case .tooFrequent: "too-frequent"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .empty: "empty report"
+        case .tooLong(let n, let limit): "report is \(n) bytes, limit \(limit)"
+        case .invalidCharacter(let off): "non-printable or non-ASCII byte at offset \(off)"
+        case .tooManyFields(let limit): "more than \(limit) fields"
+        case .malformedField(let t): "field '\(t)' is not key=value"
+        case .unknownKey(let k): "unknown key '\(k)'"
+        case .duplicateKey(let k): "key '\(k)' appears twice"
+        case .missingKey(let k): "required key '\(k)' is missing"
+        case .unsupportedVersion(let v): "unsupported protocol version '\(v)'"
+        case .notANumber(let k, let v): "\(k)='\(v)' is not a number"
+        case .negative(let k): "\(k) is negative"
+        case .overflow(let k): "\(k) is larger than any real value"
+        case .valueTooLong(let k, let n): "\(k) value is \(n) bytes long"
+        case .outOfRange(let k, let v): "\(k)=\(v) is out of range"
+        case .inconsistent(let why): "inconsistent report: \(why)"
+        case .exceedsHost(let why): "report contradicts Xen: \(why)"
+        case .sequenceRegression(let p, let g): "seq went backwards (\(p) then \(g))"
+        case .sequenceReused(let s): "seq \(s) reused with different content"
+        case .counterRegression(let k): "counter \(k) went backwards"
+        case .absurdRate(let k, let r): "\(k) rate \(formatFixed(r, decimals: 1))/s is impossible"
+        case .tooFrequent(let i, let m): "report \(i) ms after the previous one (minimum \(m) ms)"
+        }
+    }
+}
+
+/// Bounds applied while parsing. The defaults are far above any real machine and far below what
+/// would overflow arithmetic later (a KiB value of 2^42 is 4 PiB).
+public struct ReportLimits: Sendable, Equatable {
+    public var maxLineBytes = 1024
+    public var maxFields = 32
+    public var maxValueBytes = 20
+    public var maxKiB: UInt64 = 1 << 42
+    public var maxCounter: UInt64 = 1 << 62
+    public init() {}
+}
+
+/// Parses reporter lines and legacy keys into `GuestReport`s. Stateless; sequence and counter checks
+/// that need history live in `ReportTracker`.
+public enum ReportParser {
+    @usableFromInline enum Field: Int, CaseIterable {
+        case v, seq, memTotal, memAvailable, activeAnon, inactiveAnon, activeFile, inactiveFile, dirty
+        case committedAS, swapTotal, swapFree, psiSomeAvg10, psiFullAvg10, psiSomeTotal, psiFullTotal
+        case pgmajfault, refaultAnon, refaultFile, pswpin, pswpout
+
+        var key: String {
+            switch self {
+            case .v: "v"
+            case .seq: "seq"
+            case .memTotal: "mem_total_kb"
+            case .memAvailable: "mem_available_kb"
+            case .activeAnon: "active_anon_kb"
+            case .inactiveAnon: "inactive_anon_kb"
+            case .activeFile: "active_file_kb"
+            case .inactiveFile: "inactive_file_kb"
+            case .dirty: "dirty_kb"
+            case .committedAS: "committed_as_kb"
+            case .swapTotal: "swap_total_kb"
+            case .swapFree: "swap_free_kb"
+            case .psiSomeAvg10: "psi_some_avg10"
+            case .psiFullAvg10: "psi_full_avg10"
+            case .psiSomeTotal: "psi_some_total_us"
+            case .psiFullTotal: "psi_full_total_us"
+            case .pgmajfault: "pgmajfault"
+            case .refaultAnon: "workingset_refault_anon"
+            case .refaultFile: "workingset_refault_file"
+            case .pswpin: "pswpin"
+            case .pswpout: "pswpout"
+            }
+        }
+
+        enum Kind { case version, sequence, kib, percent, counter }
+        var kind: Kind {
+            switch self {
+            case .v: .version
+            case .seq: .sequence
+            case .memTotal, .memAvailable, .activeAnon, .inactiveAnon, .activeFile, .inactiveFile, .dirty,
+                 .committedAS, .swapTotal, .swapFree: .kib
+            case .psiSomeAvg10, .psiFullAvg10: .percent
+            case .psiSomeTotal, .psiFullTotal, .pgmajfault, .refaultAnon, .refaultFile, .pswpin, .pswpout: .counter
+            }
+        }
+    }
+
+    private static let keyBytes: [[UInt8]] = Field.allCases.map { Array($0.key.utf8) }
+
+    /// The key names of protocol version 1, in documentation order.
+    public static var keys: [String] { Field.allCases.map(\.key) }
+
+    /// Parses one `~/data/pressure` value.
+    public static func parse(_ line: String, limits: ReportLimits = ReportLimits()) -> Result<GuestReport, ReportRejection> {
+        var bytes = Array(line.utf8)
+        return bytes.withUnsafeMutableBufferPointer { parse(UnsafeBufferPointer($0), limits: limits) }
+    }
+
+    /// Parses one `~/data/pressure` value from raw bytes as read from xenstore.
+    public static func parse(_ raw: UnsafeBufferPointer<UInt8>, limits: ReportLimits = ReportLimits()) -> Result<GuestReport, ReportRejection> {
+        var n = raw.count
+        if n > limits.maxLineBytes { return .failure(.tooLong(bytes: n, limit: limits.maxLineBytes)) }
+        // A single trailing newline (what `echo` writes) is tolerated.
+        if n > 0 && raw[n - 1] == 0x0A { n -= 1 }
+        if n == 0 { return .failure(.empty) }
+        for i in 0..<n {
+            let b = raw[i]
+            if b < 0x20 || b > 0x7E { return .failure(.invalidCharacter(offset: i)) }
+        }
+
+        var values = [UInt64](repeating: 0, count: Field.allCases.count)
+        var percents = [Double](repeating: 0, count: Field.allCases.count)
+        var seen = [Bool](repeating: false, count: Field.allCases.count)
+        var fields = 0
+        var i = 0
+        while i < n {
+            if raw[i] == 0x20 { i += 1; continue }
+            var j = i
+            while j < n && raw[j] != 0x20 { j += 1 }
+            fields += 1
+            if fields > limits.maxFields { return .failure(.tooManyFields(limit: limits.maxFields)) }
+            // token = raw[i..<j]
+            var eq = i
+            while eq < j && raw[eq] != 0x3D { eq += 1 }
+            if eq == j || eq == i || eq == j - 1 {
+                return .failure(.malformedField(text(raw, i, j)))
+            }
+            guard let field = lookup(raw, i, eq) else { return .failure(.unknownKey(text(raw, i, eq))) }
+            if seen[field.rawValue] { return .failure(.duplicateKey(field.key)) }
+            seen[field.rawValue] = true
+            let vs = eq + 1
+            let vlen = j - vs
+            if vlen > limits.maxValueBytes { return .failure(.valueTooLong(key: field.key, length: vlen)) }
+            switch field.kind {
+            case .version:
+                if !(vlen == 1 && raw[vs] == 0x31) { return .failure(.unsupportedVersion(text(raw, vs, j))) }
+            case .sequence, .kib, .counter:
+                let bound: UInt64 = field.kind == .kib ? limits.maxKiB : limits.maxCounter
+                switch parseUInt(raw, vs, j, bound: bound) {
+                case .success(let v): values[field.rawValue] = v
+                case .failure(let f): return .failure(f.rejection(key: field.key, value: text(raw, vs, j)))
+                }
+            case .percent:
+                switch parseDecimal(raw, vs, j) {
+                case .success(let v):
+                    if v > 100 { return .failure(.outOfRange(key: field.key, value: text(raw, vs, j))) }
+                    percents[field.rawValue] = v
+                case .failure(let f): return .failure(f.rejection(key: field.key, value: text(raw, vs, j)))
+                }
+            }
+            i = j
+        }
+
+        for required in [Field.v, .seq, .memTotal, .memAvailable] where !seen[required.rawValue] {
+            return .failure(.missingKey(required.key))
+        }
+        func kib(_ f: Field) -> KiB? { seen[f.rawValue] ? KiB(Int64(values[f.rawValue])) : nil }
+        func counter(_ f: Field) -> UInt64? { seen[f.rawValue] ? values[f.rawValue] : nil }
+        func pct(_ f: Field) -> Double? { seen[f.rawValue] ? percents[f.rawValue] : nil }
+
+        var r = GuestReport(source: .reporter, seq: values[Field.seq.rawValue],
+                            memTotal: kib(.memTotal)!, memAvailable: kib(.memAvailable)!)
+        r.activeAnon = kib(.activeAnon)
+        r.inactiveAnon = kib(.inactiveAnon)
+        r.activeFile = kib(.activeFile)
+        r.inactiveFile = kib(.inactiveFile)
+        r.dirty = kib(.dirty)
+        r.committedAS = kib(.committedAS)
+        r.swapTotal = kib(.swapTotal)
+        r.swapFree = kib(.swapFree)
+        r.psiSomeAvg10 = pct(.psiSomeAvg10)
+        r.psiFullAvg10 = pct(.psiFullAvg10)
+        r.counters.psiSomeTotalUs = counter(.psiSomeTotal)
+        r.counters.psiFullTotalUs = counter(.psiFullTotal)
+        r.counters.pgmajfault = counter(.pgmajfault)
+        r.counters.refaultAnon = counter(.refaultAnon)
+        r.counters.refaultFile = counter(.refaultFile)
+        r.counters.pswpin = counter(.pswpin)
+        r.counters.pswpout = counter(.pswpout)
+        if let problem = consistencyProblem(r) { return .failure(.inconsistent(problem)) }
+        return .success(r)
+    }
+
+    /// Parses the legacy XenServer-style keys. `free` is MemAvailable where the agent has it
+    /// (xe-guest-utilities), otherwise MemFree: either way it is what the guest could give back.
+    public static func parseLegacy(total: String, free: String, limits: ReportLimits = ReportLimits()) -> Result<GuestReport, ReportRejection> {
+        var t = Array(total.utf8)
+        var f = Array(free.utf8)
+        return t.withUnsafeMutableBufferPointer { tb in
+            f.withUnsafeMutableBufferPointer { fb in
+                parseLegacy(total: UnsafeBufferPointer(tb), free: UnsafeBufferPointer(fb), limits: limits)
+            }
+        }
+    }
+
+    public static func parseLegacy(total: UnsafeBufferPointer<UInt8>, free: UnsafeBufferPointer<UInt8>, limits: ReportLimits = ReportLimits()) -> Result<GuestReport, ReportRejection> {
+        func one(_ raw: UnsafeBufferPointer<UInt8>, _ key: String) -> Result<UInt64, ReportRejection> {
+            var n = raw.count
+            if n > 0 && raw[n - 1] == 0x0A { n -= 1 }
+            if n == 0 { return .failure(.missingKey(key)) }
+            if n > limits.maxValueBytes { return .failure(.valueTooLong(key: key, length: n)) }
+            for i in 0..<n where raw[i] < 0x20 || raw[i] > 0x7E { return .failure(.invalidCharacter(offset: i)) }
+            return parseUInt(raw, 0, n, bound: limits.maxKiB).mapError { $0.rejection(key: key, value: text(raw, 0, n)) }
+        }
+        let t: UInt64, f: UInt64
+        switch one(total, "meminfo_total") { case .success(let v): t = v; case .failure(let e): return .failure(e) }
+        switch one(free, "meminfo_free") { case .success(let v): f = v; case .failure(let e): return .failure(e) }
+        if t == 0 { return .failure(.inconsistent("meminfo_total is 0")) }
+        if f > t { return .failure(.inconsistent("meminfo_free \(f) > meminfo_total \(t)")) }
+        return .success(GuestReport(source: .legacy, seq: nil, memTotal: KiB(Int64(t)), memAvailable: KiB(Int64(f))))
+    }
+
+    /// Relations every real /proc/meminfo satisfies. A report that breaks one is lying or corrupt.
+    static func consistencyProblem(_ r: GuestReport) -> String? {
+        let total = r.memTotal.value
+        if total == 0 { return "mem_total_kb is 0" }
+        if r.memAvailable.value > total { return "mem_available_kb \(r.memAvailable.value) > mem_total_kb \(total)" }
+        let lru = [r.activeAnon, r.inactiveAnon, r.activeFile, r.inactiveFile].reduce(Int64(0)) { $0 + ($1?.value ?? 0) }
+        if lru > total { return "LRU lists (\(lru) KiB) exceed mem_total_kb \(total)" }
+        if let d = r.dirty, d.value > total { return "dirty_kb exceeds mem_total_kb" }
+        if let st = r.swapTotal, let sf = r.swapFree, sf > st { return "swap_free_kb > swap_total_kb" }
+        if (r.swapTotal == nil) != (r.swapFree == nil) { return "swap_total_kb and swap_free_kb come together" }
+        // full ⊂ some: all tasks stalled implies at least one stalled (allow the kernel's rounding).
+        if let s = r.psiSomeAvg10, let f = r.psiFullAvg10, f > s + 0.5 { return "psi_full_avg10 > psi_some_avg10" }
+        if let s = r.counters.psiSomeTotalUs, let f = r.counters.psiFullTotalUs, f > s { return "psi_full_total_us > psi_some_total_us" }
+        return nil
+    }
+
+    // MARK: - bounded number parsing
+
+    enum NumberFailure: Error {
+        case notANumber, negative, overflow
+        func rejection(key: String, value: String) -> ReportRejection {
+            switch self {
+            case .notANumber: .notANumber(key: key, value: value)
+            case .negative: .negative(key: key)
+            case .overflow: .overflow(key: key)
+            }
+        }
+    }
+
+    /// Decimal digits only: no sign, no spaces, no hex, no exponent. Bounded by `bound`.
+    static func parseUInt(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, bound: UInt64) -> Result<UInt64, NumberFailure> {
+        if start < end && raw[start] == 0x2D { return end - start > 1 && isDigit(raw[start + 1]) ? .failure(.negative) : .failure(.notANumber) }
+        var v: UInt64 = 0
+        var k = start
+        while k < end {
+            let b = raw[k]
+            guard isDigit(b) else { return .failure(.notANumber) }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (s, o2) = m.addingReportingOverflow(UInt64(b - 0x30))
+            if o1 || o2 || s > bound { return .failure(.overflow) }
+            v = s
+            k += 1
+        }
+        return .success(v)
+    }
+
+    /// `digits[.digits]`, at most 6 decimals: what the kernel prints for PSI averages. NaN, inf,
+    /// exponents and signs are rejected before any Double is built.
+    static func parseDecimal(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Result<Double, NumberFailure> {
+        if start < end && raw[start] == 0x2D { return .failure(.negative) }
+        var intPart: UInt64 = 0
+        var fracPart: UInt64 = 0
+        var fracDigits = 0
+        var k = start
+        var sawDot = false
+        var digits = 0
+        while k < end {
+            let b = raw[k]
+            if b == 0x2E {
+                if sawDot { return .failure(.notANumber) }
+                sawDot = true
+            } else if isDigit(b) {
+                digits += 1
+                if sawDot {
+                    if fracDigits >= 6 { return .failure(.notANumber) }
+                    fracPart = fracPart * 10 + UInt64(b - 0x30)
+                    fracDigits += 1
+                } else {
+                    if intPart > 1_000_000 { return .failure(.overflow) }
+                    intPart = intPart * 10 + UInt64(b - 0x30)
+                }
+            } else {
+                return .failure(.notANumber)
+            }
+            k += 1
+        }
+        if digits == 0 || (sawDot && fracDigits == 0) { return .failure(.notANumber) }
+        var scale = 1.0
+        for _ in 0..<fracDigits { scale *= 10 }
+        return .success(Double(intPart) + Double(fracPart) / scale)
+    }
+
+    @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+
+    static func lookup(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Field? {
+        let len = end - start
+        outer: for (index, key) in keyBytes.enumerated() where key.count == len {
+            for k in 0..<len where key[k] != raw[start + k] { continue outer }
+            return Field(rawValue: index)
+        }
+        return nil
+    }
+
+    /// Guest text for a rejection message: already printable ASCII (checked), truncated to 32 bytes.
+    static func text(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> String {
+        let stop = Swift.min(end, start + 32)
+        var s = String(decoding: UnsafeBufferPointer(rebasing: raw[start..<stop]), as: UTF8.self)
+        if end > stop { s += "…" }
+        return s
+    }
+}
