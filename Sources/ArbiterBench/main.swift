@@ -75,12 +75,18 @@ struct Bench {
 
     /// One timed round: ingest every report (validate, rates, estimate), then solve and pace.
     mutating func round(_ reports: [GuestReport]) -> Decision {
-        t = t.adding(seconds: 2)
-        for (i, r) in reports.enumerated() {
-            arb.ingest(facts[i].domid, parsed: .success(r), at: t, staticMax: facts[i].staticMax)
-        }
-        return arb.step(HostSnapshot(free: free, domains: facts), now: t)
+        ingestAll(reports)
+        return step()
     }
+
+    mutating func ingestAll(_ reports: [GuestReport]) {
+        t = t.adding(seconds: 2)
+        for i in reports.indices {
+            arb.ingest(facts[i].domid, report: reports[i], at: t, staticMax: facts[i].staticMax)
+        }
+    }
+
+    mutating func step() -> Decision { arb.step(HostSnapshot(free: free, domains: facts), now: t) }
 
     /// Applies the decision as if every balloon reached its target at once (not timed).
     mutating func apply(_ d: Decision) {
@@ -111,18 +117,21 @@ while let a = args.first {
 print("warning: debug build; figures are meaningless. Use: swift run -c release arbiter-bench")
 #endif
 print("arbiter-bench: one full round (ingest/estimate + solve + pace) vs sorting n Doubles; median of \(repeats) runs")
-print(pad("domains", 8) + pad("round", 12) + pad("sort n", 12) + pad("ratio", 8) + pad("solve only", 13) + pad("per domain", 12) + "  phase")
+print(pad("domains", 8) + pad("round", 12) + pad("sort n", 12) + pad("ratio", 8) + pad("ingest", 12) + pad("solve only", 13) + pad("per domain", 12) + "  phase")
 for n in sizes {
     var bench = Bench(n: n, seed: 0xA5_5EED &+ UInt64(n))
     // Warm up: prime estimators and let pacing settle into a contended steady state.
     for _ in 0..<5 { let r = bench.makeReports(); bench.apply(bench.round(r)) }
-    var roundTimes = [Int64](), sortTimes = [Int64](), solveTimes = [Int64]()
+    var roundTimes = [Int64](), ingestTimes = [Int64](), sortTimes = [Int64](), solveTimes = [Int64]()
     var phase = SharePhase.uncontended
     var rng = SplitMix64(seed: 42 &+ UInt64(n))
     for _ in 0..<repeats {
         let reports = bench.makeReports()
         var decision: Decision? = nil
-        roundTimes.append(nanos { decision = bench.round(reports) })
+        let ti = nanos { bench.ingestAll(reports) }
+        let ts = nanos { decision = bench.step() }
+        roundTimes.append(ti + ts)
+        ingestTimes.append(ti)
         phase = decision!.phase
         bench.apply(decision!)
 
@@ -140,5 +149,5 @@ for n in sizes {
     let phaseName = phase == .contended ? "contended" : (phase == .infeasible ? "infeasible" : "uncontended")
     print(pad(String(n), 8) + pad(fmtTime(r), 12) + pad(fmtTime(s), 12)
           + pad(formatFixed(Double(r) / Double(Swift.max(s, 1)), decimals: 1) + "x", 8)
-          + pad(fmtTime(v), 13) + pad(formatFixed(Double(r) / Double(n), decimals: 0) + " ns", 12) + "  " + phaseName)
+          + pad(fmtTime(median(ingestTimes)), 12) + pad(fmtTime(v), 13) + pad(formatFixed(Double(r) / Double(n), decimals: 0) + " ns", 12) + "  " + phaseName)
 }

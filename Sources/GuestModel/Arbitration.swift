@@ -78,23 +78,32 @@ public struct Arbitration: Sendable {
     /// if the caller has it.
     @discardableResult
     public mutating func ingest(_ domid: DomID, parsed: Result<GuestReport, ReportRejection>, at: TimePoint, staticMax: KiB? = nil) -> IngestOutcome {
+        switch parsed {
+        case .success(let report): return ingest(domid, report: report, at: at, staticMax: staticMax)
+        case .failure(let why):
+            guard domid.raw < DomID.firstReserved else { return .rejected(why) }
+            let s = slot(domid)
+            guests[s].lastRejection = why
+            guests[s].rejectedReports += 1
+            return .rejected(why)
+        }
+    }
+
+    /// Takes one parsed report read at `at`.
+    @discardableResult
+    public mutating func ingest(_ domid: DomID, report: GuestReport, at: TimePoint, staticMax: KiB? = nil) -> IngestOutcome {
         guard domid.raw < DomID.firstReserved else { return .rejected(.inconsistent("domid \(domid) is reserved")) }
         let s = slot(domid)
-        let outcome: TrackOutcome
-        switch parsed {
-        case .failure(let why): outcome = .rejected(why)
-        case .success(let report): outcome = guests[s].tracker.track(report, at: at, staticMax: staticMax)
-        }
-        switch outcome {
+        switch guests[s].tracker.track(report, at: at, staticMax: staticMax) {
         case .unchanged:
             return .unchanged
         case .rejected(let why):
             guests[s].lastRejection = why
             guests[s].rejectedReports += 1
             return .rejected(why)
-        case .accepted(let obs):
-            let allocation = guests[s].lastActual ?? obs.report.memTotal
-            Estimator.update(&guests[s].estimator, with: obs, allocation: allocation, config: config.estimator)
+        case .accepted(let rates):
+            let allocation = guests[s].lastActual ?? report.memTotal
+            Estimator.update(&guests[s].estimator, with: report, rates: rates, at: at, allocation: allocation, config: config.estimator)
             guests[s].lastRejection = nil
             guests[s].acceptedReports += 1
             return .accepted

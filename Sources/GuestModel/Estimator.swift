@@ -32,6 +32,11 @@ public struct EstimatorState: Sendable, Equatable {
     public var stall: Double?
     public var fullStall: Double?
     public var critical = false
+    /// The last interval and its averaging weights: reporters run on a fixed period, so the same
+    /// interval recurs and the exponentials need not be recomputed.
+    var lastDt = -1.0
+    var alphaFast = 0.0
+    var alphaSlow = 0.0
     public init() {}
 
     /// Whether the estimate has been fed at all.
@@ -43,28 +48,34 @@ public struct EstimatorState: Sendable, Equatable {
 }
 
 public enum Estimator {
-    /// Folds one accepted observation into `state`. `allocation` is the domain's current memory as Xen
-    /// reports it (trusted); pass the report's MemTotal when Xen has not been read yet.
-    public static func update(_ state: inout EstimatorState, with obs: Observation, allocation: KiB, config c: EstimatorConfig) {
-        let r = obs.report
+    /// Folds one accepted report (read at `at`, with `rates` since the previous one) into `state`.
+    /// `allocation` is the domain's current memory as Xen reports it (trusted); pass the report's
+    /// MemTotal when Xen has not been read yet.
+    public static func update(_ state: inout EstimatorState, with r: GuestReport, rates: ReportRates?, at: TimePoint,
+                              allocation: KiB, config c: EstimatorConfig) {
         let alloc = Swift.max(allocation.asDouble, 1)
         let overhead = clamp(alloc - r.memTotal.asDouble, 0, c.maxOverheadFraction * alloc)
         let hot = c.activeFileWeight * (r.activeFile?.asDouble ?? 0)
         var faults = 0.0
-        if let rates = obs.rates {
+        if let rates {
             faults = Swift.max(rates.refaults ?? 0, Swift.max(rates.majorFaults ?? 0, rates.swapIns ?? 0))
         }
         let deficit = Swift.min(faults * 4 * c.refaultWindowSeconds, c.maxBoost * alloc)
         let ws = r.used.asDouble + hot + overhead + deficit
 
-        let s = obs.stall ?? 0
-        let full = obs.fullStall ?? 0
+        let stall = r.stall(rates), fullStall = r.fullStall(rates)
+        let s = stall ?? 0
+        let full = fullStall ?? 0
         let critical = s >= c.criticalPressure || full >= c.criticalFullPressure
 
         // Peak decays towards the allocation; it never drops below what the guest has now.
-        let dt = state.lastAt.map { Swift.max(0, obs.at.seconds(since: $0)) } ?? 0
-        let alphaFast = decay(dt, halfLife: c.fastHalfLifeSeconds)
-        let alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
+        let dt = state.lastAt.map { Swift.max(0, at.seconds(since: $0)) } ?? 0
+        if dt != state.lastDt {
+            state.lastDt = dt
+            state.alphaFast = decay(dt, halfLife: c.fastHalfLifeSeconds)
+            state.alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
+        }
+        let alphaFast = state.alphaFast, alphaSlow = state.alphaSlow
         state.peak = state.isPrimed ? Swift.max(alloc, state.peak + alphaSlow * (alloc - state.peak)) : alloc
 
         var need = ws * (1 + c.headroom)
@@ -91,10 +102,10 @@ public enum Estimator {
             state.wsFast = ws
             state.wsSlow = ws
         }
-        state.lastAt = obs.at
+        state.lastAt = at
         state.lastSource = r.source
-        state.stall = obs.stall
-        state.fullStall = obs.fullStall
+        state.stall = stall
+        state.fullStall = fullStall
         state.critical = critical
     }
 
@@ -104,18 +115,28 @@ public enum Estimator {
         return 1 - exp2(-dt / halfLife)
     }
 
-    /// 2^x without Foundation (x ≤ 0 here): exact power of two for the integer part, a short series
-    /// for the fraction. Relative error below 1e-12, far finer than any KiB.
+    /// 2^x without Foundation (x ≤ 0 here): an exact power of two for the integer part and a
+    /// 14-term Taylor series of e^(f·ln 2) for the fraction (Horner, multiplications only).
+    /// Relative error below 1e-13, far finer than any KiB.
     @inlinable static func exp2(_ x: Double) -> Double {
         if x < -1000 { return 0 }
         let n = x.rounded(.down)
-        let f = x - n                       // 0 ≤ f < 1
-        let y = f * 0.6931471805599453      // f · ln 2
-        var term = 1.0, sum = 1.0
-        for k in 1...20 {
-            term *= y / Double(k)
-            sum += term
-        }
+        let y = (x - n) * 0.6931471805599453          // 0 ≤ y < ln 2
+        var sum = 1.0 / 87_178_291_200                 // 1/14!
+        sum = sum * y + 1.0 / 6_227_020_800
+        sum = sum * y + 1.0 / 479_001_600
+        sum = sum * y + 1.0 / 39_916_800
+        sum = sum * y + 1.0 / 3_628_800
+        sum = sum * y + 1.0 / 362_880
+        sum = sum * y + 1.0 / 40_320
+        sum = sum * y + 1.0 / 5_040
+        sum = sum * y + 1.0 / 720
+        sum = sum * y + 1.0 / 120
+        sum = sum * y + 1.0 / 24
+        sum = sum * y + 1.0 / 6
+        sum = sum * y + 0.5
+        sum = sum * y + 1
+        sum = sum * y + 1
         return sum * Double(sign: .plus, exponent: Int(n), significand: 1)
     }
 }

@@ -104,16 +104,15 @@ public enum FairShare {
                                shortfall: .zero, level: level)
     }
 
-    /// One breakpoint of S(λ): guest `index` starts rising at λ = lo/w, or stops at λ = hi/w.
-    @usableFromInline struct Event {
-        var key: Double
-        var index: Int32
-        var stop: Bool
-    }
-
     /// Water-fills between `lo` and `hi` (both KiB, lo ≤ hi) so that Σ alloc ≤ budget, as close as whole
     /// pages allow. Writes the allocation into `alloc` and returns the level λ, or nil when no filling
     /// was needed (everyone at hi) or possible (everyone at lo).
+    ///
+    /// λ is found without sorting (expected O(n), after Brucker's breakpoint search for the continuous
+    /// knapsack): keep an interval (left, right) known to hold λ; guests whose breakpoints both lie
+    /// outside it contribute a constant or a slope; pick one remaining breakpoint inside the interval
+    /// as a pivot, evaluate S there, and halve the interval. Each pass discards, on average, half of
+    /// the remaining breakpoints. Pivots come from a fixed-seed generator, so results are deterministic.
     @discardableResult
     public static func waterFill(lo: [Int64], hi: [Int64], weights: [Double], budget: Int64, into alloc: inout [Int64]) -> Double? {
         let n = lo.count
@@ -122,34 +121,47 @@ public enum FairShare {
         if top <= budget { for i in 0..<n { alloc[i] = hi[i] }; return nil }
         if base >= budget { for i in 0..<n { alloc[i] = lo[i] }; return nil }
 
-        var events = [Event]()
-        events.reserveCapacity(2 * n)
-        var constant = 0.0          // Σ lo of guests not yet rising + Σ hi of guests that stopped
+        var active = [Int32]()
+        active.reserveCapacity(n)
+        var loKey = [Double](repeating: 0, count: n), hiKey = [Double](repeating: 0, count: n)
+        var constant = 0.0      // Σ of guests fixed at lo or hi over (left, right)
+        var slope = 0.0         // Σ weights of guests rising across all of (left, right)
         for i in 0..<n {
-            constant += Double(lo[i])
-            guard hi[i] > lo[i] else { continue }
-            let w = weights[i]
-            events.append(Event(key: Double(lo[i]) / w, index: Int32(i), stop: false))
-            events.append(Event(key: Double(hi[i]) / w, index: Int32(i), stop: true))
-        }
-        events.sort { $0.key < $1.key }
-
-        let target = Double(budget)
-        var slope = 0.0
-        var level = events.last?.key ?? 0
-        for e in events {
-            let s = constant + slope * e.key
-            if s >= target, slope > 0 {
-                level = (target - constant) / slope
-                break
-            }
-            let i = Int(e.index)
-            if e.stop {
-                constant += Double(hi[i]); slope -= weights[i]
+            if hi[i] > lo[i] {
+                active.append(Int32(i))
+                loKey[i] = Double(lo[i]) / weights[i]
+                hiKey[i] = Double(hi[i]) / weights[i]
             } else {
-                constant -= Double(lo[i]); slope += weights[i]
+                constant += Double(lo[i])
             }
         }
+        let target = Double(budget)
+        var left = 0.0, right = Double.infinity
+        var rng = SplitMix64(seed: 0x5EED &+ UInt64(n))
+        while !active.isEmpty {
+            // Every active guest has a breakpoint strictly inside (left, right): use one as the pivot.
+            let j = Int(active[Int(rng.next() % UInt64(active.count))])
+            let p = (loKey[j] > left && loKey[j] < right) ? loKey[j] : hiKey[j]
+            var s = constant + slope * p
+            for k in active {
+                let i = Int(k)
+                s += Swift.min(Swift.max(p * weights[i], Double(lo[i])), Double(hi[i]))
+            }
+            if s >= target { right = p } else { left = p }
+            var kept = 0
+            for k in active {
+                let i = Int(k)
+                if loKey[i] >= right { constant += Double(lo[i]) }
+                else if hiKey[i] <= left { constant += Double(hi[i]) }
+                else if loKey[i] <= left && hiKey[i] >= right { slope += weights[i] }
+                else { active[kept] = k; kept += 1 }
+            }
+            active.removeLast(active.count - kept)
+        }
+        // S is linear on (left, right): S(λ) = constant + slope · λ.
+        var level = slope > 0 ? (target - constant) / slope : right
+        if !level.isFinite { level = left }
+        level = Swift.min(Swift.max(level, left), right)
 
         var total: Int64 = 0
         for i in 0..<n {

@@ -66,43 +66,49 @@ enum Pacer {
         var promised: Int64 = 0
         for i in out.indices { promised += Swift.max(0, out[i].target.value - out[i].actual.value) }
         let budget = Swift.max(0, free.value - reserve.value - promised)
+        // Critical guests first, then guests below their floor, each served in full while memory
+        // lasts; everyone else gets the same fraction of what they asked for (no sort needed).
         var left = budget
-        growers.sort { a, b in
-            let ra = rank(out[a]), rb = rank(out[b])
-            if ra != rb { return ra > rb }
-            let sa = shortfall(out[a]), sb = shortfall(out[b])
-            return sa != sb ? sa > sb : out[a].domid < out[b].domid
+        var rest: Int64 = 0
+        for i in growers where rank(out[i]) == 0 { rest += need(out[i]) }
+        for r in [2, 1] {
+            for i in growers where rank(out[i]) == r {
+                let grant = Swift.min(need(out[i]), left) & ~3
+                left -= grant
+                grow(&out[i], by: grant, config: p)
+            }
         }
-        for i in growers {
-            let o = out[i]
-            let cur = o.target
-            let want = o.allocation
-            // Raising a target up to what the guest already has costs nothing.
-            let start = max(cur, min(o.actual, want))
-            let need = Swift.max(0, want.value - start.value)
-            let grant = Swift.min(need, left) & ~3
+        let fraction = rest > left ? Double(left) / Double(rest) : 1
+        for i in growers where rank(out[i]) == 0 {
+            let grant = Swift.min(Int64(Double(need(out[i])) * fraction), left) & ~3
             left -= grant
-            let newTarget = KiB(start.value + grant)
-            let band = Swift.max(p.deadband.value, Int64((Double(cur.value) * p.deadbandFraction).rounded()))
-            if newTarget.value - cur.value < band && newTarget < want && cur >= o.floor {
-                out[i].reason = .heldNoFree
-                out[i].paced = true
-                continue
-            }
-            if newTarget <= cur {
-                out[i].reason = .heldNoFree
-                out[i].paced = true
-                continue
-            }
-            out[i].target = newTarget
-            out[i].paced = newTarget < want
-            if newTarget < want { out[i].reason = .growPartial }
-            else if o.critical { out[i].reason = .growCritical }
-            else if cur < o.floor { out[i].reason = .growFloor }
-            else if o.basis == .surplus || o.basis == .ceiling { out[i].reason = .growSurplus }
-            else { out[i].reason = .growDemand }
+            grow(&out[i], by: grant, config: p)
         }
         return KiB(budget)
+    }
+
+    /// Raising a target up to what the guest already has costs nothing; the rest needs free memory.
+    private static func start(_ o: DomainOutcome) -> KiB { max(o.target, min(o.actual, o.allocation)) }
+    private static func need(_ o: DomainOutcome) -> Int64 { Swift.max(0, o.allocation.value - start(o).value) }
+
+    /// Applies a grant of `grant` KiB of free memory to a grower and names the reason.
+    private static func grow(_ o: inout DomainOutcome, by grant: Int64, config p: PacingConfig) {
+        let cur = o.target
+        let want = o.allocation
+        let newTarget = KiB(start(o).value + grant)
+        let band = Swift.max(p.deadband.value, Int64((Double(cur.value) * p.deadbandFraction).rounded()))
+        if newTarget <= cur || (newTarget.value - cur.value < band && newTarget < want && cur >= o.floor) {
+            o.reason = .heldNoFree
+            o.paced = true
+            return
+        }
+        o.target = newTarget
+        o.paced = newTarget < want
+        if newTarget < want { o.reason = .growPartial }
+        else if o.critical { o.reason = .growCritical }
+        else if cur < o.floor { o.reason = .growFloor }
+        else if o.basis == .surplus || o.basis == .ceiling { o.reason = .growSurplus }
+        else { o.reason = .growDemand }
     }
 
     /// The reason a domain keeps its target when nothing else applies.
@@ -121,7 +127,4 @@ enum Pacer {
         o.critical ? 2 : (o.target < o.floor ? 1 : 0)
     }
 
-    private static func shortfall(_ o: DomainOutcome) -> Double {
-        Double(o.allocation.value - o.target.value) / Double(Swift.max(o.allocation.value, 1))
-    }
 }

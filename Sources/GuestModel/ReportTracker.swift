@@ -17,24 +17,18 @@ public struct ReportRates: Sendable, Equatable {
     public init(seconds: Double) { self.seconds = seconds }
 }
 
-/// An accepted report with the host time it was read and, when there was an earlier report to
-/// compare with, the rates since then.
-public struct Observation: Sendable, Equatable {
-    public var report: GuestReport
-    public var at: TimePoint
-    public var rates: ReportRates?
-
-    /// Stall share used by the estimator and pacing: PSI `some` from totals when we have rates,
+extension GuestReport {
+    /// Stall share used by the estimator and pacing: PSI `some` from totals when there are rates,
     /// else the guest's own avg10, else nil (no PSI: older kernels).
-    @inlinable public var stall: Double? {
+    @inlinable public func stall(_ rates: ReportRates?) -> Double? {
         if let s = rates?.psiSome { return s }
-        if let a = report.psiSomeAvg10 { return a / 100 }
+        if let a = psiSomeAvg10 { return a / 100 }
         return nil
     }
 
-    @inlinable public var fullStall: Double? {
+    @inlinable public func fullStall(_ rates: ReportRates?) -> Double? {
         if let s = rates?.psiFull { return s }
-        if let a = report.psiFullAvg10 { return a / 100 }
+        if let a = psiFullAvg10 { return a / 100 }
         return nil
     }
 }
@@ -57,7 +51,8 @@ public struct TrackerLimits: Sendable, Equatable {
 
 /// What happened to one report.
 public enum TrackOutcome: Sendable, Equatable {
-    case accepted(Observation)
+    /// Accepted, with the rates since the previous accepted report (nil for the first one).
+    case accepted(ReportRates?)
     /// The same report read again (watches fire spuriously and on registration): not news, not hostile.
     case unchanged
     case rejected(ReportRejection)
@@ -68,6 +63,7 @@ public struct ReportTracker: Sendable {
     public var limits: TrackerLimits
     public private(set) var last: GuestReport?
     public private(set) var lastAt: TimePoint?
+    private var lastSeq: UInt64?
     /// Baseline for rates: the last report's counters and when they were read.
     private var baseline: (counters: ReportCounters, at: TimePoint, seq: UInt64?)?
     private var regressions = 0
@@ -77,14 +73,15 @@ public struct ReportTracker: Sendable {
 
     /// Checks `report` (already parsed) read at `at` against history and `staticMax` (a trusted Xen fact).
     public mutating func track(_ report: GuestReport, at: TimePoint, staticMax: KiB?) -> TrackOutcome {
-        if let last, report == last { return .unchanged }
+        // (Compare through the optional: binding `last` would copy the whole report every time.)
+        if report.seq == lastSeq && report.memTotal == last?.memTotal && last == report { return .unchanged }
         if let sm = staticMax, sm.value > 0, report.memTotal > sm {
             return .rejected(.exceedsHost("mem_total_kb \(report.memTotal.value) > static-max \(sm.value)"))
         }
         if let lastAt, at.ms - lastAt.ms < limits.minIntervalMs {
             return .rejected(.tooFrequent(intervalMs: at.ms - lastAt.ms, minimumMs: limits.minIntervalMs))
         }
-        if let seq = report.seq, let prev = last?.seq {
+        if let seq = report.seq, let prev = lastSeq {
             if seq == prev { return .rejected(.sequenceReused(seq)) }
             if seq < prev {
                 // A reporter restart with a non-monotonic clock looks like this; so does a hostile guest.
@@ -106,15 +103,19 @@ public struct ReportTracker: Sendable {
             case .failure(let rejection):
                 // Re-base counters so one bad report cannot lock the guest out forever.
                 baseline = (report.counters, at, report.seq)
-                last = report
-                lastAt = at
+                remember(report, at: at)
                 return .rejected(rejection)
             }
         }
         baseline = (report.counters, at, report.seq)
+        remember(report, at: at)
+        return .accepted(rates)
+    }
+
+    private mutating func remember(_ report: GuestReport, at: TimePoint) {
         last = report
+        lastSeq = report.seq
         lastAt = at
-        return .accepted(Observation(report: report, at: at, rates: rates))
     }
 
     private func computeRates(_ r: GuestReport, at: TimePoint, base: (counters: ReportCounters, at: TimePoint, seq: UInt64?)) -> Result<ReportRates, ReportRejection> {
