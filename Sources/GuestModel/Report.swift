@@ -228,22 +228,22 @@ public enum ReportParser {
         // A single trailing newline (what `echo` writes) is tolerated.
         if n > 0 && raw[n - 1] == 0x0A { n -= 1 }
         if n == 0 { return .failure(.empty) }
+        var tokens = 0
         for i in 0..<n {
             let b = raw[i]
             if b < 0x20 || b > 0x7E { return .failure(.invalidCharacter(offset: i)) }
+            if b != 0x20 && (i == 0 || raw[i - 1] == 0x20) { tokens += 1 }
         }
+        if tokens > limits.maxFields { return .failure(.tooManyFields(limit: limits.maxFields)) }
 
         var values = [UInt64](repeating: 0, count: Field.allCases.count)
         var percents = [Double](repeating: 0, count: Field.allCases.count)
         var seen = [Bool](repeating: false, count: Field.allCases.count)
-        var fields = 0
         var i = 0
         while i < n {
             if raw[i] == 0x20 { i += 1; continue }
             var j = i
             while j < n && raw[j] != 0x20 { j += 1 }
-            fields += 1
-            if fields > limits.maxFields { return .failure(.tooManyFields(limit: limits.maxFields)) }
             // token = raw[i..<j]
             var eq = i
             while eq < j && raw[eq] != 0x3D { eq += 1 }
