@@ -122,9 +122,12 @@ public struct Arbitration: Sendable {
         slots.reserveCapacity(n); statuses.reserveCapacity(n); floorKinds.reserveCapacity(n); hardCeilings.reserveCapacity(n)
         var sumActual: Int64 = 0
 
+        // Adopt new domains and forget vanished ones first: forgetting moves slots around.
+        for d in snapshot.domains { guests[slot(d.domid)].generation = generation }
+        dropUnseen()
+
         for d in snapshot.domains {
             let s = slot(d.domid)
-            guests[s].generation = generation
             guests[s].lastActual = d.actual
             slots.append(s)
             sumActual &+= d.actual.value
@@ -173,7 +176,6 @@ public struct Arbitration: Sendable {
             weights.append(w)
             statuses.append(status)
         }
-        dropUnseen()
 
         let reserve = c.share.hostReserve
         let budget = KiB(Swift.max(0, sumActual &+ snapshot.free.value &- reserve.value))

@@ -1,0 +1,104 @@
+import Testing
+@testable import GuestModel
+
+@Suite("Estimator")
+struct EstimatorTests {
+    let c = EstimatorConfig()
+
+    func report(total: Int64, available: Int64, activeFile: Int64 = 0, psiSomeAvg10: Double? = nil) -> GuestReport {
+        var r = GuestReport(source: .reporter, seq: 1, memTotal: KiB(mib: total), memAvailable: KiB(mib: available))
+        r.activeFile = KiB(mib: activeFile)
+        r.psiSomeAvg10 = psiSomeAvg10
+        return r
+    }
+
+    @Test func calmGuestWorkingSetIsUsedPlusHotCachePlusOverhead() {
+        var s = EstimatorState()
+        // 4096 MiB allocation, MemTotal 4000 (96 MiB kernel overhead), 1000 used, 400 active file.
+        Estimator.update(&s, with: report(total: 4000, available: 3000, activeFile: 400), rates: nil,
+                         at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: c)
+        let ws = Double(1000 + 200 + 96) * 1024
+        #expect(abs(s.workingSet - ws) < 1)
+        #expect(abs(s.demand - ws * 1.15) < 1)
+        #expect(!s.critical)
+    }
+
+    @Test func overheadIsBoundedSoALyingMemTotalCannotInflateDemand() {
+        var s = EstimatorState()
+        Estimator.update(&s, with: report(total: 10, available: 5), rates: nil,
+                         at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: c)
+        // Overhead believed: at most 10 % of 4096 MiB.
+        #expect(s.workingSet <= (5 + 409.6) * 1024 + 1)
+    }
+
+    @Test func refaultsRaiseTheWorkingSet() {
+        var s = EstimatorState()
+        var rates = ReportRates(seconds: 2)
+        rates.refaults = 1000                   // 1000 pages/s × 4 KiB × 30 s = 120000 KiB
+        Estimator.update(&s, with: report(total: 4096, available: 3072), rates: rates,
+                         at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: c)
+        #expect(abs(s.workingSet - (1024 * 1024 + 120_000)) < 1)
+    }
+
+    @Test func stallRaisesDemandAboveTheAllocationButBounded() {
+        var s = EstimatorState()
+        // Fully used guest stalling 2 % of the time (10 × target): boost = 0.5 × (10/20)² = 12.5 %.
+        Estimator.update(&s, with: report(total: 1024, available: 0, psiSomeAvg10: 2), rates: nil,
+                         at: TimePoint(ms: 0), allocation: KiB(mib: 1024), config: c)
+        #expect(s.demand >= 1024 * 1024 * 1.125 - 1)
+        // A guest that lies about total stall (but is below the critical line via avg10 = 9 %) cannot ask
+        // for more than (1 + maxBoost) × its allocation per report.
+        var liar = EstimatorState()
+        Estimator.update(&liar, with: report(total: 1024, available: 0, psiSomeAvg10: 9), rates: nil,
+                         at: TimePoint(ms: 0), allocation: KiB(mib: 1024), config: c)
+        #expect(liar.demand <= 1024 * 1024 * 1.5 + 1)
+    }
+
+    @Test func risesAtOnceFallsSlowly() {
+        var s = EstimatorState()
+        Estimator.update(&s, with: report(total: 4096, available: 3072), rates: nil, at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: c)
+        let low = s.demand
+        Estimator.update(&s, with: report(total: 4096, available: 1024), rates: nil, at: TimePoint(ms: 2000), allocation: KiB(mib: 4096), config: c)
+        let high = s.demand
+        #expect(high > low * 2)                               // rose at once
+        Estimator.update(&s, with: report(total: 4096, available: 3072), rates: nil, at: TimePoint(ms: 4000), allocation: KiB(mib: 4096), config: c)
+        #expect(s.demand > high * 0.9)                        // 2 s later, barely down
+        var t = 4000
+        for _ in 0..<300 {                                    // 10 minutes of calm reports
+            t += 2000
+            Estimator.update(&s, with: report(total: 4096, available: 3072), rates: nil, at: TimePoint(ms: Int64(t)), allocation: KiB(mib: 4096), config: c)
+        }
+        #expect(s.demand < high * 0.8)                        // ... but it does come down
+        #expect(s.demand > low)                               // slowly: the slow average still remembers
+    }
+
+    @Test func criticalPressureAsksForWhatTheGuestRecentlyHad() {
+        var s = EstimatorState()
+        Estimator.update(&s, with: report(total: 4000, available: 3000), rates: nil, at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: c)
+        // Shrunk to 1 GiB a moment later, now stalling 30 %.
+        Estimator.update(&s, with: report(total: 1000, available: 0, psiSomeAvg10: 30), rates: nil, at: TimePoint(ms: 20_000), allocation: KiB(mib: 1024), config: c)
+        #expect(s.critical)
+        #expect(s.demand > 4000 * 1024)                       // back to ~4 GiB at once, not 1.5 GiB
+    }
+
+    @Test func exp2MatchesRepeatedSquaring() {
+        for x in stride(from: -40.0, through: 0, by: 0.37) {
+            var expected = 1.0
+            // 2^x = e^(x ln2) via a high-order series on small chunks.
+            let steps = 64
+            let y = x * 0.6931471805599453 / Double(steps)
+            var e = 1.0, term = 1.0
+            for k in 1...25 { term *= y / Double(k); e += term }
+            for _ in 0..<steps { expected *= e }
+            #expect(abs(Estimator.exp2(x) - expected) <= 1e-12 * max(expected, 1e-300) + 1e-300, "x=\(x)")
+        }
+        #expect(Estimator.decay(30, halfLife: 30) == 0.5)
+    }
+
+    @Test(arguments: [(KiB(mib: 8), KiB(mib: 8)), (KiB(mib: 32), KiB(mib: 24)), (KiB(mib: 256), KiB(mib: 67)),
+                      (KiB(gib: 4), KiB(mib: 224)), (KiB(gib: 1), KiB(mib: 128))])
+    func selfballoonFloor(size: KiB, expected: KiB) {
+        // drivers/xen/xen-selfballoon.c: 40 + (256−40)/8 = 67; 99 + (4096−99)/32 = 223.9; 99 + 925/32 = 127.9.
+        #expect(abs(Floors.selfballoon(size).value - expected.value) <= 1024, "\(size) → \(Floors.selfballoon(size))")
+    }
+}
