@@ -13,6 +13,9 @@ public struct GuestState: Sendable {
     public var lastRejection: ReportRejection?
     public var acceptedReports = 0
     public var rejectedReports = 0
+    /// When the guest last showed it is alive: an accepted report, or a legacy agent rewriting the same
+    /// values (legacy keys carry no sequence, so a rewrite is the only sign of life). Staleness runs from here.
+    public var lastHeardAt: TimePoint?
     /// When this guest was last part of a round (pacing measures shrink allowance from it).
     public var lastRoundAt: TimePoint?
     var generation: UInt32 = 0
@@ -96,6 +99,7 @@ public struct Arbitration: Sendable {
         let s = slot(domid)
         switch guests[s].tracker.track(report, at: at, staticMax: staticMax) {
         case .unchanged:
+            if report.source == .legacy { guests[s].lastHeardAt = at }
             return .unchanged
         case .rejected(let why):
             guests[s].lastRejection = why
@@ -105,6 +109,7 @@ public struct Arbitration: Sendable {
             let allocation = guests[s].lastActual ?? report.memTotal
             Estimator.update(&guests[s].estimator, with: report, rates: rates, at: at, allocation: allocation, config: config.estimator)
             guests[s].lastRejection = nil
+            guests[s].lastHeardAt = at
             guests[s].acceptedReports += 1
             return .accepted
         }
@@ -145,14 +150,18 @@ public struct Arbitration: Sendable {
             else if !est.isPrimed { status = .none }
             else {
                 let limit = est.lastSource == .legacy ? c.estimator.legacyStaleAfterSeconds : c.estimator.staleAfterSeconds
-                status = now.seconds(since: est.lastAt!) > limit ? .stale : .fresh
+                status = now.seconds(since: guests[s].lastHeardAt ?? est.lastAt!) > limit ? .stale : .fresh
             }
 
             var floor: KiB, kind: FloorKind, demand: KiB
             if status == .fresh || c.floors.silent == .adminFloor {
                 (floor, kind) = Self.baseFloor(adminMin: adminMin, staticMax: staticMax, config: c.floors)
                 if status == .fresh {
-                    let wsFloor = KiB.pageCeil(est.workingSet * (1 + c.floors.padding))
+                    // The automatic floor protects what the guest holds; it never forces growth (that is
+                    // demand's job, under fair share). Without this cap a guest reporting itself full
+                    // would ratchet its own hard floor up by the padding every round.
+                    let holding = max(d.actual, hold).asDouble
+                    let wsFloor = KiB.pageCeil(Swift.min(est.workingSet * (1 + c.floors.padding), holding))
                     if wsFloor > floor { floor = wsFloor; kind = .workingSet }
                     demand = KiB.pageFloor(est.demand)
                 } else {

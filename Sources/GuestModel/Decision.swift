@@ -110,6 +110,8 @@ public enum Reason: String, Sendable, Equatable, CaseIterable, CustomStringConve
     case heldRateLimit = "held:rate-limit"
     /// At its floor.
     case heldFloor = "held:floor"
+    /// Wants more, but under contention this is its weighted fair share.
+    case heldFairShare = "held:fair-share"
     /// Its last report is too old: held, never shrunk on old data.
     case heldStale = "held:stale-report"
     /// It has never reported: held.

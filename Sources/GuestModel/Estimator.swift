@@ -7,12 +7,14 @@
 ///     faults     = max(refaults/s, major faults/s, swap-ins/s)     (pages/s, from counter deltas)
 ///     deficit    = min(faults × 4 KiB × refaultWindow, maxBoost × allocation)
 ///                  (memory evicted and needed again within the window: the guest is short of it)
-///     ws         = (MemTotal − MemAvailable) + hot + overhead + deficit
+///     ws         = (MemTotal − MemAvailable) + hot + overhead
+///                  (memory the guest holds and uses: never more than about its allocation, so a guest
+///                  cannot raise its floor by claiming faults)
 ///     s          = PSI some share (0–1) over the report interval
 ///     boost      = maxBoost × min(1, (s / pressureTarget / boostCoefficient)²)    if s > pressureTarget
 ///                  (senpai's quadratic back-off: small stalls nudge, large stalls ask for a lot)
 ///     critical   = s ≥ criticalPressure or PSI full ≥ criticalFullPressure
-///     need       = max(ws × (1 + headroom), allocation × (1 + boost) if s > target, peak if critical)
+///     need       = max((ws + deficit) × (1 + headroom), allocation × (1 + boost) if s > target, peak if critical)
 ///     need       ≤ max(allocation × (1 + maxBoost), peak if critical)     (a guest cannot raise its own
 ///                  demand faster than that per report; peak is the most it recently had, a Xen fact)
 ///
@@ -61,7 +63,7 @@ public enum Estimator {
             faults = Swift.max(rates.refaults ?? 0, Swift.max(rates.majorFaults ?? 0, rates.swapIns ?? 0))
         }
         let deficit = Swift.min(faults * 4 * c.refaultWindowSeconds, c.maxBoost * alloc)
-        let ws = r.used.asDouble + hot + overhead + deficit
+        let ws = r.used.asDouble + hot + overhead
 
         let stall = r.stall(rates), fullStall = r.fullStall(rates)
         let s = stall ?? 0
@@ -78,7 +80,7 @@ public enum Estimator {
         let alphaFast = state.alphaFast, alphaSlow = state.alphaSlow
         state.peak = state.isPrimed ? Swift.max(alloc, state.peak + alphaSlow * (alloc - state.peak)) : alloc
 
-        var need = ws * (1 + c.headroom)
+        var need = (ws + deficit) * (1 + c.headroom)
         if s > c.pressureTarget {
             let x = s / c.pressureTarget / c.boostCoefficient
             let boost = c.maxBoost * Swift.min(1, x * x)

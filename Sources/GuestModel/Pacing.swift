@@ -120,6 +120,7 @@ enum Pacer {
         case .fresh: break
         }
         if phase == .infeasible { return .infeasible }
+        if phase == .contended && o.demand > o.allocation { return .heldFairShare }
         return o.previousTarget <= o.floor ? .heldFloor : .steady
     }
 

@@ -126,3 +126,39 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+extension KiB {
+    /// Parses an xl-style size: a whole number with an optional binary suffix K, M, G or T
+    /// (case-insensitive, optional trailing "B" or "iB"); a bare number is KiB, as in xenstore.
+    /// `512M`, `4G`, `1.5G` and `131072` are accepted; negative, empty, fractional-KiB or absurd
+    /// (over 1 PiB) sizes are not.
+    public init?(parsing text: String) {
+        var s = Substring(text)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        var lower = s.lowercased()
+        if lower.hasSuffix("ib") { lower.removeLast(2) } else if lower.hasSuffix("b") && lower.count > 1 { lower.removeLast() }
+        var multiplier: Int64 = 1
+        switch lower.last {
+        case "k": multiplier = 1; lower.removeLast()
+        case "m": multiplier = 1024; lower.removeLast()
+        case "g": multiplier = 1024 * 1024; lower.removeLast()
+        case "t": multiplier = 1024 * 1024 * 1024; lower.removeLast()
+        default: break
+        }
+        guard !lower.isEmpty, lower.count <= 20, lower.allSatisfy({ ($0 >= "0" && $0 <= "9") || $0 == "." }),
+              lower.filter({ $0 == "." }).count <= 1, lower.first != ".", lower.last != "." else { return nil }
+        let parts = lower.split(separator: ".", omittingEmptySubsequences: false)
+        guard let whole = Int64(parts[0]) else { return nil }
+        var value = Double(whole)
+        if parts.count == 2 {
+            guard let frac = Int64(parts[1]) else { return nil }
+            var scale = 1.0
+            for _ in 0..<parts[1].count { scale *= 10 }
+            value += Double(frac) / scale
+        }
+        let kib = value * Double(multiplier)
+        guard kib <= Double(Int64(1) << 40), kib == kib.rounded(.down) else { return nil }
+        self.init(Int64(kib))
+    }
+}

@@ -1,0 +1,282 @@
+import GuestModel
+import TOMLKit
+
+/// A configuration problem, naming the key (and its line where the file has one).
+public struct ConfigError: Error, Equatable, CustomStringConvertible {
+    public var key: String?
+    public var line: Int?
+    public var message: String
+
+    public var description: String {
+        var s = ""
+        if let line { s += "line \(line): " }
+        if let key { s += "\(key): " }
+        return s + message
+    }
+}
+
+/// All problems found in one file: the daemon refuses to start (or keeps its old config on reload)
+/// and `config-check` lists them all, not just the first.
+public struct ConfigErrors: Error, CustomStringConvertible {
+    public var errors: [ConfigError]
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+/// `config.toml`: the keys, their types, their defaults and where they land in `PolicyConfig`.
+/// This table is the single source for loading, for `config.toml.example` (a test compares them) and
+/// for `arbiter config-check`.
+public enum ConfigFile {
+    /// How a key's TOML value is read.
+    enum Kind: Sendable {
+        case double(any WritableKeyPath<PolicyConfig, Double> & Sendable)
+        case int(any WritableKeyPath<PolicyConfig, Int> & Sendable)
+        case int64(any WritableKeyPath<PolicyConfig, Int64> & Sendable)
+        case size(any WritableKeyPath<PolicyConfig, KiB> & Sendable)
+        case bool(any WritableKeyPath<PolicyConfig, Bool> & Sendable)
+        case silent
+        case surplus
+    }
+
+    struct Key: Sendable {
+        var section: String
+        var name: String
+        var kind: Kind
+        var doc: String
+        var path: String { section + "." + name }
+    }
+
+    static let keys: [Key] = [
+        Key(section: "reports", name: "max_line_bytes", kind: .int(\.limits.maxLineBytes),
+            doc: "Longest ~/data/pressure value read, in bytes; longer ones are rejected."),
+        Key(section: "reports", name: "min_interval_ms", kind: .int64(\.tracker.minIntervalMs),
+            doc: "Reports closer together than this are rejected (a flood costs dom0, not the guest)."),
+        Key(section: "reports", name: "psi_tolerance", kind: .double(\.tracker.psiTolerance),
+            doc: "PSI stall above 100 % of wall time by more than this share is an impossible rate."),
+        Key(section: "reports", name: "max_pages_per_second", kind: .double(\.tracker.maxPagesPerSecond),
+            doc: "Faults, refaults or swap traffic above this many pages/s are impossible rates."),
+        Key(section: "reports", name: "resync_after", kind: .int(\.tracker.resyncAfter),
+            doc: "Consecutive increasing sequence regressions after which a restarted reporter is re-based."),
+
+        Key(section: "estimator", name: "active_file_weight", kind: .double(\.estimator.activeFileWeight),
+            doc: "Share of Active(file) page cache counted as working set (0-1)."),
+        Key(section: "estimator", name: "refault_window_seconds", kind: .double(\.estimator.refaultWindowSeconds),
+            doc: "A fault rate of r pages/s means about r x window pages of memory are missing."),
+        Key(section: "estimator", name: "pressure_target", kind: .double(\.estimator.pressureTarget),
+            doc: "PSI some share (0-1) at or below which a guest is calm (senpai: 0.17 %)."),
+        Key(section: "estimator", name: "boost_coefficient", kind: .double(\.estimator.boostCoefficient),
+            doc: "Stall of this many times the target asks for the full max_boost (quadratic below)."),
+        Key(section: "estimator", name: "max_boost", kind: .double(\.estimator.maxBoost),
+            doc: "Largest pressure-driven demand above the allocation, as a fraction of it, per report."),
+        Key(section: "estimator", name: "critical_pressure", kind: .double(\.estimator.criticalPressure),
+            doc: "PSI some share at which a guest gets back what it recently had, at once."),
+        Key(section: "estimator", name: "critical_full_pressure", kind: .double(\.estimator.criticalFullPressure),
+            doc: "PSI full share that is critical on its own."),
+        Key(section: "estimator", name: "fast_half_life_seconds", kind: .double(\.estimator.fastHalfLifeSeconds),
+            doc: "Half-life of the fast average: how quickly a falling demand is believed."),
+        Key(section: "estimator", name: "slow_half_life_seconds", kind: .double(\.estimator.slowHalfLifeSeconds),
+            doc: "Half-life of the slow average (demand = max of the two: rise fast, fall slowly)."),
+        Key(section: "estimator", name: "headroom", kind: .double(\.estimator.headroom),
+            doc: "Demand = working set x (1 + headroom)."),
+        Key(section: "estimator", name: "max_overhead_fraction", kind: .double(\.estimator.maxOverheadFraction),
+            doc: "At most this fraction of the allocation is believed to be kernel overhead (allocation - MemTotal)."),
+        Key(section: "estimator", name: "stale_after_seconds", kind: .double(\.estimator.staleAfterSeconds),
+            doc: "A reporter report older than this is stale: the guest is held, never shrunk."),
+        Key(section: "estimator", name: "legacy_stale_after_seconds", kind: .double(\.estimator.legacyStaleAfterSeconds),
+            doc: "The same for legacy meminfo_total/meminfo_free agents (they write every 60 s)."),
+
+        Key(section: "floors", name: "absolute_min", kind: .size(\.floors.absoluteMin),
+            doc: "No guest is ever targeted below this size."),
+        Key(section: "floors", name: "padding", kind: .double(\.floors.padding),
+            doc: "Automatic floor = working set x (1 + padding)."),
+        Key(section: "floors", name: "selfballoon", kind: .bool(\.floors.selfballoonFloor),
+            doc: "Also apply Linux selfballoon's piecewise floor (on static-max) as a lower bound."),
+        Key(section: "floors", name: "silent", kind: .silent,
+            doc: "Guests without usable reports: \"hold\" keeps their target; \"admin-floor\" lets contention shrink them to their floor."),
+
+        Key(section: "share", name: "host_reserve", kind: .size(\.share.hostReserve),
+            doc: "Always left free for Xen and domain builds."),
+        Key(section: "share", name: "slack", kind: .size(\.share.slack),
+            doc: "Kept free on top of the reserve when surplus is distributed, for spikes."),
+        Key(section: "share", name: "surplus", kind: .surplus,
+            doc: "Memory left after every demand is met: \"distribute\" by weight up to ceilings, or \"keep-free\"."),
+        Key(section: "share", name: "default_weight", kind: .double(\.share.defaultWeight),
+            doc: "Weight of a domain without its own setting."),
+
+        Key(section: "pacing", name: "shrink_fraction_per_second", kind: .double(\.pacing.shrinkFractionPerSecond),
+            doc: "Largest shrink per second as a fraction of the current target."),
+        Key(section: "pacing", name: "min_shrink_per_second", kind: .size(\.pacing.minShrinkPerSecond),
+            doc: "Smallest shrink rate, so small guests still converge (per second)."),
+        Key(section: "pacing", name: "max_shrink_per_second", kind: .size(\.pacing.maxShrinkPerSecond),
+            doc: "Largest shrink rate of any one guest (per second)."),
+        Key(section: "pacing", name: "shrink_stop_pressure", kind: .double(\.pacing.shrinkStopPressure),
+            doc: "Shrinking slows as PSI some rises and stops at this share."),
+        Key(section: "pacing", name: "max_interval_seconds", kind: .double(\.pacing.maxIntervalSeconds),
+            doc: "Longest gap between rounds that still earns shrink allowance."),
+        Key(section: "pacing", name: "max_shrink_lead", kind: .size(\.pacing.maxShrinkLead),
+            doc: "A shrink target may run this far ahead of the guest's actual allocation, no further."),
+        Key(section: "pacing", name: "deadband", kind: .size(\.pacing.deadband),
+            doc: "Changes smaller than max(deadband, deadband_fraction x target) are not pushed."),
+        Key(section: "pacing", name: "deadband_fraction", kind: .double(\.pacing.deadbandFraction),
+            doc: "See deadband."),
+    ]
+
+    static var sections: [String] {
+        var seen = [String]()
+        for k in keys where !seen.contains(k.section) { seen.append(k.section) }
+        return seen
+    }
+
+    /// Parses `text` (the file's contents) over the defaults. Throws every problem at once.
+    public static func load(_ text: String) throws(ConfigErrors) -> PolicyConfig {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let e as TOMLParseError {
+            throw ConfigErrors(errors: [ConfigError(key: nil, line: e.source.begin.line, message: "syntax error: \(e.description)")])
+        } catch {
+            throw ConfigErrors(errors: [ConfigError(key: nil, line: nil, message: "cannot parse: \(error)")])
+        }
+        var config = PolicyConfig()
+        var errors = [ConfigError]()
+        let lines = LineFinder(text)
+        for (sectionName, sectionValue) in table {
+            guard sections.contains(sectionName) else {
+                errors.append(ConfigError(key: sectionName, line: lines.section(sectionName), message: "unknown section (known: \(sections.joined(separator: ", ")))"))
+                continue
+            }
+            guard let section = sectionValue.table else {
+                errors.append(ConfigError(key: sectionName, line: lines.key(sectionName, in: nil), message: "must be a table ([\(sectionName)])"))
+                continue
+            }
+            for (name, value) in section {
+                let path = sectionName + "." + name
+                let line = lines.key(name, in: sectionName)
+                guard let key = keys.first(where: { $0.section == sectionName && $0.name == name }) else {
+                    errors.append(ConfigError(key: path, line: line, message: "unknown key"))
+                    continue
+                }
+                if let problem = apply(key, value, to: &config) {
+                    errors.append(ConfigError(key: path, line: line, message: problem))
+                }
+            }
+        }
+        if errors.isEmpty {
+            for problem in config.problems() {
+                let key = problem.split(separator: " ").first.map(String.init)
+                let line = key.flatMap { k -> Int? in
+                    let parts = k.split(separator: ".")
+                    return parts.count == 2 ? lines.key(String(parts[1]), in: String(parts[0])) : nil
+                }
+                errors.append(ConfigError(key: nil, line: line, message: problem))
+            }
+        }
+        if !errors.isEmpty { throw ConfigErrors(errors: errors.sorted { ($0.line ?? 0) < ($1.line ?? 0) }) }
+        return config
+    }
+
+    /// Sets one key; returns a message naming the expected type when the value does not fit.
+    static func apply(_ key: Key, _ value: TOMLValueConvertible, to config: inout PolicyConfig) -> String? {
+        switch key.kind {
+        case .double(let path):
+            // TOML distinguishes 1 from 1.0; accept both for a real-valued key.
+            if let d = value.double { config[keyPath: path] = d } else if let i = value.int { config[keyPath: path] = Double(i) }
+            else { return "expected a number, got \(describe(value))" }
+        case .int(let path):
+            guard let i = value.int else { return "expected a whole number, got \(describe(value))" }
+            config[keyPath: path] = i
+        case .int64(let path):
+            guard let i = value.int else { return "expected a whole number, got \(describe(value))" }
+            config[keyPath: path] = Int64(i)
+        case .bool(let path):
+            guard let b = value.bool else { return "expected true or false, got \(describe(value))" }
+            config[keyPath: path] = b
+        case .size(let path):
+            if let i = value.int, i >= 0 { config[keyPath: path] = KiB(Int64(i)) }
+            else if let s = value.string, let k = KiB(parsing: s) { config[keyPath: path] = k }
+            else { return "expected a size such as \"512M\" or \"4G\" (a bare number is KiB), got \(describe(value))" }
+        case .silent:
+            guard let s = value.string, let p = SilentPolicy(rawValue: s) else {
+                return "expected one of \(SilentPolicy.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \(describe(value))"
+            }
+            config.floors.silent = p
+        case .surplus:
+            guard let s = value.string, let p = SurplusPolicy(rawValue: s) else {
+                return "expected one of \(SurplusPolicy.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \(describe(value))"
+            }
+            config.share.surplus = p
+        }
+        return nil
+    }
+
+    static func describe(_ v: TOMLValueConvertible) -> String {
+        if let s = v.string { return "the string \"\(s.prefix(40))\"" }
+        return "a value of type \(v.type)"
+    }
+
+    /// The value of a key in `config`, written as it would be in the file.
+    static func render(_ key: Key, _ c: PolicyConfig) -> String {
+        switch key.kind {
+        case .double(let p): return renderDouble(c[keyPath: p])
+        case .int(let p): return String(c[keyPath: p])
+        case .int64(let p): return String(c[keyPath: p])
+        case .bool(let p): return c[keyPath: p] ? "true" : "false"
+        case .size(let p): return "\"" + formatSize(c[keyPath: p]) + "\""
+        case .silent: return "\"" + c.floors.silent.rawValue + "\""
+        case .surplus: return "\"" + c.share.surplus.rawValue + "\""
+        }
+    }
+
+    static func renderDouble(_ d: Double) -> String {
+        if d == d.rounded() && abs(d) < 1e15 { return formatFixed(d, decimals: 1) }
+        var s = formatFixed(d, decimals: 6)
+        while s.hasSuffix("0") { s.removeLast() }
+        return s
+    }
+
+    /// The documented example file with every key at its default: what `config.toml.example` holds.
+    public static func example() -> String {
+        var out = """
+        # config.toml: the Xen memory arbiter's policy. Every key is optional; the values below are the
+        # defaults. Sizes are xl-style ("512M", "4G"; a bare number is KiB). Shares and fractions are
+        # 0-1 (0.01 = 1 %). Unknown keys and bad values are errors naming the key and its line.
+
+        """
+        let defaults = PolicyConfig()
+        for section in sections {
+            out += "\n[\(section)]\n"
+            for key in keys where key.section == section {
+                out += "# \(key.doc)\n\(key.name) = \(render(key, defaults))\n"
+            }
+        }
+        return out
+    }
+
+    /// Finds the line of a section header or a key in the raw text (TOMLKit does not report positions).
+    struct LineFinder {
+        let lines: [Substring]
+        init(_ text: String) { lines = text.split(separator: "\n", omittingEmptySubsequences: false) }
+
+        func section(_ name: String) -> Int? {
+            lines.firstIndex { $0.trimmingSpaces == "[\(name)]" }.map { $0 + 1 }
+        }
+
+        func key(_ name: String, in section: String?) -> Int? {
+            var inSection = section == nil
+            for (i, raw) in lines.enumerated() {
+                let l = raw.trimmingSpaces
+                if l.hasPrefix("[") { inSection = section.map { l == "[\($0)]" } ?? false; continue }
+                if inSection, l.hasPrefix(name), l.dropFirst(name.count).trimmingSpaces.hasPrefix("=") { return i + 1 }
+            }
+            return nil
+        }
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" { s = s.dropLast() }
+        return s
+    }
+}

@@ -1,0 +1,108 @@
+import CXen
+
+/// The three Xen library handles the arbiter uses, each opened through one small call site whose
+/// failure is a typed `XenError`. The full host backend (domain list, watches, targets) is built on
+/// these; nothing outside `Arbiter/Xen/` sees a C type.
+
+/// A libxentoollog logger that libxl and libxenctrl write through (stderr for now; swift-log later).
+final class XenLogger {
+    let pointer: UnsafeMutablePointer<xentoollog_logger>
+
+    /// `quiet` raises the level to CRITICAL so that probing a machine without Xen prints nothing
+    /// beyond our own one-line error.
+    init?(quiet: Bool) {
+        guard let p = cxen_stderr_logger(quiet ? XTL_CRITICAL : XTL_ERROR) else { return nil }
+        pointer = p
+    }
+
+    deinit { cxen_logger_destroy(pointer) }
+}
+
+/// A connection to xenstored (libxenstore `xs_open`).
+public final class XenstoreConnection {
+    let handle: OpaquePointer
+
+    public init() throws(XenError) {
+        guard let h = xs_open(0) else { throw XenError(operation: "xs_open", code: -1, errno: cxen_errno()) }
+        handle = h
+    }
+
+    /// Reads one key, bounded to `limit` bytes; nil if it does not exist.
+    public func read(_ path: String, limit: Int = 4096) throws(XenError) -> [UInt8]? {
+        var length: UInt32 = 0
+        guard let raw = xs_read(handle, CXEN_XBT_NULL, path, &length) else {
+            let e = cxen_errno()
+            if e == 2 { return nil }
+            throw XenError(operation: "xs_read \(path)", code: -1, errno: e)
+        }
+        defer { free(raw) }
+        let n = min(Int(length), limit + 1)
+        return Array(UnsafeRawBufferPointer(start: raw, count: n))
+    }
+
+    deinit { xs_close(handle) }
+}
+
+/// A libxenlight context (`libxl_ctx_alloc`).
+public final class LibxlContext {
+    let ctx: OpaquePointer
+    let logger: XenLogger
+
+    public init(quiet: Bool = false) throws(XenError) {
+        guard let logger = XenLogger(quiet: quiet) else { throw XenError(operation: "xtl_createlogger_stdiostream", code: -1, errno: cxen_errno()) }
+        var ctx: OpaquePointer? = nil
+        let rc = cxen_libxl_ctx_alloc(&ctx, logger.pointer)
+        guard rc == 0, let ctx else { throw XenError(operation: "libxl_ctx_alloc", code: rc, errno: cxen_errno()) }
+        self.ctx = ctx
+        self.logger = logger
+    }
+
+    /// Free memory as libxl counts it (free + scrub pages), KiB.
+    public func freeMemoryKiB() throws(XenError) -> UInt64 {
+        var kib: UInt64 = 0
+        let rc = libxl_get_free_memory(ctx, &kib)
+        guard rc == 0 else { throw XenError(operation: "libxl_get_free_memory", code: rc, errno: cxen_errno()) }
+        return kib
+    }
+
+    deinit { libxl_ctx_free(ctx) }
+}
+
+/// A libxenctrl interface (`xc_interface_open`), for physinfo.
+public final class XenControl {
+    let xch: OpaquePointer
+    let logger: XenLogger
+
+    public init(quiet: Bool = false) throws(XenError) {
+        guard let logger = XenLogger(quiet: quiet) else { throw XenError(operation: "xtl_createlogger_stdiostream", code: -1, errno: cxen_errno()) }
+        guard let xch = xc_interface_open(logger.pointer, logger.pointer, 0) else {
+            throw XenError(operation: "xc_interface_open", code: -1, errno: cxen_errno())
+        }
+        self.xch = xch
+        self.logger = logger
+    }
+
+    /// Total and free host memory in KiB, from XEN_SYSCTL_physinfo.
+    public func physinfo() throws(XenError) -> (totalKiB: UInt64, freeKiB: UInt64) {
+        var info = xc_physinfo_t()
+        let rc = xc_physinfo(xch, &info)
+        guard rc == 0 else { throw XenError(operation: "xc_physinfo", code: -1, errno: cxen_errno()) }
+        let pageKiB = UInt64(1) << (UInt64(XC_PAGE_SHIFT) - 10)
+        return (info.total_pages * pageKiB, info.free_pages * pageKiB)
+    }
+
+    deinit { xc_interface_close(xch) }
+}
+
+/// Opens all three handles: what `arbiter xen-info` and, later, the daemon's `xen` backend do first.
+public struct XenProbe {
+    public var xenstore: XenstoreConnection
+    public var libxl: LibxlContext
+    public var control: XenControl
+
+    public init(quiet: Bool) throws(XenError) {
+        xenstore = try XenstoreConnection()
+        control = try XenControl(quiet: quiet)
+        libxl = try LibxlContext(quiet: quiet)
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+@testable import Arbiter
+import GuestModel
+
+/// The package root, found from this file's path (tests run from anywhere).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+@Suite("config.toml")
+struct ConfigTests {
+    @Test func shippedExampleIsTheGeneratedOneAndLoadsToTheDefaults() throws {
+        let text = try String(contentsOf: packageRoot.appendingPathComponent("config.toml.example"), encoding: .utf8)
+        #expect(text == ConfigFile.example(), "config.toml.example is out of date: run `arbiter config-example > config.toml.example`")
+        #expect(try ConfigFile.load(text) == PolicyConfig())
+        for key in ConfigFile.keys { #expect(text.contains("\n\(key.name) = "), "\(key.path) undocumented") }
+    }
+
+    @Test func emptyFileIsTheDefaults() throws {
+        #expect(try ConfigFile.load("") == PolicyConfig())
+    }
+
+    @Test func valuesOverrideDefaults() throws {
+        let c = try ConfigFile.load("""
+            [floors]
+            absolute_min = "256M"
+            silent = "admin-floor"
+            [share]
+            host_reserve = 131072
+            surplus = "keep-free"
+            default_weight = 2
+            [pacing]
+            shrink_fraction_per_second = 0.02
+            max_shrink_per_second = "1G"
+            [reports]
+            min_interval_ms = 500
+            """)
+        #expect(c.floors.absoluteMin == KiB(mib: 256) && c.floors.silent == .adminFloor)
+        #expect(c.share.hostReserve == KiB(mib: 128) && c.share.surplus == .keepFree && c.share.defaultWeight == 2)
+        #expect(c.pacing.shrinkFractionPerSecond == 0.02 && c.pacing.maxShrinkPerSecond == KiB(gib: 1))
+        #expect(c.tracker.minIntervalMs == 500)
+    }
+
+    func errors(_ text: String) -> [ConfigError] {
+        do { _ = try ConfigFile.load(text); return [] } catch { return error.errors }
+    }
+
+    @Test func unknownKeysAndSectionsNameKeyAndLine() {
+        let e = errors("""
+            [estimator]
+            headroom = 0.2
+            hedroom = 0.3
+
+            [tuning]
+            x = 1
+            """)
+        #expect(e.count == 2)
+        #expect(e.contains(ConfigError(key: "estimator.hedroom", line: 3, message: "unknown key")))
+        #expect(e.contains { $0.key == "tuning" && $0.line == 5 && $0.message.hasPrefix("unknown section") })
+    }
+
+    @Test func badValuesNameKeyLineAndExpectedType() {
+        let e = errors("""
+            [estimator]
+            max_boost = "lots"
+            [floors]
+            absolute_min = "-5M"
+            selfballoon = 1
+            silent = "shrink-anyway"
+            [reports]
+            resync_after = 2.5
+            """)
+        #expect(e.count == 5)
+        #expect(e.contains { $0.key == "estimator.max_boost" && $0.line == 2 && $0.message.contains("expected a number") })
+        #expect(e.contains { $0.key == "floors.absolute_min" && $0.line == 4 && $0.message.contains("expected a size") })
+        #expect(e.contains { $0.key == "floors.selfballoon" && $0.line == 5 && $0.message.contains("true or false") })
+        #expect(e.contains { $0.key == "floors.silent" && $0.line == 6 && $0.message.contains("\"hold\"") })
+        #expect(e.contains { $0.key == "reports.resync_after" && $0.line == 8 && $0.message.contains("whole number") })
+        #expect(e.map { $0.line ?? 0 } == e.map { $0.line ?? 0 }.sorted())
+    }
+
+    @Test func outOfRangeValuesAreRejectedWithTheirLine() {
+        let e = errors("""
+            [pacing]
+            deadband_fraction = 0.9
+            """)
+        #expect(e.count == 1)
+        #expect(e[0].line == 2 && e[0].message.contains("pacing.deadband_fraction"))
+        let crit = errors("[estimator]\ncritical_pressure = 0.001\n")
+        #expect(crit.contains { $0.message.contains("critical_pressure must be above") })
+    }
+
+    @Test func syntaxErrorsCarryTheLine() {
+        let e = errors("[pacing]\ndeadband = \n")
+        #expect(e.count == 1 && e[0].line == 2 && e[0].message.hasPrefix("syntax error"))
+    }
+}
+
+@Suite("Sizes")
+struct SizeTests {
+    @Test(arguments: [("512M", KiB(mib: 512)), ("4G", KiB(gib: 4)), ("1.5G", KiB(mib: 1536)), ("131072", KiB(131_072)),
+                      ("16K", KiB(16)), ("2g", KiB(gib: 2)), ("256MiB", KiB(mib: 256)), ("1T", KiB(gib: 1024)), (" 8M ", KiB(mib: 8))])
+    func parses(text: String, expected: KiB) {
+        #expect(KiB(parsing: text) == expected)
+    }
+
+    @Test(arguments: ["", "M", "-1G", "1.2.3G", "0x10M", "1e3", "5000T", ".5G", "1.0000001K", "12Q", "nan", "99999999999999999999999"])
+    func rejects(text: String) {
+        #expect(KiB(parsing: text) == nil, "accepted \(text)")
+    }
+
+    @Test func formatsLikeXl() {
+        #expect(formatSize(KiB(mib: 512)) == "512M")
+        #expect(formatSize(KiB(gib: 4)) == "4G")
+        #expect(formatSize(KiB(mib: 1536)) == "1.5G")
+        #expect(formatSize(KiB(100)) == "100K")
+    }
+}
