@@ -116,13 +116,14 @@ while let a = args.first {
 #if DEBUG
 print("warning: debug build; figures are meaningless. Use: swift run -c release arbiter-bench")
 #endif
-print("arbiter-bench: one full round (ingest/estimate + solve + pace) vs sorting n Doubles; median of \(repeats) runs")
-print(pad("domains", 8) + pad("round", 12) + pad("sort n", 12) + pad("ratio", 8) + pad("ingest", 12) + pad("solve only", 13) + pad("per domain", 12) + "  phase")
+print("arbiter-bench: one full round vs sorting n Doubles (same run); median of \(repeats) runs")
+print("  round = ingest (validate + rates + estimate, one report per domain) + step (floors + solve + pace)")
+print(pad("domains", 8) + pad("round", 12) + pad("sort n", 12) + pad("ratio", 8) + pad("ingest", 12) + pad("step", 12) + pad("step/sort", 10) + pad("solve only", 13) + pad("per domain", 12) + "  phase")
 for n in sizes {
     var bench = Bench(n: n, seed: 0xA5_5EED &+ UInt64(n))
     // Warm up: prime estimators and let pacing settle into a contended steady state.
     for _ in 0..<5 { let r = bench.makeReports(); bench.apply(bench.round(r)) }
-    var roundTimes = [Int64](), ingestTimes = [Int64](), sortTimes = [Int64](), solveTimes = [Int64]()
+    var roundTimes = [Int64](), ingestTimes = [Int64](), stepTimes = [Int64](), sortTimes = [Int64](), solveTimes = [Int64]()
     var phase = SharePhase.uncontended
     var rng = SplitMix64(seed: 42 &+ UInt64(n))
     for _ in 0..<repeats {
@@ -132,6 +133,7 @@ for n in sizes {
         let ts = nanos { decision = bench.step() }
         roundTimes.append(ti + ts)
         ingestTimes.append(ti)
+        stepTimes.append(ts)
         phase = decision!.phase
         bench.apply(decision!)
 
@@ -149,5 +151,6 @@ for n in sizes {
     let phaseName = phase == .contended ? "contended" : (phase == .infeasible ? "infeasible" : "uncontended")
     print(pad(String(n), 8) + pad(fmtTime(r), 12) + pad(fmtTime(s), 12)
           + pad(formatFixed(Double(r) / Double(Swift.max(s, 1)), decimals: 1) + "x", 8)
-          + pad(fmtTime(median(ingestTimes)), 12) + pad(fmtTime(v), 13) + pad(formatFixed(Double(r) / Double(n), decimals: 0) + " ns", 12) + "  " + phaseName)
+          + pad(fmtTime(median(ingestTimes)), 12) + pad(fmtTime(median(stepTimes)), 12)
+          + pad(formatFixed(Double(median(stepTimes)) / Double(Swift.max(s, 1)), decimals: 1) + "x", 10) + pad(fmtTime(v), 13) + pad(formatFixed(Double(r) / Double(n), decimals: 0) + " ns", 12) + "  " + phaseName)
 }

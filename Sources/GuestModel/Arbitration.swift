@@ -123,8 +123,8 @@ public struct Arbitration: Sendable {
         let n = snapshot.domains.count
         var floors = [KiB](), demands = [KiB](), ceilings = [KiB](), weights = [Double]()
         floors.reserveCapacity(n); demands.reserveCapacity(n); ceilings.reserveCapacity(n); weights.reserveCapacity(n)
-        var slots = [Int](), statuses = [ReportStatus](), floorKinds = [FloorKind](), hardCeilings = [KiB]()
-        slots.reserveCapacity(n); statuses.reserveCapacity(n); floorKinds.reserveCapacity(n); hardCeilings.reserveCapacity(n)
+        var hardCeilings = [KiB](), lastRounds = [TimePoint?](), outcomes = [DomainOutcome]()
+        hardCeilings.reserveCapacity(n); lastRounds.reserveCapacity(n); outcomes.reserveCapacity(n)
         var sumActual: Int64 = 0
 
         // Adopt new domains and forget vanished ones first: forgetting moves slots around.
@@ -134,7 +134,8 @@ public struct Arbitration: Sendable {
         for d in snapshot.domains {
             let s = slot(d.domid)
             guests[s].lastActual = d.actual
-            slots.append(s)
+            lastRounds.append(guests[s].lastRoundAt)
+            guests[s].lastRoundAt = now
             sumActual &+= d.actual.value
 
             let staticMax = d.staticMax.value > 0 ? d.staticMax : max(d.actual, d.target)
@@ -177,13 +178,21 @@ public struct Arbitration: Sendable {
                 ceiling = min(ceiling, floor)
             }
             if floor > ceiling { floor = ceiling; kind = .ceiling }
+            demand = clamp(demand, floor, ceiling)
             floors.append(floor)
-            floorKinds.append(kind)
-            demands.append(clamp(demand, floor, ceiling))
+            demands.append(demand)
             ceilings.append(ceiling)
             hardCeilings.append(staticMax)
             weights.append(w)
-            statuses.append(status)
+            let fresh = status == .fresh
+            let prev = d.target.value > 0 ? d.target : d.actual
+            // Allocation and basis are filled in once the solver has run.
+            outcomes.append(DomainOutcome(
+                domid: d.domid, status: status, floor: floor, floorKind: kind, demand: demand, ceiling: ceiling, weight: w,
+                workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil,
+                stall: fresh ? est.stall : nil, critical: fresh && est.critical,
+                allocation: floor, basis: .floor,
+                actual: d.actual, previousTarget: prev, target: prev, reason: .steady, paced: false))
         }
 
         let reserve = c.share.hostReserve
@@ -191,24 +200,12 @@ public struct Arbitration: Sendable {
         let share = FairShare.solve(floors: floors, demands: demands, ceilings: ceilings, weights: weights,
                                     budget: budget, surplus: c.share.surplus, slack: c.share.slack)
 
-        var outcomes = [DomainOutcome]()
-        outcomes.reserveCapacity(n)
-        for (k, d) in snapshot.domains.enumerated() {
-            let est = guests[slots[k]].estimator
-            let fresh = statuses[k] == .fresh
-            let prev = d.target.value > 0 ? d.target : d.actual
-            outcomes.append(DomainOutcome(
-                domid: d.domid, status: statuses[k], floor: floors[k], floorKind: floorKinds[k],
-                demand: demands[k], ceiling: ceilings[k], weight: weights[k],
-                workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil,
-                stall: fresh ? est.stall : nil, critical: fresh && est.critical,
-                allocation: share.allocations[k], basis: share.basis[k],
-                actual: d.actual, previousTarget: prev, target: prev, reason: .steady, paced: false))
+        for k in outcomes.indices {
+            outcomes[k].allocation = share.allocations[k]
+            outcomes[k].basis = share.basis[k]
         }
-
-        let growBudget = Pacer.pace(&outcomes, staticMax: hardCeilings, lastRoundAt: slots.map { guests[$0].lastRoundAt },
+        let growBudget = Pacer.pace(&outcomes, staticMax: hardCeilings, lastRoundAt: lastRounds,
                                     free: snapshot.free, reserve: reserve, phase: share.phase, now: now, config: c.pacing)
-        for s in slots { guests[s].lastRoundAt = now }
 
         var alerts = [Alert]()
         if share.phase == .infeasible {

@@ -61,11 +61,18 @@ public enum TrackOutcome: Sendable, Equatable {
 /// The per-guest sequence/counter state. Pure value; time is passed in.
 public struct ReportTracker: Sendable {
     public var limits: TrackerLimits
-    public private(set) var last: GuestReport?
+    /// When the last report (accepted, or rejected after parsing) was read.
     public private(set) var lastAt: TimePoint?
+    /// Sequence and core values of the last report: a re-read of the same report (same seq, same
+    /// sizes and stall total) is recognised without keeping, copying or hashing the whole report. A guest
+    /// that reuses a seq and changes only other fields merely gets its own update ignored.
     private var lastSeq: UInt64?
+    private var lastSizes = (KiB.zero, KiB.zero)
+    private var lastStallTotal: UInt64?
     /// Baseline for rates: the last report's counters and when they were read.
-    private var baseline: (counters: ReportCounters, at: TimePoint, seq: UInt64?)?
+    private var baseCounters = ReportCounters()
+    private var baseAt: TimePoint?
+    private var baseSeq: UInt64?
     private var regressions = 0
     private var lastRegressionSeq: UInt64 = 0
 
@@ -73,8 +80,10 @@ public struct ReportTracker: Sendable {
 
     /// Checks `report` (already parsed) read at `at` against history and `staticMax` (a trusted Xen fact).
     public mutating func track(_ report: GuestReport, at: TimePoint, staticMax: KiB?) -> TrackOutcome {
-        // (Compare through the optional: binding `last` would copy the whole report every time.)
-        if report.seq == lastSeq && report.memTotal == last?.memTotal && last == report { return .unchanged }
+        if lastAt != nil && report.seq == lastSeq && report.memTotal == lastSizes.0 && report.memAvailable == lastSizes.1
+            && report.counters.psiSomeTotalUs == lastStallTotal {
+            return .unchanged
+        }
         if let sm = staticMax, sm.value > 0, report.memTotal > sm {
             return .rejected(.exceedsHost("mem_total_kb \(report.memTotal.value) > static-max \(sm.value)"))
         }
@@ -91,37 +100,35 @@ public struct ReportTracker: Sendable {
                 if regressions < limits.resyncAfter {
                     return .rejected(.sequenceRegression(previous: prev, got: seq))
                 }
-                baseline = nil
+                baseAt = nil
             }
         }
         regressions = 0
 
         var rates: ReportRates? = nil
-        if let base = baseline, report.source == .reporter {
-            switch computeRates(report, at: at, base: base) {
+        var rejection: ReportRejection? = nil
+        if let baseAt, report.source == .reporter {
+            switch computeRates(report, at: at, baseAt: baseAt) {
             case .success(let r): rates = r
-            case .failure(let rejection):
-                // Re-base counters so one bad report cannot lock the guest out forever.
-                baseline = (report.counters, at, report.seq)
-                remember(report, at: at)
-                return .rejected(rejection)
+            case .failure(let why): rejection = why
             }
         }
-        baseline = (report.counters, at, report.seq)
-        remember(report, at: at)
+        // Re-base even after a rate rejection, so one bad report cannot lock the guest out forever.
+        baseCounters = report.counters
+        baseAt = at
+        baseSeq = report.seq
+        lastSeq = report.seq
+        lastSizes = (report.memTotal, report.memAvailable)
+        lastStallTotal = report.counters.psiSomeTotalUs
+        lastAt = at
+        if let rejection { return .rejected(rejection) }
         return .accepted(rates)
     }
 
-    private mutating func remember(_ report: GuestReport, at: TimePoint) {
-        last = report
-        lastSeq = report.seq
-        lastAt = at
-    }
-
-    private func computeRates(_ r: GuestReport, at: TimePoint, base: (counters: ReportCounters, at: TimePoint, seq: UInt64?)) -> Result<ReportRates, ReportRejection> {
-        let hostSeconds = at.seconds(since: base.at)
+    private func computeRates(_ r: GuestReport, at: TimePoint, baseAt: TimePoint) -> Result<ReportRates, ReportRejection> {
+        let hostSeconds = at.seconds(since: baseAt)
         var guestSeconds = 0.0
-        if let s = r.seq, let b = base.seq, s > b { guestSeconds = Double(s - b) / 1000 }
+        if let s = r.seq, let b = baseSeq, s > b { guestSeconds = Double(s - b) / 1000 }
         // The guest's clock may only lengthen the interval (which lowers its own rates), never shorten it.
         let seconds = Swift.max(hostSeconds, guestSeconds)
         var rates = ReportRates(seconds: seconds)
@@ -152,7 +159,7 @@ public struct ReportTracker: Sendable {
                 return .success(Swift.min(share, 1))
             }
         }
-        let c = r.counters, b = base.counters
+        let c = r.counters, b = baseCounters
         do throws(ReportRejection) {
             rates.psiSome = try stall(c.psiSomeTotalUs, b.psiSomeTotalUs, "psi_some_total_us").get()
             rates.psiFull = try stall(c.psiFullTotalUs, b.psiFullTotalUs, "psi_full_total_us").get()
