@@ -239,6 +239,40 @@ struct ArbitrationTests {
         #expect(arb.guests.count == 1 && arb.guest(DomID(8)) != nil)
     }
 
+    @Test func aGuestClaimingToBeFullCannotRatchetItsWayPastAnHonestEqual() {
+        // Two equal-weight guests on a host that cannot satisfy both. The liar reports itself 100 % used
+        // every round; the honest one really needs 3 GiB. Floors must not ratchet the liar upwards: the
+        // honest guest keeps at least its weighted fair share of what the floors leave.
+        var arb = Arbitration()
+        var host = TinyHost(facts: [
+            DomainFacts(domid: DomID(1), staticMax: KiB(gib: 8), actual: KiB(gib: 2), target: KiB(gib: 2)),
+            DomainFacts(domid: DomID(2), staticMax: KiB(gib: 8), actual: KiB(gib: 2), target: KiB(gib: 2)),
+        ], free: KiB(gib: 1))
+        var t = TimePoint(ms: 0)
+        var last: Decision? = nil
+        for round in 0..<300 {
+            let seq = Int64(round) * 2000 + 1
+            let liar = host.facts[0].actual.value * 97 / 100
+            arb.ingest(DomID(1), line: line(seq: seq, total: liar, available: 0), at: t)
+            let honest = host.facts[1].actual.value * 97 / 100
+            arb.ingest(DomID(2), line: line(seq: seq, total: honest, available: max(0, honest - 3 * 1024 * 1024)), at: t)
+            let d = arb.step(host.snapshot, now: t)
+            #expect(Invariants.violations(of: d).isEmpty)
+            // The liar's automatic floor never exceeds what it holds.
+            #expect(d.outcomes[0].floor <= max(host.facts[0].actual, host.facts[0].target))
+            host.apply(d, seconds: 2)
+            t = t.adding(seconds: 2)
+            last = d
+        }
+        // 5 GiB less the 64 MiB reserve, equal weights: the fair share is ≈ 2.47 GiB each. The honest
+        // guest gets it (within the deadband); the liar gets no more.
+        let share = (KiB(gib: 5).value - KiB(mib: 64).value) / 2
+        let band = KiB(mib: 32).value
+        #expect(host.facts[1].actual.value >= share - band, "honest \(host.facts[1].actual)")
+        #expect(host.facts[0].actual.value <= share + band, "liar \(host.facts[0].actual)")
+        #expect(last!.phase == .contended)
+    }
+
     @Test func everyReasonHasAStableCode() {
         #expect(Set(Reason.allCases.map(\.rawValue)).count == Reason.allCases.count)
     }
@@ -252,7 +286,8 @@ struct ArbitrationProperties {
         for _ in 0..<500 {
             let seed = master.next()
             var rng = SplitMix64(seed: seed)
-            let n = Int.random(in: 1...120, using: &rng)
+            // 1–2,000 domains, log-uniform (most hosts small, some very large).
+            let n = min(2000, max(1, Int(exp2(Double.random(in: 0...log2(2000), using: &rng)))))
             var arb = Arbitration()
             var facts = [DomainFacts]()
             for i in 0..<n {
