@@ -154,3 +154,18 @@ for n in sizes {
           + pad(fmtTime(median(ingestTimes)), 12) + pad(fmtTime(median(stepTimes)), 12)
           + pad(formatFixed(Double(median(stepTimes)) / Double(Swift.max(s, 1)), decimals: 1) + "x", 10) + pad(fmtTime(v), 13) + pad(formatFixed(Double(r) / Double(n), decimals: 0) + " ns", 12) + "  " + phaseName)
 }
+
+// Parsing is outside the round (reports are parsed as they arrive): timed on its own.
+if !sizes.isEmpty {
+    let line = "v=1 seq=120000 mem_total_kb=4000000 mem_available_kb=1000000 active_anon_kb=1500000 inactive_anon_kb=500000 active_file_kb=600000 inactive_file_kb=300000 dirty_kb=2000 committed_as_kb=3500000 swap_total_kb=1000000 swap_free_kb=900000 psi_some_avg10=1.25 psi_full_avg10=0.50 psi_some_total_us=5000000 psi_full_total_us=1000000 pgmajfault=1000 workingset_refault_anon=10 workingset_refault_file=200 pswpin=5 pswpout=7"
+    let garbage = String(repeating: "A", count: 1024)
+    let bytes = Array(line.utf8), junk = Array(garbage.utf8)
+    let count = 10_000
+    var times = [Int64](), junkTimes = [Int64]()
+    for _ in 0..<repeats {
+        times.append(nanos { for _ in 0..<count { blackHole(bytes.withUnsafeBufferPointer { ReportParser.parse($0) }) } })
+        junkTimes.append(nanos { for _ in 0..<count { blackHole(junk.withUnsafeBufferPointer { ReportParser.parse($0) }) } })
+    }
+    print("parse: \(formatFixed(Double(median(times)) / Double(count), decimals: 0)) ns per full \(bytes.count)-byte report line; "
+          + "\(formatFixed(Double(median(junkTimes)) / Double(count), decimals: 0)) ns to reject a 1 KiB garbage line")
+}
