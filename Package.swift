@@ -19,6 +19,14 @@ let package = Package(
         // The pure decision core: no Foundation, no C types, no I/O.
         // `.rounded()` lowers to libm's round/ceil/floor; without Foundation nothing else links libm.
         .target(name: "GuestModel", linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
+        // The simulated Xen host: guest memory physics, balloons, reporters, xenstore, workloads, traces,
+        // baseline policies and the evaluation harness. Pure like GuestModel (no Foundation, no I/O).
+        .target(name: "HostSimulator", dependencies: ["GuestModel"]),
+        // The shipped scenarios (scenarios/*.toml), embedded in the binary.
+        .target(
+            name: "BundledScenarios", path: "scenarios", sources: ["BundledScenarios.swift"],
+            resources: [.embedInCode("default.toml"), .embedInCode("idle-fleet.toml"), .embedInCode("spikes.toml"),
+                        .embedInCode("hostile.toml")]),
         // The C boundary over Debian's libxen-dev (libxenctrl, libxenstore, libxenlight).
         .systemLibrary(
             name: "CXen", path: "Sources/CXen", pkgConfig: "xenlight",
@@ -26,18 +34,19 @@ let package = Package(
         .target(
             name: "Arbiter",
             dependencies: [
-                "GuestModel", "CXen",
+                "GuestModel", "HostSimulator", "BundledScenarios", "CXen",
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]),
         .executableTarget(
             name: "ArbiterCLI",
             dependencies: [
-                "Arbiter", "GuestModel",
+                "Arbiter", "GuestModel", "HostSimulator", "BundledScenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ArbiterBench", dependencies: ["GuestModel"]),
         .testTarget(name: "GuestModelTests", dependencies: ["GuestModel"]),
-        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "GuestModel"]),
+        .testTarget(name: "HostSimulatorTests", dependencies: ["HostSimulator", "GuestModel"]),
+        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "GuestModel", "HostSimulator"]),
     ],
     swiftLanguageModes: [.v6]
 )

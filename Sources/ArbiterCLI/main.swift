@@ -2,6 +2,8 @@ import Arbiter
 import ArgumentParser
 import Foundation
 import GuestModel
+import HostSimulator
+import BundledScenarios
 
 /// `arbiter`: the Xen memory arbiter, xl-style verbs.
 @main
@@ -13,7 +15,7 @@ struct ArbiterCommand: ParsableCommand {
             Until the daemon lands, the default verb runs the decision core over a built-in example host \
             and prints the decisions (see README).
             """,
-        subcommands: [Demo.self, ConfigCheck.self, ConfigExample.self, XenInfo.self],
+        subcommands: [Demo.self, Simulate.self, ConfigCheck.self, ConfigExample.self, XenInfo.self],
         defaultSubcommand: Demo.self)
 }
 
@@ -98,5 +100,113 @@ struct XenInfo: ParsableCommand {
             FileHandle.standardError.write(Data("arbiter: \(error)\(hint)\n".utf8))
             throw ExitCode(3)
         }
+    }
+}
+
+extension PolicyName: ExpressibleByArgument {}
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a scenario on the simulated host under our policy, a baseline, or all of them.",
+        discussion: """
+            Scenarios: the shipped ones by name (\(BundledScenarios.all.map(\.name).joined(separator: ", "))) or a TOML file. \
+            --trace builds a scenario from a trace CSV (vm_id,t_seconds,mem_provisioned_kb,mem_used_kb). \
+            Runs are deterministic: the same scenario and seed give the same numbers.
+            """)
+
+    @Option(name: .long, help: "A shipped scenario name or a scenario file (default: default).")
+    var scenario: String?
+
+    @Option(name: .long, help: "The policy to run: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var policy: PolicyName = .arbiter
+
+    @Flag(name: .long, help: "Run every policy on the same scenario and seed.")
+    var compare = false
+
+    @Option(name: .long, help: "Build the scenario from this trace CSV instead.")
+    var trace: String?
+
+    @Option(name: .long, help: "With --trace: the first N vm_ids.")
+    var vms: Int = 20
+
+    @Option(name: .long, help: "Simulated hours (default: the scenario's, or the trace's length).")
+    var hours: Double?
+
+    @Option(name: .customLong("host-memory"), help: "With --trace: memory Xen can give guests, e.g. 48G (default: half of what the VMs were provisioned).")
+    var hostMemory: String?
+
+    @Option(name: .long, help: "Override the scenario's seed.")
+    var seed: UInt64?
+
+    @Option(name: .long, help: "Arbiter policy file (config.toml) applied over the scenario's own settings.")
+    var config: String?
+
+    @Flag(name: .long, help: "Print one JSON object instead of tables.")
+    var json = false
+
+    @Flag(name: .long, help: "Also print each guest's figures.")
+    var guests = false
+
+    func validate() throws {
+        if trace != nil && scenario != nil { throw ValidationError("--trace and --scenario are alternatives") }
+        if trace == nil && hostMemory != nil { throw ValidationError("--host-memory goes with --trace (scenario files set [host] memory)") }
+        guard (1...10_000).contains(vms) else { throw ValidationError("--vms must be between 1 and 10000") }
+        if let hours, !(hours > 0 && hours <= 744) { throw ValidationError("--hours must be between 0 and 744") }
+        if let hostMemory, KiB(parsing: hostMemory) == nil { throw ValidationError("--host-memory: '\(hostMemory)' is not a size such as 48G") }
+    }
+
+    func run() throws {
+        let policyConfig = try config.map { try loadConfig($0) }
+        var s: Scenario
+        if let trace {
+            s = try TraceFile.scenario(path: trace, vms: vms, hours: hours, hostMemory: hostMemory.flatMap(KiB.init(parsing:)),
+                                       policy: policyConfig ?? PolicyConfig())
+        } else {
+            let name = scenario ?? "default"
+            do {
+                if let text = BundledScenarios.named(name) { s = try ScenarioFile.parse(text) } else { s = try ScenarioFile.load(path: name) }
+            } catch {
+                throw CLIError(error.errors.map { "\(name): \($0)" }.joined(separator: "\n"))
+            }
+            if let hours { s.hours = hours }
+            if let policyConfig { s.policy = policyConfig }
+        }
+        if let seed { s.seed = seed }
+        let problems = s.problems()
+        guard problems.isEmpty else { throw CLIError(problems.map { "\(s.name): \($0)" }.joined(separator: "\n")) }
+
+        let names = compare ? PolicyName.allCases : [policy]
+        let bar = ProgressBar(enabled: isatty(2) == 1)
+        let results = Evaluation.compare(s, policies: names) { name, fraction in bar.show(name, fraction) }
+        bar.finish()
+        if json {
+            print(SimulationReport.json(results, scenario: s))
+        } else {
+            print(SimulationReport.table(results, scenario: s), terminator: "")
+            if guests { for m in results { print(SimulationReport.guests(m), terminator: "") } }
+        }
+    }
+}
+
+/// A one-line progress bar on stderr, only when stderr is a terminal.
+final class ProgressBar {
+    let enabled: Bool
+    var last = -1
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func show(_ name: String, _ fraction: Double) {
+        guard enabled else { return }
+        let pct = Int(fraction * 100)
+        guard pct != last else { return }
+        last = pct
+        let filled = pct / 5
+        let line = "\r\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) [" + String(repeating: "#", count: filled)
+            + String(repeating: ".", count: 20 - filled) + "] \(pct)%"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }

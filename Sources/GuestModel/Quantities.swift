@@ -50,6 +50,15 @@ public struct KiB: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var description: String { formatSize(self) }
 }
 
+/// Encodes as a plain number of KiB.
+extension KiB: Codable {
+    public init(from decoder: any Decoder) throws { self.init(try decoder.singleValueContainer().decode(Int64.self)) }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(value)
+    }
+}
+
 @inlinable public func min(_ a: KiB, _ b: KiB) -> KiB { a.value <= b.value ? a : b }
 @inlinable public func max(_ a: KiB, _ b: KiB) -> KiB { a.value >= b.value ? a : b }
 

@@ -137,20 +137,30 @@ public enum ConfigFile {
             throw ConfigErrors(errors: [ConfigError(key: nil, line: nil, message: "cannot parse: \(error)")])
         }
         var config = PolicyConfig()
-        var errors = [ConfigError]()
         let lines = LineFinder(text)
+        var errors = apply(table, to: &config, lines: lines)
+        if errors.isEmpty { errors = validate(config, lines: lines) }
+        if !errors.isEmpty { throw ConfigErrors(errors: errors.sorted { ($0.line ?? 0) < ($1.line ?? 0) }) }
+        return config
+    }
+
+    /// Applies every `[section]` of `table` to `config`; `prefix` names where the table sits in a larger
+    /// file (a scenario's `arbiter.`), for messages and line numbers.
+    static func apply(_ table: TOMLTable, to config: inout PolicyConfig, lines: LineFinder, prefix: String = "") -> [ConfigError] {
+        var errors = [ConfigError]()
         for (sectionName, sectionValue) in table {
+            let sectionPath = prefix + sectionName
             guard sections.contains(sectionName) else {
-                errors.append(ConfigError(key: sectionName, line: lines.section(sectionName), message: "unknown section (known: \(sections.joined(separator: ", ")))"))
+                errors.append(ConfigError(key: sectionPath, line: lines.section(sectionPath), message: "unknown section (known: \(sections.joined(separator: ", ")))"))
                 continue
             }
             guard let section = sectionValue.table else {
-                errors.append(ConfigError(key: sectionName, line: lines.key(sectionName, in: nil), message: "must be a table ([\(sectionName)])"))
+                errors.append(ConfigError(key: sectionPath, line: lines.key(sectionName, in: nil), message: "must be a table ([\(sectionPath)])"))
                 continue
             }
             for (name, value) in section {
-                let path = sectionName + "." + name
-                let line = lines.key(name, in: sectionName)
+                let path = sectionPath + "." + name
+                let line = lines.key(name, in: sectionPath)
                 guard let key = keys.first(where: { $0.section == sectionName && $0.name == name }) else {
                     errors.append(ConfigError(key: path, line: line, message: "unknown key"))
                     continue
@@ -160,18 +170,19 @@ public enum ConfigFile {
                 }
             }
         }
-        if errors.isEmpty {
-            for problem in config.problems() {
-                let key = problem.split(separator: " ").first.map(String.init)
-                let line = key.flatMap { k -> Int? in
-                    let parts = k.split(separator: ".")
-                    return parts.count == 2 ? lines.key(String(parts[1]), in: String(parts[0])) : nil
-                }
-                errors.append(ConfigError(key: nil, line: line, message: problem))
+        return errors
+    }
+
+    /// Cross-key checks (`PolicyConfig.problems`), each placed on the line of the key it names.
+    static func validate(_ config: PolicyConfig, lines: LineFinder, prefix: String = "") -> [ConfigError] {
+        config.problems().map { problem in
+            let key = problem.split(separator: " ").first.map(String.init)
+            let line = key.flatMap { k -> Int? in
+                let parts = k.split(separator: ".")
+                return parts.count == 2 ? lines.key(String(parts[1]), in: prefix + String(parts[0])) : nil
             }
+            return ConfigError(key: nil, line: line, message: prefix.isEmpty ? problem : prefix + problem)
         }
-        if !errors.isEmpty { throw ConfigErrors(errors: errors.sorted { ($0.line ?? 0) < ($1.line ?? 0) }) }
-        return config
     }
 
     /// Sets one key; returns a message naming the expected type when the value does not fit.

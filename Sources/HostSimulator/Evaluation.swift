@@ -1,0 +1,171 @@
+import GuestModel
+
+/// One guest's figures over a run.
+public struct GuestMetrics: Sendable, Equatable, Codable {
+    public var name: String
+    public var stallSeconds: Double
+    /// Time-averaged allocation, KiB.
+    public var meanActual: Double
+    public var minTarget: KiB
+    public var maxTarget: KiB
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case stallSeconds = "stall_seconds"
+        case meanActual = "mean_allocation_kib"
+        case minTarget = "min_target_kib"
+        case maxTarget = "max_target_kib"
+    }
+}
+
+/// What one policy did on one scenario. Field names follow the `--json` contract.
+public struct PolicyMetrics: Sendable, Equatable, Codable {
+    public var policy: String
+    /// Σ over guests of stall share × time: seconds some task stalled on memory.
+    public var stallSeconds: Double
+    /// 99th percentile over (guest, minute) of stall seconds in that minute.
+    public var p99StallSeconds: Double
+    /// ∫ Σ (static-max − allocation) dt, in GiB·h: memory kept out of guests that could have had it.
+    public var reclaimedGiBHours: Double
+    /// The same as a time-averaged share of Σ static-max, in percent.
+    public var reclaimedPct: Double
+    /// Targets pushed below the guest's admin min, or below the floor the policy itself promised.
+    public var floorViolations: Int
+    public var targetChanges: Int
+    /// Targets the host refused (above static-max).
+    public var refusedTargets: Int
+    /// Mean and worst seconds from a spike's start until the guest's working set was resident again.
+    public var spikeSatisfySeconds: Double?
+    public var spikeSatisfyMaxSeconds: Double?
+    /// Jain's fairness index of per-guest stall seconds (1 = evenly shared; 1 when nobody stalls).
+    public var jainFairness: Double
+    public var rejectedReports: Int
+    public var guests: [GuestMetrics]
+
+    enum CodingKeys: String, CodingKey {
+        case policy
+        case stallSeconds = "stall_seconds"
+        case p99StallSeconds = "p99_stall_seconds"
+        case reclaimedGiBHours = "reclaimed_gib_hours"
+        case reclaimedPct = "reclaimed_pct"
+        case floorViolations = "floor_violations"
+        case targetChanges = "target_changes"
+        case refusedTargets = "refused_targets"
+        case spikeSatisfySeconds = "spike_satisfy_seconds"
+        case spikeSatisfyMaxSeconds = "spike_satisfy_max_seconds"
+        case jainFairness = "jain_fairness"
+        case rejectedReports = "rejected_reports"
+        case guests
+    }
+}
+
+public enum Evaluation {
+    /// Runs `scenario` under `policy` from the scenario's seed. Deterministic: the same scenario, seed and
+    /// policy give the same figures. `progress` is called with the fraction done, at most ~100 times.
+    public static func run(_ scenario: Scenario, policy: inout some SimPolicy, progress: ((Double) -> Void)? = nil) -> PolicyMetrics {
+        var host = SimHost(scenario: scenario)
+        let n = host.guests.count
+        let dt = scenario.stepSeconds
+        let steps = Swift.max(1, Int((scenario.hours * 3600 / dt).rounded()))
+        var nextRound = 0.0
+        var stall = [Double](repeating: 0, count: n)
+        var minuteStall = [Double](repeating: 0, count: n)
+        var minuteSamples = [Double]()
+        minuteSamples.reserveCapacity(n * Swift.max(1, Int(scenario.hours * 60)))
+        var nextMinute = 60.0
+        var actualIntegral = [Double](repeating: 0, count: n)
+        var reclaimed = 0.0
+        let sumStaticMax = host.guests.reduce(0.0) { $0 + $1.spec.staticMax.asDouble }
+        var minTarget = host.guests.map { KiB(Int64($0.target)) }, maxTarget = minTarget
+        var violations = 0, changes = 0, refused = 0
+        // Spikes: (guest, start) not yet satisfied, and the times measured.
+        let horizon = Double(steps) * dt
+        var spikes = [(Int, Double)]()
+        for i in 0..<n { for s in host.guests[i].spec.workload.spikeStarts(until: horizon) { spikes.append((i, s)) } }
+        var satisfied = [Double]()
+        let staticMax = Dictionary(uniqueKeysWithValues: host.guests.map { ($0.domid, $0.spec.staticMax) })
+        let progressEvery = Swift.max(1, steps / 100)
+
+        for k in 0..<steps {
+            host.step(dt)
+            let t = host.seconds
+            for i in 0..<n {
+                let g = host.guests[i]
+                let s = g.stall * dt
+                stall[i] += s
+                minuteStall[i] += s
+                actualIntegral[i] += g.actual * dt
+                reclaimed += (g.spec.staticMax.asDouble - g.actual) * dt
+            }
+            if t >= nextMinute - 1e-9 {
+                minuteSamples.append(contentsOf: minuteStall)
+                for i in 0..<n { minuteStall[i] = 0 }
+                nextMinute += 60
+            }
+            if !spikes.isEmpty {
+                spikes.removeAll { (i, start) in
+                    guard t > start else { return false }
+                    let g = host.guests[i]
+                    if g.deficit <= 0.02 * Swift.max(g.workingSet, 1) { satisfied.append(t - start); return true }
+                    return false
+                }
+            }
+            if t >= nextRound - 1e-9 {
+                nextRound += scenario.roundSeconds
+                for w in host.drain(upTo: t) { policy.observe(w, staticMax: staticMax[w.domid] ?? .zero) }
+                let input = PolicyInput(snapshot: host.snapshot, now: TimePoint(seconds: t),
+                                        truth: policy.wantsTruth ? host.truth() : [], pool: scenario.pool)
+                let out = policy.decide(input)
+                for i in 0..<Swift.min(n, out.targets.count) {
+                    let target = out.targets[i]
+                    let current = KiB(Int64(host.guests[i].target))
+                    guard target.value != current.value else { continue }
+                    let d = host.guests[i]
+                    let floor = max(d.spec.adminMin ?? .zero, out.floors?[i] ?? .zero)
+                    if target < floor && target < current { violations += 1 }
+                    do {
+                        try host.setTarget(d.domid, target)
+                        changes += 1
+                        minTarget[i] = min(minTarget[i], target)
+                        maxTarget[i] = max(maxTarget[i], target)
+                    } catch {
+                        refused += 1
+                    }
+                }
+            }
+            if let progress, k % progressEvery == 0 { progress(Double(k) / Double(steps)) }
+        }
+        if minuteStall.contains(where: { $0 > 0 }) || minuteSamples.isEmpty { minuteSamples.append(contentsOf: minuteStall) }
+        progress?(1)
+
+        minuteSamples.sort()
+        let p99 = minuteSamples.isEmpty ? 0 : minuteSamples[Swift.min(minuteSamples.count - 1, Int((Double(minuteSamples.count) * 0.99).rounded(.down)))]
+        let totalStall = stall.reduce(0, +)
+        let squares = stall.reduce(0) { $0 + $1 * $1 }
+        let jain = squares > 0 ? totalStall * totalStall / (Double(n) * squares) : 1
+        // Spikes never satisfied count with the time they waited.
+        for (_, start) in spikes where start < horizon { satisfied.append(horizon - start) }
+        let duration = Double(steps) * dt
+        return PolicyMetrics(
+            policy: policy.name, stallSeconds: totalStall, p99StallSeconds: p99,
+            reclaimedGiBHours: reclaimed / (1024 * 1024) / 3600,
+            reclaimedPct: sumStaticMax > 0 ? 100 * reclaimed / (sumStaticMax * duration) : 0,
+            floorViolations: violations, targetChanges: changes, refusedTargets: refused,
+            spikeSatisfySeconds: satisfied.isEmpty ? nil : satisfied.reduce(0, +) / Double(satisfied.count),
+            spikeSatisfyMaxSeconds: satisfied.max(),
+            jainFairness: jain, rejectedReports: policy.rejectedReports,
+            guests: (0..<n).map { i in
+                GuestMetrics(name: host.guests[i].spec.name, stallSeconds: stall[i], meanActual: actualIntegral[i] / duration,
+                             minTarget: minTarget[i], maxTarget: maxTarget[i])
+            })
+    }
+
+    /// Runs every named policy on the same scenario and seed.
+    public static func compare(_ scenario: Scenario, policies: [PolicyName] = PolicyName.allCases,
+                               progress: ((String, Double) -> Void)? = nil) -> [PolicyMetrics] {
+        policies.map { name in
+            var p = name.make(scenario)
+            return run(scenario, policy: &p) { progress?(name.rawValue, $0) }
+        }
+    }
+}
