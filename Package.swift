@@ -46,7 +46,7 @@ let package = Package(
         .executableTarget(name: "ArbiterBench", dependencies: ["GuestModel"]),
         .testTarget(name: "GuestModelTests", dependencies: ["GuestModel"]),
         .testTarget(name: "HostSimulatorTests", dependencies: ["HostSimulator", "GuestModel"]),
-        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "GuestModel", "HostSimulator"]),
+        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "GuestModel", "HostSimulator", "BundledScenarios"]),
     ],
     swiftLanguageModes: [.v6]
 )

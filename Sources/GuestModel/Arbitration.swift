@@ -11,13 +11,17 @@ public struct GuestState: Sendable {
     public var lastActual: KiB?
     /// Set while the most recent report was rejected; cleared by the next accepted one.
     public var lastRejection: ReportRejection?
+    /// When a report of this guest was last rejected (it may not grow for `quarantineSeconds`).
+    public var lastRejectedAt: TimePoint?
+    public var responsiveness = Responsiveness()
     public var acceptedReports = 0
     public var rejectedReports = 0
     /// When the guest last showed it is alive: an accepted report, or a legacy agent rewriting the same
     /// values (legacy keys carry no sequence, so a rewrite is the only sign of life). Staleness runs from here.
     public var lastHeardAt: TimePoint?
-    /// When this guest was last part of a round (pacing measures shrink allowance from it).
-    public var lastRoundAt: TimePoint?
+    /// Since when this guest's shrink allowance accrues: the last round that pushed a shrink or wanted
+    /// none. A shrink deferred by the rate limit keeps accruing, up to `pacing.maxIntervalSeconds`.
+    public var shrinkSince: TimePoint?
     var generation: UInt32 = 0
 
     init(domid: DomID, limits: TrackerLimits) {
@@ -87,6 +91,7 @@ public struct Arbitration: Sendable {
             guard domid.raw < DomID.firstReserved else { return .rejected(why) }
             let s = slot(domid)
             guests[s].lastRejection = why
+            guests[s].lastRejectedAt = at
             guests[s].rejectedReports += 1
             return .rejected(why)
         }
@@ -103,6 +108,7 @@ public struct Arbitration: Sendable {
             return .unchanged
         case .rejected(let why):
             guests[s].lastRejection = why
+            guests[s].lastRejectedAt = at
             guests[s].rejectedReports += 1
             return .rejected(why)
         case .accepted(let rates):
@@ -121,7 +127,7 @@ public struct Arbitration: Sendable {
         generation &+= 1
         let c = config
         let n = snapshot.domains.count
-        var floors = [KiB](), demands = [KiB](), ceilings = [KiB](), weights = [Double]()
+        var floors = [KiB](), demands = [KiB](), taxed = [KiB](), ceilings = [KiB](), weights = [Double]()
         floors.reserveCapacity(n); demands.reserveCapacity(n); ceilings.reserveCapacity(n); weights.reserveCapacity(n)
         var hardCeilings = [KiB](), lastRounds = [TimePoint?](), outcomes = [DomainOutcome]()
         hardCeilings.reserveCapacity(n); lastRounds.reserveCapacity(n); outcomes.reserveCapacity(n)
@@ -134,8 +140,7 @@ public struct Arbitration: Sendable {
         for d in snapshot.domains {
             let s = slot(d.domid)
             guests[s].lastActual = d.actual
-            lastRounds.append(guests[s].lastRoundAt)
-            guests[s].lastRoundAt = now
+            lastRounds.append(guests[s].shrinkSince)
             sumActual &+= d.actual.value
 
             let staticMax = d.staticMax.value > 0 ? d.staticMax : max(d.actual, d.target)
@@ -154,7 +159,8 @@ public struct Arbitration: Sendable {
                 status = now.seconds(since: guests[s].lastHeardAt ?? est.lastAt!) > limit ? .stale : .fresh
             }
 
-            var floor: KiB, kind: FloorKind, demand: KiB
+            var floor: KiB, kind: FloorKind, demand: KiB, idleTaxed: KiB
+            var edge = hold
             if status == .fresh || c.floors.silent == .adminFloor {
                 (floor, kind) = Self.baseFloor(adminMin: adminMin, staticMax: staticMax, config: c.floors)
                 if status == .fresh {
@@ -165,9 +171,12 @@ public struct Arbitration: Sendable {
                     let wsFloor = KiB.pageCeil(Swift.min(est.workingSet * (1 + c.floors.padding), holding))
                     if wsFloor > floor { floor = wsFloor; kind = .workingSet }
                     demand = KiB.pageFloor(est.demand)
+                    idleTaxed = KiB.pageFloor(est.taxedDemand(c.estimator.idleTax))
+                    edge = KiB.pageCeil(est.wsNow * (1 + c.floors.padding))
                 } else {
                     // Explicit opt-in: a silent guest may be shrunk to its admin floor, never grown.
                     demand = hold
+                    idleTaxed = hold
                     ceiling = min(ceiling, max(hold, floor))
                 }
             } else {
@@ -175,12 +184,28 @@ public struct Arbitration: Sendable {
                 floor = max(hold, adminMin).pageCeil
                 kind = adminMin > hold ? .admin : .hold
                 demand = floor
+                idleTaxed = floor
                 ceiling = min(ceiling, floor)
+            }
+            // Quarantine: after a rejected report, no growth for a while.
+            let quarantined = status == .fresh && guests[s].lastRejectedAt.map { now.seconds(since: $0) < c.tracker.quarantineSeconds } == true
+            if quarantined {
+                demand = min(demand, hold)
+                idleTaxed = min(idleTaxed, hold)
+                ceiling = min(ceiling, max(hold, floor))
+            }
+            // An uncooperative balloon: count only what the guest really has, and stop asking.
+            guests[s].responsiveness.observe(actual: d.actual, target: hold, at: now, config: c.responsiveness)
+            let uncooperative = guests[s].responsiveness.isUncooperative
+            if uncooperative {
+                let holding = min(max(d.actual, floor), staticMax).pageCeil
+                floor = holding; demand = holding; idleTaxed = holding; ceiling = holding
             }
             if floor > ceiling { floor = ceiling; kind = .ceiling }
             demand = clamp(demand, floor, ceiling)
             floors.append(floor)
             demands.append(demand)
+            taxed.append(clamp(idleTaxed, floor, demand))
             ceilings.append(ceiling)
             hardCeilings.append(staticMax)
             weights.append(w)
@@ -189,14 +214,21 @@ public struct Arbitration: Sendable {
             // Allocation and basis are filled in once the solver has run.
             outcomes.append(DomainOutcome(
                 domid: d.domid, status: status, floor: floor, floorKind: kind, demand: demand, ceiling: ceiling, weight: w,
-                workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil,
+                workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil, cheapShrinkEdge: edge,
                 stall: fresh ? est.stall : nil, critical: fresh && est.critical,
                 allocation: floor, basis: .floor,
-                actual: d.actual, previousTarget: prev, target: prev, reason: .steady, paced: false))
+                actual: d.actual, previousTarget: prev, target: prev, reason: .steady, paced: false,
+                quarantined: quarantined, uncooperative: uncooperative))
         }
 
         let reserve = c.share.hostReserve
         let budget = KiB(Swift.max(0, sumActual &+ snapshot.free.value &- reserve.value))
+        // Under contention, idle memory is taxed: demands the guests are not using now count less.
+        let contended = demands.reduce(Int64(0)) { $0 &+ $1.value } > budget.value
+        if contended {
+            demands = taxed
+            for k in outcomes.indices { outcomes[k].demand = taxed[k] }
+        }
         let share = FairShare.solve(floors: floors, demands: demands, ceilings: ceilings, weights: weights,
                                     budget: budget, surplus: c.share.surplus, slack: c.share.slack)
 
@@ -204,8 +236,11 @@ public struct Arbitration: Sendable {
             outcomes[k].allocation = share.allocations[k]
             outcomes[k].basis = share.basis[k]
         }
-        let growBudget = Pacer.pace(&outcomes, staticMax: hardCeilings, lastRoundAt: lastRounds,
+        let growBudget = Pacer.pace(&outcomes, staticMax: hardCeilings, shrinkSince: lastRounds,
                                     free: snapshot.free, reserve: reserve, phase: share.phase, now: now, config: c.pacing)
+        for (k, o) in outcomes.enumerated() where o.reason != .heldRateLimit || lastRounds[k] == nil {
+            guests[slot(o.domid)].shrinkSince = now
+        }
 
         var alerts = [Alert]()
         if share.phase == .infeasible {

@@ -118,6 +118,10 @@ public enum Reason: String, Sendable, Equatable, CaseIterable, CustomStringConve
     case heldNoReport = "held:no-report"
     /// Its latest report was rejected: held.
     case heldRejected = "held:rejected-report"
+    /// A report of its was rejected recently: it may not grow yet.
+    case heldQuarantine = "held:quarantine"
+    /// Its balloon gave back too little for too long: held at what it really has, not asked again yet.
+    case fencedUncooperative = "fenced:uncooperative"
     /// Floors exceed the host: everyone at their floor; an alert is raised.
     case infeasible = "held:floors-exceed-host"
 
@@ -134,6 +138,9 @@ public struct DomainOutcome: Sendable, Equatable {
     public var ceiling: KiB
     public var weight: Double
     public var workingSet: KiB?
+    /// Above this the guest can give memory back cheaply (free memory and cold cache): its working set
+    /// now, with the floor padding. Pacing shrinks fast above it and slowly below it.
+    public var cheapShrinkEdge: KiB
     /// PSI some share of the last accepted report, if any.
     public var stall: Double?
     public var critical: Bool
@@ -147,6 +154,10 @@ public struct DomainOutcome: Sendable, Equatable {
     public var reason: Reason
     /// True when pacing (rate limit, free memory) kept the target short of the allocation.
     public var paced: Bool
+    /// A recent rejected report keeps it from growing.
+    public var quarantined = false
+    /// Its balloon is marked uncooperative.
+    public var uncooperative = false
     public var changed: Bool { target != previousTarget }
 }
 

@@ -3,7 +3,11 @@
 ///
 ///     overhead   = clamp(allocation − MemTotal, 0, maxOverheadFraction × allocation)
 ///                  (what the kernel keeps for itself; invisible to the guest, real to Xen)
-///     hot        = activeFileWeight × Active(file)                 (recently reused page cache)
+///     hot        = w × Active(file)                                (recently reused page cache)
+///                  w starts at activeFileWeight and is learned: refaults (evicted cache needed again)
+///                  mean we cut too deep, so w += 0.1 (up to 1); calm reports pull it back towards
+///                  activeFileWeight with the slow half-life
+///                  or, without Active(file) (legacy agents), blindAvailableWeight × MemAvailable
 ///     faults     = max(refaults/s, major faults/s, swap-ins/s)     (pages/s, from counter deltas)
 ///     deficit    = min(faults × 4 KiB × refaultWindow, maxBoost × allocation)
 ///                  (memory evicted and needed again within the window: the guest is short of it)
@@ -19,13 +23,16 @@
 ///                  demand faster than that per report; peak is the most it recently had, a Xen fact)
 ///
 /// Each of `ws` and `need` goes through two averages with half-lives `fast` and `slow`; the fast one
-/// jumps up at once. The estimate is max(fast, slow): it rises at once and falls slowly (ESX).
+/// jumps up at once. The estimate is max(fast, slow): it rises at once and falls slowly (ESX). For
+/// `pressureHold` seconds after a report with s > pressureTarget, neither estimate falls at all.
 /// `peak` decays towards the allocation with the slow half-life.
 public struct EstimatorState: Sendable, Equatable {
     public var demandFast = 0.0
     public var demandSlow = 0.0
     public var wsFast = 0.0
     public var wsSlow = 0.0
+    /// The working set of the last report alone (no averaging): what the guest needs right now.
+    public var wsNow = 0.0
     /// The most memory the guest recently had (KiB), decaying with the slow half-life.
     public var peak = 0.0
     public var lastAt: TimePoint?
@@ -34,6 +41,10 @@ public struct EstimatorState: Sendable, Equatable {
     public var stall: Double?
     public var fullStall: Double?
     public var critical = false
+    /// The learned share of Active(file) that is working set (nil: not learned yet).
+    public var fileWeight: Double?
+    /// When the guest last stalled above the pressure target.
+    public var lastPressureAt: TimePoint?
     /// The last interval and its averaging weights: reporters run on a fixed period, so the same
     /// interval recurs and the exponentials need not be recomputed.
     var lastDt = -1.0
@@ -45,6 +56,11 @@ public struct EstimatorState: Sendable, Equatable {
     @inlinable public var isPrimed: Bool { lastAt != nil }
     /// Demand estimate, KiB (rises at once, falls slowly).
     @inlinable public var demand: Double { Swift.max(demandFast, demandSlow) }
+    /// Demand with ESX's idle memory tax τ: what the slow average remembers beyond the fast one is
+    /// memory the guest is not using now, and counts only (1 − τ) under contention.
+    @inlinable public func taxedDemand(_ tax: Double) -> Double {
+        demandFast + (1 - tax) * Swift.max(0, demandSlow - demandFast)
+    }
     /// Working-set estimate, KiB.
     @inlinable public var workingSet: Double { Swift.max(wsFast, wsSlow) }
 }
@@ -57,11 +73,20 @@ public enum Estimator {
                               allocation: KiB, config c: EstimatorConfig) {
         let alloc = Swift.max(allocation.asDouble, 1)
         let overhead = clamp(alloc - r.memTotal.asDouble, 0, c.maxOverheadFraction * alloc)
-        let hot = c.activeFileWeight * (r.activeFile?.asDouble ?? 0)
         var faults = 0.0
         if let rates {
             faults = Swift.max(rates.refaults ?? 0, Swift.max(rates.majorFaults ?? 0, rates.swapIns ?? 0))
         }
+        let dtLearn = state.lastAt.map { Swift.max(0, at.seconds(since: $0)) } ?? 0
+        var w = state.fileWeight ?? c.activeFileWeight
+        if faults * 4 > 0.01 * alloc {
+            // More than 1 % of the allocation faulted back per second: the cache we counted cold was not.
+            w = Swift.min(1, w + 0.1)
+        } else {
+            w += decay(dtLearn, halfLife: c.slowHalfLifeSeconds) * (c.activeFileWeight - w)
+        }
+        state.fileWeight = w
+        let hot = r.activeFile.map { w * $0.asDouble } ?? c.blindAvailableWeight * r.memAvailable.asDouble
         let deficit = Swift.min(faults * 4 * c.refaultWindowSeconds, c.maxBoost * alloc)
         let ws = r.used.asDouble + hot + overhead
 
@@ -93,17 +118,23 @@ public enum Estimator {
         }
         need = Swift.min(need, cap)
 
+        if s > c.pressureTarget { state.lastPressureAt = at }
+        let holding = state.lastPressureAt.map { at.seconds(since: $0) < c.pressureHoldSeconds } ?? false
         if state.isPrimed {
-            state.demandFast = need > state.demandFast ? need : state.demandFast + alphaFast * (need - state.demandFast)
-            state.demandSlow += alphaSlow * (need - state.demandSlow)
-            state.wsFast = ws > state.wsFast ? ws : state.wsFast + alphaFast * (ws - state.wsFast)
-            state.wsSlow += alphaSlow * (ws - state.wsSlow)
+            func follow(_ avg: inout Double, _ x: Double, _ alpha: Double, jumpUp: Bool) {
+                if x > avg { avg = jumpUp ? x : avg + alpha * (x - avg) } else if !holding { avg += alpha * (x - avg) }
+            }
+            follow(&state.demandFast, need, alphaFast, jumpUp: true)
+            follow(&state.demandSlow, need, alphaSlow, jumpUp: false)
+            follow(&state.wsFast, ws, alphaFast, jumpUp: true)
+            follow(&state.wsSlow, ws, alphaSlow, jumpUp: false)
         } else {
             state.demandFast = need
             state.demandSlow = need
             state.wsFast = ws
             state.wsSlow = ws
         }
+        state.wsNow = ws
         state.lastAt = at
         state.lastSource = r.source
         state.stall = stall

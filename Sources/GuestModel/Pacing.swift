@@ -3,20 +3,26 @@
 /// Two phases (squeezed's rule): targets that free memory go out at once; targets that take memory
 /// are granted only from memory Xen already shows free, less the host reserve and less grows still
 /// outstanding (target above actual), critical guests first, then guests below their floor, then by
-/// relative shortfall. Shrinks are rate-limited:
+/// relative shortfall. Shrinks are rate-limited, at two speeds:
 ///
-///     base  = min(target, actual)                       (memory the guest holds or was promised)
-///     rate  = clamp(shrinkFraction × base, minRate, maxRate) × max(0, 1 − stall / shrinkStopPressure)
-///     new   = max(allocation, base − rate × min(Δt, maxInterval))
+///     base   = min(target, actual)                      (memory the guest holds or was promised)
+///     relief = max(0, 1 − stall / shrinkStopPressure)
+///     fast   = clamp(surplusShrinkFraction × base, minRate, maxRate) × relief × Δt
+///     slow   = clamp(shrinkFraction × base, minRate, maxRate) × relief × Δt
+///     new    = max(allocation, base − fast)    while above the guest's working set now (free memory and
+///                                               cold cache: cheap to give back)
+///              then max(allocation, edge − slow) below it, where edge = max(allocation, min(base, ws × (1 + padding)))
 ///
-/// so the guest's memory never falls faster than the configured rate, slows as its stall rises and
-/// stops above the threshold. A shrink already pushed but not yet reached by more than `maxShrinkLead`
+/// with Δt the time since the last shrink pushed (at most maxInterval): steps smaller than the
+/// deadband wait and accrue. So the guest's memory never falls faster than the configured rates, the
+/// part it needs goes slowly, shrinking slows as its stall rises and stops above the threshold. A shrink already pushed but not yet reached by more than `maxShrinkLead`
 /// is not extended (never fight a target that is still being reached); lowering a grow target the
 /// guest has not reached takes nothing from it and is not paced. Changes inside the deadband are not
 /// pushed, except to reach a floor or leave a target above static-max.
 enum Pacer {
-    /// Fills in `target`, `reason` and `paced` of each outcome. Returns the grow budget it used.
-    static func pace(_ out: inout [DomainOutcome], staticMax: [KiB], lastRoundAt: [TimePoint?], free: KiB, reserve: KiB,
+    /// Fills in `target`, `reason` and `paced` of each outcome. `shrinkSince` is when each guest's shrink
+    /// allowance started accruing. Returns the grow budget it used.
+    static func pace(_ out: inout [DomainOutcome], staticMax: [KiB], shrinkSince: [TimePoint?], free: KiB, reserve: KiB,
                      phase: SharePhase, now: TimePoint, config p: PacingConfig) -> KiB {
         var growers = [Int]()
         for i in out.indices {
@@ -41,13 +47,10 @@ enum Pacer {
                     reason = .heldConverging
                 } else {
                     let base = min(cur, o.actual)
-                    let dt = lastRoundAt[i].map { clamp(now.seconds(since: $0), 0, p.maxIntervalSeconds) } ?? 0
-                    let relief = Swift.max(0, 1 - (o.stall ?? 0) / p.shrinkStopPressure)
-                    let rate = clamp(p.shrinkFractionPerSecond * base.asDouble,
-                                     p.minShrinkPerSecond.asDouble, p.maxShrinkPerSecond.asDouble) * relief
-                    let step = KiB.pageFloor(rate * dt)
-                    let paced = max(want, base - step)
-                    if paced < cur && cur.value - paced.value >= KiB.page.value {
+                    let dt = shrinkSince[i].map { clamp(now.seconds(since: $0), 0, p.maxIntervalSeconds) } ?? 0
+                    let (paced, step) = shrinkStep(base: base, want: want, edge: o.cheapShrinkEdge, stall: o.stall ?? 0, dt: dt, config: p)
+                    // Steps under the deadband wait (their allowance accrues), unless they finish the move.
+                    if paced < cur && cur.value - paced.value >= KiB.page.value && (step >= band || paced == want) {
                         newTarget = paced
                         out[i].paced = paced > want
                         reason = cur > o.ceiling ? .shrinkCeiling
@@ -87,6 +90,24 @@ enum Pacer {
         return KiB(budget)
     }
 
+    /// The paced shrink from `base` towards `want`: fast down to `edge` (what the guest can give back
+    /// cheaply), slowly below it. Returns the new target and the size of the step.
+    static func shrinkStep(base: KiB, want: KiB, edge cheap: KiB, stall: Double, dt: Double, config p: PacingConfig) -> (KiB, Int64) {
+        let relief = Swift.max(0, 1 - stall / p.shrinkStopPressure)
+        let lo = p.minShrinkPerSecond.asDouble, hi = p.maxShrinkPerSecond.asDouble
+        let fast = KiB.pageFloor(clamp(p.surplusShrinkFractionPerSecond * base.asDouble, lo, hi) * relief * dt)
+        let slow = KiB.pageFloor(clamp(p.shrinkFractionPerSecond * base.asDouble, lo, hi) * relief * dt)
+        let edge = max(want, min(base, cheap))
+        var target = max(edge, base - fast)
+        if target == edge && edge > want && fast.value > 0 {
+            // Reached the edge within this interval: the time left goes at the slow rate, so the whole
+            // step never exceeds the fast allowance.
+            let left = 1 - Double(base.value - edge.value) / Double(fast.value)
+            target = max(want, edge - KiB.pageFloor(slow.asDouble * Swift.max(0, left)))
+        }
+        return (target, base.value - target.value)
+    }
+
     /// Raising a target up to what the guest already has costs nothing; the rest needs free memory.
     private static func start(_ o: DomainOutcome) -> KiB { max(o.target, min(o.actual, o.allocation)) }
     private static func need(_ o: DomainOutcome) -> Int64 { Swift.max(0, o.allocation.value - start(o).value) }
@@ -104,7 +125,8 @@ enum Pacer {
         }
         o.target = newTarget
         o.paced = newTarget < want
-        if newTarget < want { o.reason = .growPartial }
+        if o.uncooperative { o.reason = .fencedUncooperative }
+        else if newTarget < want { o.reason = .growPartial }
         else if o.critical { o.reason = .growCritical }
         else if cur < o.floor { o.reason = .growFloor }
         else if o.basis == .surplus || o.basis == .ceiling { o.reason = .growSurplus }
@@ -113,6 +135,7 @@ enum Pacer {
 
     /// The reason a domain keeps its target when nothing else applies.
     static func holdReason(_ o: DomainOutcome, phase: SharePhase) -> Reason {
+        if o.uncooperative { return .fencedUncooperative }
         switch o.status {
         case .stale: return .heldStale
         case .none: return .heldNoReport
@@ -120,6 +143,7 @@ enum Pacer {
         case .fresh: break
         }
         if phase == .infeasible { return .infeasible }
+        if o.quarantined { return .heldQuarantine }
         if phase == .contended && o.demand > o.allocation { return .heldFairShare }
         return o.previousTarget <= o.floor ? .heldFloor : .steady
     }

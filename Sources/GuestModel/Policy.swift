@@ -5,6 +5,9 @@
 public struct EstimatorConfig: Sendable, Equatable {
     /// Share of Active(file) counted as working set: page cache touched twice recently is likely hot.
     public var activeFileWeight = 0.5
+    /// For reports without an Active(file) figure (legacy agents), the share of MemAvailable counted as
+    /// working set: such guests report no stall either, so nothing would warn of a squeeze.
+    public var blindAvailableWeight = 0.5
     /// How far back refaults and major faults count as missing memory: a fault rate of r pages/s means
     /// about r × window pages were evicted and needed again within the window.
     public var refaultWindowSeconds = 30.0
@@ -24,6 +27,14 @@ public struct EstimatorConfig: Sendable, Equatable {
     public var fastHalfLifeSeconds = 30.0
     /// Half-life of the slow average of demand (ESX keeps max(fast, slow): rise fast, fall slowly).
     public var slowHalfLifeSeconds = 600.0
+    /// After a guest stalls above the pressure target, its demand may not fall for this long: the
+    /// memory it just needed is likely needed again (oomd's "pressure for a duration", senpai's grace
+    /// ticks). Without it, the estimate probes back down into the working set and the guest stalls again.
+    public var pressureHoldSeconds = 0.0
+    /// ESX's idle memory tax (Waldspurger 2002, default 75 %): under contention, the part of a guest's
+    /// demand that only the slow average remembers (memory it used a while ago, not now) counts at
+    /// (1 − tax), so memory a guest stopped using goes to guests that need it now.
+    public var idleTax = 0.75
     /// Headroom above the working set that makes up demand (Hyper-V's buffer is 20 %).
     public var headroom = 0.15
     /// The kernel keeps some of a domain's allocation for itself (allocation − MemTotal). At most this
@@ -70,26 +81,30 @@ public struct ShareConfig: Sendable, Equatable {
     public var hostReserve = KiB(mib: 64)
     /// Kept free on top of the reserve when surplus is distributed, so a spike can be met at once.
     public var slack = KiB(mib: 256)
-    public var surplus: SurplusPolicy = .distribute
+    public var surplus: SurplusPolicy = .keepFree
     public var defaultWeight = 1.0
     public init() {}
 }
 
 /// How targets move.
 public struct PacingConfig: Sendable, Equatable {
-    /// Largest shrink per second, as a fraction of the current target (1 %/s ≈ MoM's 5 %/10 s doubled).
+    /// Largest shrink per second into the guest's estimated demand, as a fraction of the current
+    /// target (1 %/s ≈ MoM's 5 %/10 s doubled): the guest must drop cache, write back, swap.
     public var shrinkFractionPerSecond = 0.01
+    /// Largest shrink per second of memory above the guest's estimated demand (idle cache, surplus it
+    /// was lent): 10 %/s, so memory lent out comes back quickly when someone needs it.
+    public var surplusShrinkFractionPerSecond = 0.10
     /// Smallest shrink rate, so small guests still converge (KiB/s).
     public var minShrinkPerSecond = KiB(mib: 4)
     /// Largest shrink rate of any one guest (KiB/s).
-    public var maxShrinkPerSecond = KiB(mib: 256)
+    public var maxShrinkPerSecond = KiB(mib: 512)
     /// Shrinking slows linearly as PSI `some` rises and stops at this share (1 %).
     public var shrinkStopPressure = 0.01
     /// The longest gap between rounds that still earns shrink allowance (a stalled loop does not
     /// bank a large step).
     public var maxIntervalSeconds = 10.0
-    /// A shrink target may run ahead of the guest's actual allocation by at most this; beyond it the
-    /// arbiter waits for the balloon instead of piling up targets.
+    /// While the guest's actual allocation is more than this above its (lower) target, the shrink is
+    /// not extended: the arbiter waits for the balloon instead of piling up targets.
     public var maxShrinkLead = KiB(mib: 64)
     /// Changes smaller than max(deadband, deadbandFraction × target) are not pushed.
     public var deadband = KiB(mib: 16)
@@ -105,6 +120,7 @@ public struct PolicyConfig: Sendable, Equatable {
     public var floors = FloorConfig()
     public var share = ShareConfig()
     public var pacing = PacingConfig()
+    public var responsiveness = ResponsivenessConfig()
     public init() {}
 
     /// Problems that make this policy unusable, each naming its key (config.toml's names).
@@ -117,6 +133,7 @@ public struct PolicyConfig: Sendable, Equatable {
             if !(v.isFinite && v > 0) { p.append("\(key) must be a positive number, got \(v)") }
         }
         fraction(estimator.activeFileWeight, "estimator.active_file_weight")
+        fraction(estimator.blindAvailableWeight, "estimator.blind_available_weight")
         positive(estimator.refaultWindowSeconds, "estimator.refault_window_seconds")
         fraction(estimator.pressureTarget, "estimator.pressure_target")
         positive(estimator.boostCoefficient, "estimator.boost_coefficient")
@@ -125,7 +142,11 @@ public struct PolicyConfig: Sendable, Equatable {
         fraction(estimator.criticalFullPressure, "estimator.critical_full_pressure")
         positive(estimator.fastHalfLifeSeconds, "estimator.fast_half_life_seconds")
         positive(estimator.slowHalfLifeSeconds, "estimator.slow_half_life_seconds")
+        if !(estimator.pressureHoldSeconds >= 0 && estimator.pressureHoldSeconds.isFinite) {
+            p.append("estimator.pressure_hold_seconds must not be negative")
+        }
         fraction(estimator.headroom, "estimator.headroom", max: 4)
+        fraction(estimator.idleTax, "estimator.idle_tax")
         fraction(estimator.maxOverheadFraction, "estimator.max_overhead_fraction", max: 0.5)
         positive(estimator.staleAfterSeconds, "estimator.stale_after_seconds")
         positive(estimator.legacyStaleAfterSeconds, "estimator.legacy_stale_after_seconds")
@@ -138,6 +159,10 @@ public struct PolicyConfig: Sendable, Equatable {
         if share.slack.value < 0 { p.append("share.slack must not be negative") }
         positive(share.defaultWeight, "share.default_weight")
         fraction(pacing.shrinkFractionPerSecond, "pacing.shrink_fraction_per_second")
+        fraction(pacing.surplusShrinkFractionPerSecond, "pacing.surplus_shrink_fraction_per_second")
+        if pacing.surplusShrinkFractionPerSecond < pacing.shrinkFractionPerSecond {
+            p.append("pacing.surplus_shrink_fraction_per_second must be at least pacing.shrink_fraction_per_second")
+        }
         if pacing.minShrinkPerSecond.value < 0 { p.append("pacing.min_shrink_per_second must not be negative") }
         if pacing.maxShrinkPerSecond < pacing.minShrinkPerSecond {
             p.append("pacing.max_shrink_per_second must be at least pacing.min_shrink_per_second")
@@ -148,6 +173,11 @@ public struct PolicyConfig: Sendable, Equatable {
         if pacing.deadband.value < 0 { p.append("pacing.deadband must not be negative") }
         fraction(pacing.deadbandFraction, "pacing.deadband_fraction", max: 0.5)
         if tracker.minIntervalMs < 0 { p.append("reports.min_interval_ms must not be negative") }
+        if !(tracker.quarantineSeconds >= 0 && tracker.quarantineSeconds.isFinite) { p.append("reports.quarantine_seconds must not be negative") }
+        if responsiveness.minRate.value <= 0 { p.append("balloon.min_rate must be positive") }
+        positive(responsiveness.patienceSeconds, "balloon.patience_seconds")
+        positive(responsiveness.retryAfterSeconds, "balloon.retry_after_seconds")
+        if responsiveness.tolerance.value < 0 { p.append("balloon.tolerance must not be negative") }
         return p
     }
 }

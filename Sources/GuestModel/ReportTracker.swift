@@ -46,6 +46,9 @@ public struct TrackerLimits: Sendable, Equatable {
     /// After this many consecutive sequence regressions whose own sequence increases, the reporter is
     /// taken to have restarted and the sequence is re-based (a guest can only hurt itself by it).
     public var resyncAfter: Int = 3
+    /// A guest whose report was rejected may not grow for this long: a hostile guest cannot interleave
+    /// lies that win it memory with garbage that locks the gain in (bad data holds, never grows).
+    public var quarantineSeconds = 60.0
     public init() {}
 }
 

@@ -87,6 +87,8 @@ public struct ArbiterPolicy: SimPolicy {
     public private(set) var rejectedReports = 0
     /// Invariant violations seen in any round (must stay empty).
     public private(set) var violations: [Violation] = []
+    /// The last round's decision, for tests and explanations.
+    public private(set) var lastDecision: Decision?
     var legacyTotal: [DomID: String] = [:]
 
     public init(config: PolicyConfig) { arbitration = Arbitration(config: config) }
@@ -109,6 +111,7 @@ public struct ArbiterPolicy: SimPolicy {
 
     public mutating func decide(_ input: PolicyInput) -> PolicyOutput {
         let d = arbitration.step(input.snapshot, now: input.now)
+        lastDecision = d
         if violations.count < 100 {
             violations += Invariants.violations(of: d, staticMax: input.snapshot.domains.map(\.staticMax))
         }

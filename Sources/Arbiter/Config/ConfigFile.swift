@@ -57,8 +57,13 @@ public enum ConfigFile {
         Key(section: "reports", name: "resync_after", kind: .int(\.tracker.resyncAfter),
             doc: "Consecutive increasing sequence regressions after which a restarted reporter is re-based."),
 
+        Key(section: "reports", name: "quarantine_seconds", kind: .double(\.tracker.quarantineSeconds),
+            doc: "A guest whose report was rejected may not grow for this long (bad data holds, never grows)."),
+
         Key(section: "estimator", name: "active_file_weight", kind: .double(\.estimator.activeFileWeight),
             doc: "Share of Active(file) page cache counted as working set (0-1)."),
+        Key(section: "estimator", name: "blind_available_weight", kind: .double(\.estimator.blindAvailableWeight),
+            doc: "Without an Active(file) figure (legacy agents, no PSI either), this share of MemAvailable counts as working set."),
         Key(section: "estimator", name: "refault_window_seconds", kind: .double(\.estimator.refaultWindowSeconds),
             doc: "A fault rate of r pages/s means about r x window pages of memory are missing."),
         Key(section: "estimator", name: "pressure_target", kind: .double(\.estimator.pressureTarget),
@@ -75,6 +80,10 @@ public enum ConfigFile {
             doc: "Half-life of the fast average: how quickly a falling demand is believed."),
         Key(section: "estimator", name: "slow_half_life_seconds", kind: .double(\.estimator.slowHalfLifeSeconds),
             doc: "Half-life of the slow average (demand = max of the two: rise fast, fall slowly)."),
+        Key(section: "estimator", name: "pressure_hold_seconds", kind: .double(\.estimator.pressureHoldSeconds),
+            doc: "After a guest stalls above pressure_target, its estimates may not fall for this long."),
+        Key(section: "estimator", name: "idle_tax", kind: .double(\.estimator.idleTax),
+            doc: "Under contention, demand only the slow average remembers counts at (1 - idle_tax) (ESX: 0.75)."),
         Key(section: "estimator", name: "headroom", kind: .double(\.estimator.headroom),
             doc: "Demand = working set x (1 + headroom)."),
         Key(section: "estimator", name: "max_overhead_fraction", kind: .double(\.estimator.maxOverheadFraction),
@@ -103,7 +112,9 @@ public enum ConfigFile {
             doc: "Weight of a domain without its own setting."),
 
         Key(section: "pacing", name: "shrink_fraction_per_second", kind: .double(\.pacing.shrinkFractionPerSecond),
-            doc: "Largest shrink per second as a fraction of the current target."),
+            doc: "Largest shrink per second into the guest's estimated demand, as a fraction of the current target."),
+        Key(section: "pacing", name: "surplus_shrink_fraction_per_second", kind: .double(\.pacing.surplusShrinkFractionPerSecond),
+            doc: "Largest shrink per second of memory above the guest's estimated demand (idle cache, lent surplus)."),
         Key(section: "pacing", name: "min_shrink_per_second", kind: .size(\.pacing.minShrinkPerSecond),
             doc: "Smallest shrink rate, so small guests still converge (per second)."),
         Key(section: "pacing", name: "max_shrink_per_second", kind: .size(\.pacing.maxShrinkPerSecond),
@@ -113,11 +124,20 @@ public enum ConfigFile {
         Key(section: "pacing", name: "max_interval_seconds", kind: .double(\.pacing.maxIntervalSeconds),
             doc: "Longest gap between rounds that still earns shrink allowance."),
         Key(section: "pacing", name: "max_shrink_lead", kind: .size(\.pacing.maxShrinkLead),
-            doc: "A shrink target may run this far ahead of the guest's actual allocation, no further."),
+            doc: "While a guest is more than this above its lower target, the shrink is not extended (wait for the balloon)."),
         Key(section: "pacing", name: "deadband", kind: .size(\.pacing.deadband),
             doc: "Changes smaller than max(deadband, deadband_fraction x target) are not pushed."),
         Key(section: "pacing", name: "deadband_fraction", kind: .double(\.pacing.deadbandFraction),
             doc: "See deadband."),
+
+        Key(section: "balloon", name: "min_rate", kind: .size(\.responsiveness.minRate),
+            doc: "A guest asked to shrink that frees less than half of this per second (or of what it owes) is lagging."),
+        Key(section: "balloon", name: "patience_seconds", kind: .double(\.responsiveness.patienceSeconds),
+            doc: "Net lagging time after which a guest is uncooperative: held at what it really has, its promise not counted."),
+        Key(section: "balloon", name: "retry_after_seconds", kind: .double(\.responsiveness.retryAfterSeconds),
+            doc: "An uncooperative guest is asked again after this long."),
+        Key(section: "balloon", name: "tolerance", kind: .size(\.responsiveness.tolerance),
+            doc: "A guest within this of its target owes nothing."),
     ]
 
     static var sections: [String] {

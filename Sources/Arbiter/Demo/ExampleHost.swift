@@ -85,7 +85,7 @@ public struct ExampleHost: Sendable {
             case .legacy:
                 out.append((g.domid, ReportParser.parseLegacy(total: String(total), free: String(available))))
             case .reporter:
-                let line = "v=1 seq=\(Int64(seconds * 1000) + 1) mem_total_kb=\(total) mem_available_kb=\(available)"
+                let line = "v=1 seq=\(Int64(seconds * 1000) + 1) mem_total_kb=\(total) mem_available_kb=\(available) active_file_kb=0"
                     + " psi_some_avg10=\(formatFixed(stall * 100, decimals: 2)) psi_full_avg10=\(formatFixed(stall * 50, decimals: 2))"
                     + " psi_some_total_us=\(g.psiTotalUs) psi_full_total_us=\(g.psiTotalUs / 2) pgmajfault=\(g.majorFaults)"
                 out.append((g.domid, ReportParser.parse(line)))
