@@ -85,7 +85,7 @@ public enum Trace {
             samples[slot!].append((t, Swift.min(u, p)))
             provisioned[slot!] = Swift.max(provisioned[slot!], p)
         }
-        guard !order.isEmpty else { throw ParseError(line: lineNo, message: "no samples") }
+        guard !order.isEmpty else { throw ParseError(line: 1, message: "no samples after the header") }
         return order.indices.map { i in
             var s = samples[i]
             s.sort { $0.0 < $1.0 }

@@ -88,14 +88,14 @@ public enum ScenarioFile {
                 if t["static_max"] == nil { fail("guest[\(name)].static_max", "missing", line: line) }
                 return []
             }
-            guard let wt = t["workload"]?.table else { fail("guest[\(name)].workload", "missing workload table", line: line); return [] }
-            guard let work = workload(wt, guest: name, line: line) else { return [] }
             var behaviour = Behaviour.reporter
             if let b = string(t["behaviour"], "guest[\(name)].behaviour") {
                 if let v = Behaviour(rawValue: b) { behaviour = v } else {
                     fail("guest[\(name)].behaviour", "expected one of \(Behaviour.allCases.map(\.rawValue).joined(separator: ", "))", line: line)
                 }
             }
+            guard let wt = t["workload"]?.table else { fail("guest[\(name)].workload", "missing workload table", line: line); return [] }
+            guard let work = workload(wt, guest: name, line: line) else { return [] }
             var spec = GuestSpec(name: name, workload: work, staticMax: staticMax,
                                  boot: size(t["boot"], "guest[\(name)].boot", line: line) ?? staticMax, behaviour: behaviour,
                                  adminMin: size(t["min"], "guest[\(name)].min", line: line),
