@@ -22,15 +22,17 @@
 ///     need       ≤ max(allocation × (1 + maxBoost), peak if critical)     (a guest cannot raise its own
 ///                  demand faster than that per report; peak is the most it recently had, a Xen fact)
 ///
-/// Each of `ws` and `need` goes through two averages with half-lives `fast` and `slow`; the fast one
-/// jumps up at once. The estimate is max(fast, slow): it rises at once and falls slowly (ESX). For
-/// `pressureHold` seconds after a report with s > pressureTarget, neither estimate falls at all.
+/// `need` goes through two averages with half-lives `fast` and `slow`; the fast one jumps up at once.
+/// Demand is max(fast, slow): it rises at once and falls slowly (ESX); under contention the part only
+/// the slow average remembers is taxed (`taxedDemand`). The working set (what floors protect) is the
+/// fast average alone: a floor must follow what the guest uses now, or memory a spike once needed stays
+/// locked behind a hard floor. For `pressureHold` seconds after a report with s > pressureTarget,
+/// no estimate falls at all.
 /// `peak` decays towards the allocation with the slow half-life.
 public struct EstimatorState: Sendable, Equatable {
     public var demandFast = 0.0
     public var demandSlow = 0.0
     public var wsFast = 0.0
-    public var wsSlow = 0.0
     /// The working set of the last report alone (no averaging): what the guest needs right now.
     public var wsNow = 0.0
     /// The most memory the guest recently had (KiB), decaying with the slow half-life.
@@ -61,8 +63,8 @@ public struct EstimatorState: Sendable, Equatable {
     @inlinable public func taxedDemand(_ tax: Double) -> Double {
         demandFast + (1 - tax) * Swift.max(0, demandSlow - demandFast)
     }
-    /// Working-set estimate, KiB.
-    @inlinable public var workingSet: Double { Swift.max(wsFast, wsSlow) }
+    /// Working-set estimate, KiB: the fast average (rises at once, falls with the fast half-life).
+    @inlinable public var workingSet: Double { wsFast }
 }
 
 public enum Estimator {
@@ -127,12 +129,10 @@ public enum Estimator {
             follow(&state.demandFast, need, alphaFast, jumpUp: true)
             follow(&state.demandSlow, need, alphaSlow, jumpUp: false)
             follow(&state.wsFast, ws, alphaFast, jumpUp: true)
-            follow(&state.wsSlow, ws, alphaSlow, jumpUp: false)
         } else {
             state.demandFast = need
             state.demandSlow = need
             state.wsFast = ws
-            state.wsSlow = ws
         }
         state.wsNow = ws
         state.lastAt = at

@@ -24,7 +24,7 @@ public struct EstimatorConfig: Sendable, Equatable {
     /// PSI `full` share that is critical on its own.
     public var criticalFullPressure = 0.02
     /// Half-life of the fast average of demand (how quickly a falling demand is believed), seconds.
-    public var fastHalfLifeSeconds = 30.0
+    public var fastHalfLifeSeconds = 10.0
     /// Half-life of the slow average of demand (ESX keeps max(fast, slow): rise fast, fall slowly).
     public var slowHalfLifeSeconds = 600.0
     /// After a guest stalls above the pressure target, its demand may not fall for this long: the
@@ -36,7 +36,7 @@ public struct EstimatorConfig: Sendable, Equatable {
     /// (1 − tax), so memory a guest stopped using goes to guests that need it now.
     public var idleTax = 0.75
     /// Headroom above the working set that makes up demand (Hyper-V's buffer is 20 %).
-    public var headroom = 0.15
+    public var headroom = 0.25
     /// The kernel keeps some of a domain's allocation for itself (allocation − MemTotal). At most this
     /// fraction of the allocation is believed; a guest cannot inflate its demand through it.
     public var maxOverheadFraction = 0.10

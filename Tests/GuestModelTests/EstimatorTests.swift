@@ -19,7 +19,7 @@ struct EstimatorTests {
                          at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: c)
         let ws = Double(1000 + 200 + 96) * 1024
         #expect(abs(s.workingSet - ws) < 1)
-        #expect(abs(s.demand - ws * 1.15) < 1)
+        #expect(abs(s.demand - ws * 1.25) < 1)
         #expect(!s.critical)
     }
 
@@ -38,7 +38,7 @@ struct EstimatorTests {
         Estimator.update(&s, with: report(total: 4096, available: 3072), rates: rates,
                          at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: c)
         #expect(abs(s.workingSet - 1024 * 1024) < 1)
-        #expect(abs(s.demand - (1024 * 1024 + 120_000) * 1.15) < 1)
+        #expect(abs(s.demand - (1024 * 1024 + 120_000) * 1.25) < 1)
     }
 
     @Test func stallRaisesDemandAboveTheAllocationButBounded() {
