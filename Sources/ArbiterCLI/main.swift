@@ -12,8 +12,8 @@ struct ArbiterCommand: ParsableCommand {
         commandName: "arbiter",
         abstract: "Xen host memory arbiter: fair-share balloon targets from guest memory pressure.",
         discussion: """
-            Until the daemon lands, the default verb runs the decision core over a built-in example host \
-            and prints the decisions (see README).
+            Until the daemon lands, the default verb runs our policy on the simulated host's default \
+            scenario and prints its decisions (see README).
             """,
         subcommands: [Demo.self, Simulate.self, ConfigCheck.self, ConfigExample.self, XenInfo.self],
         defaultSubcommand: Demo.self)
@@ -40,27 +40,40 @@ struct CLIError: Error, CustomStringConvertible {
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run decision rounds over the built-in example host and print them as tables.")
+        abstract: "Run our policy on a simulated host and print its decisions as an admin would see them.")
 
-    @Option(name: .long, help: "Policy file (config.toml); defaults apply to keys it leaves out.")
+    @Option(name: .long, help: "A shipped scenario name or a scenario file (default: default).")
+    var scenario: String = "default"
+
+    @Option(name: .long, help: "Simulated hours (default: the scenario's).")
+    var hours: Double?
+
+    @Option(name: .long, help: "Policy file (config.toml) applied over the scenario's own settings.")
     var config: String?
 
-    @Option(name: .long, help: "Number of rounds to run.")
-    var rounds: Int = 150
-
-    @Option(name: .long, help: "Seconds of host time between rounds.")
-    var interval: Double = 2
-
     func validate() throws {
-        guard (1...100_000).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 100000") }
-        guard interval > 0 && interval <= 3600 else { throw ValidationError("--interval must be between 0 and 3600 seconds") }
+        if let hours, !(hours > 0 && hours <= 744) { throw ValidationError("--hours must be between 0 and 744") }
     }
 
     func run() throws {
-        let policy = try loadConfig(config)
-        let result = DemoRun.run(config: policy, rounds: rounds, interval: interval)
+        var s = try loadScenario(scenario)
+        if let hours { s.hours = hours }
+        if let config { s.policy = try loadConfig(config) }
+        let problems = s.problems()
+        guard problems.isEmpty else { throw CLIError(problems.map { "\(s.name): \($0)" }.joined(separator: "\n")) }
+        let result = DemoRun.run(s)
         print(result.render(), terminator: "")
-        if !result.violations.isEmpty { throw ExitCode(2) }
+        if !result.violations.isEmpty || result.metrics.floorViolations > 0 { throw ExitCode(2) }
+    }
+}
+
+/// A shipped scenario by name, or a scenario file.
+func loadScenario(_ name: String) throws -> Scenario {
+    do {
+        if let text = BundledScenarios.named(name) { return try ScenarioFile.parse(text) }
+        return try ScenarioFile.load(path: name)
+    } catch {
+        throw CLIError(error.errors.map { "\(name): \($0)" }.joined(separator: "\n"))
     }
 }
 
@@ -162,12 +175,7 @@ struct Simulate: ParsableCommand {
             s = try TraceFile.scenario(path: trace, vms: vms, hours: hours, hostMemory: hostMemory.flatMap(KiB.init(parsing:)),
                                        policy: policyConfig ?? PolicyConfig())
         } else {
-            let name = scenario ?? "default"
-            do {
-                if let text = BundledScenarios.named(name) { s = try ScenarioFile.parse(text) } else { s = try ScenarioFile.load(path: name) }
-            } catch {
-                throw CLIError(error.errors.map { "\(name): \($0)" }.joined(separator: "\n"))
-            }
+            s = try loadScenario(scenario ?? "default")
             if let hours { s.hours = hours }
             if let policyConfig { s.policy = policyConfig }
         }

@@ -146,16 +146,20 @@ public enum ConfigFile {
         return seen
     }
 
-    /// Parses `text` (the file's contents) over the defaults. Throws every problem at once.
-    public static func load(_ text: String) throws(ConfigErrors) -> PolicyConfig {
-        let table: TOMLTable
+    /// Parses TOML text, mapping a syntax error to its line.
+    static func table(_ text: String) throws(ConfigErrors) -> TOMLTable {
         do {
-            table = try TOMLTable(string: text)
+            return try TOMLTable(string: text)
         } catch let e as TOMLParseError {
             throw ConfigErrors(errors: [ConfigError(key: nil, line: e.source.begin.line, message: "syntax error: \(e.description)")])
         } catch {
             throw ConfigErrors(errors: [ConfigError(key: nil, line: nil, message: "cannot parse: \(error)")])
         }
+    }
+
+    /// Parses `text` (the file's contents) over the defaults. Throws every problem at once.
+    public static func load(_ text: String) throws(ConfigErrors) -> PolicyConfig {
+        let table = try table(text)
         var config = PolicyConfig()
         let lines = LineFinder(text)
         var errors = apply(table, to: &config, lines: lines)

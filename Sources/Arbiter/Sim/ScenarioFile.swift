@@ -17,14 +17,7 @@ public enum ScenarioFile {
 
     /// Parses scenario text. `folder` resolves relative trace paths.
     public static func parse(_ text: String, folder: String = ".") throws(ConfigErrors) -> Scenario {
-        let table: TOMLTable
-        do {
-            table = try TOMLTable(string: text)
-        } catch let e as TOMLParseError {
-            throw ConfigErrors(errors: [ConfigError(key: nil, line: e.source.begin.line, message: "syntax error: \(e.description)")])
-        } catch {
-            throw ConfigErrors(errors: [ConfigError(key: nil, line: nil, message: "cannot parse: \(error)")])
-        }
+        let table = try ConfigFile.table(text)
         var reader = Reader(lines: ConfigFile.LineFinder(text), folder: folder)
         let scenario = reader.scenario(table)
         var errors = reader.errors
