@@ -43,7 +43,7 @@ let package = Package(
                 "Arbiter", "GuestModel", "HostSimulator", "BundledScenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "ArbiterBench", dependencies: ["GuestModel"]),
+        .executableTarget(name: "ArbiterBench", dependencies: ["GuestModel", "HostSimulator"]),
         .testTarget(name: "GuestModelTests", dependencies: ["GuestModel"]),
         .testTarget(name: "HostSimulatorTests", dependencies: ["HostSimulator", "GuestModel"]),
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "GuestModel", "HostSimulator", "BundledScenarios"]),

@@ -2,6 +2,7 @@
 // 1,000 and 10,000 domains, and, in the same run, sorting the same number of Doubles as a reference.
 // A benchmark, not a test: it prints figures and asserts nothing. Build with -c release.
 import GuestModel
+import HostSimulator
 
 @inline(never) func blackHole<T>(_ x: T) { withExtendedLifetime(x) {} }
 
@@ -168,4 +169,31 @@ if !sizes.isEmpty {
     }
     print("parse: \(formatFixed(Double(median(times)) / Double(count), decimals: 0)) ns per full \(bytes.count)-byte report line; "
           + "\(formatFixed(Double(median(junkTimes)) / Double(count), decimals: 0)) ns to reject a 1 KiB garbage line")
+}
+
+// The simulated host: one hour of host time for 50 guests (1 s physics steps, a round every 2 s,
+// every guest reporting every 2 s), under our policy and under the static baseline (physics alone).
+if !sizes.isEmpty {
+    var guests = [GuestSpec]()
+    for i in 0..<50 {
+        let w: Workload
+        switch i % 5 {
+        case 0: w = .steady(KiB(mib: 1200))
+        case 1: w = .ramp(from: KiB(gib: 1), to: KiB(gib: 3), start: 600, seconds: 1200)
+        case 2: w = .spike(base: KiB(gib: 1), peak: KiB(gib: 3), at: Double(60 * i), seconds: 120, every: 1800)
+        case 3: w = .periodic(base: KiB(gib: 2), amplitude: KiB(mib: 800), period: 900)
+        default: w = .idle(KiB(mib: 300))
+        }
+        guests.append(GuestSpec(name: "g\(i)", workload: w, staticMax: KiB(gib: 4), boot: KiB(gib: 2)))
+    }
+    let scenario = Scenario(name: "bench", hostMemory: KiB(gib: 110), guests: guests)
+    for name in [PolicyName.arbiter, .static] {
+        var times = [Int64]()
+        var stall = 0.0
+        for _ in 0..<Swift.max(3, repeats / 8) {
+            var p = name.make(scenario)
+            times.append(nanos { stall = Evaluation.run(scenario, policy: &p).stallSeconds })
+        }
+        print("simulator: 1 h of 50 guests under \(name.rawValue): \(fmtTime(median(times))) (stall \(formatFixed(stall, decimals: 0)) s)")
+    }
 }

@@ -238,8 +238,8 @@ public struct Arbitration: Sendable {
         }
         let growBudget = Pacer.pace(&outcomes, staticMax: hardCeilings, shrinkSince: lastRounds,
                                     free: snapshot.free, reserve: reserve, phase: share.phase, now: now, config: c.pacing)
-        for (k, o) in outcomes.enumerated() where o.reason != .heldRateLimit || lastRounds[k] == nil {
-            guests[slot(o.domid)].shrinkSince = now
+        for k in outcomes.indices where outcomes[k].reason != .heldRateLimit || lastRounds[k] == nil {
+            guests[Int(slotOf[Int(outcomes[k].domid.raw)])].shrinkSince = now
         }
 
         var alerts = [Alert]()

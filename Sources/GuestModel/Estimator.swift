@@ -79,13 +79,20 @@ public enum Estimator {
         if let rates {
             faults = Swift.max(rates.refaults ?? 0, Swift.max(rates.majorFaults ?? 0, rates.swapIns ?? 0))
         }
-        let dtLearn = state.lastAt.map { Swift.max(0, at.seconds(since: $0)) } ?? 0
+        // Averaging weights for this interval (cached: reporters run on a fixed period).
+        let dt = state.lastAt.map { Swift.max(0, at.seconds(since: $0)) } ?? 0
+        if dt != state.lastDt {
+            state.lastDt = dt
+            state.alphaFast = decay(dt, halfLife: c.fastHalfLifeSeconds)
+            state.alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
+        }
+        let alphaFast = state.alphaFast, alphaSlow = state.alphaSlow
         var w = state.fileWeight ?? c.activeFileWeight
         if faults * 4 > 0.01 * alloc {
             // More than 1 % of the allocation faulted back per second: the cache we counted cold was not.
             w = Swift.min(1, w + 0.1)
         } else {
-            w += decay(dtLearn, halfLife: c.slowHalfLifeSeconds) * (c.activeFileWeight - w)
+            w += alphaSlow * (c.activeFileWeight - w)
         }
         state.fileWeight = w
         let hot = r.activeFile.map { w * $0.asDouble } ?? c.blindAvailableWeight * r.memAvailable.asDouble
@@ -96,15 +103,7 @@ public enum Estimator {
         let s = stall ?? 0
         let full = fullStall ?? 0
         let critical = s >= c.criticalPressure || full >= c.criticalFullPressure
-
         // Peak decays towards the allocation; it never drops below what the guest has now.
-        let dt = state.lastAt.map { Swift.max(0, at.seconds(since: $0)) } ?? 0
-        if dt != state.lastDt {
-            state.lastDt = dt
-            state.alphaFast = decay(dt, halfLife: c.fastHalfLifeSeconds)
-            state.alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
-        }
-        let alphaFast = state.alphaFast, alphaSlow = state.alphaSlow
         state.peak = state.isPrimed ? Swift.max(alloc, state.peak + alphaSlow * (alloc - state.peak)) : alloc
 
         var need = (ws + deficit) * (1 + c.headroom)
