@@ -73,6 +73,38 @@ struct EstimatorTests {
         #expect(s.demand > low)                               // slowly: the slow average still remembers
     }
 
+    @Test func pressureHoldKeepsEstimatesFromFallingAfterAStall() {
+        var held = EstimatorConfig()
+        held.pressureHoldSeconds = 300
+        for (config, shouldHold) in [(c, false), (held, true)] {
+            var s = EstimatorState()
+            Estimator.update(&s, with: report(total: 4096, available: 1024, activeFile: 0, psiSomeAvg10: 5), rates: nil,
+                             at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: config)
+            let peak = s.demand
+            for k in 1...60 {   // two minutes of calm, much smaller use
+                Estimator.update(&s, with: report(total: 4096, available: 3500, activeFile: 0), rates: nil,
+                                 at: TimePoint(ms: Int64(k) * 2000), allocation: KiB(mib: 4096), config: config)
+            }
+            #expect((s.demand == peak) == shouldHold, "hold \(config.pressureHoldSeconds): \(s.demand) vs \(peak)")
+        }
+    }
+
+    @Test func learnedCacheShareRisesOnRefaultsAndReturns() {
+        var s = EstimatorState()
+        var faulting = ReportRates(seconds: 2)
+        faulting.refaults = 20_000                  // 80 MiB/s faulted back on a 4 GiB guest: > 1 %/s
+        Estimator.update(&s, with: report(total: 4096, available: 2048, activeFile: 1000), rates: faulting,
+                         at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: c)
+        Estimator.update(&s, with: report(total: 4096, available: 2048, activeFile: 1000), rates: faulting,
+                         at: TimePoint(ms: 2000), allocation: KiB(mib: 4096), config: c)
+        #expect(abs(s.fileWeight! - 0.7) < 1e-9)
+        for k in 2...3000 {   // 100 minutes: many slow half-lives
+            Estimator.update(&s, with: report(total: 4096, available: 2048, activeFile: 1000), rates: ReportRates(seconds: 2),
+                             at: TimePoint(ms: Int64(k) * 2000), allocation: KiB(mib: 4096), config: c)
+        }
+        #expect(abs(s.fileWeight! - c.activeFileWeight) < 0.01)
+    }
+
     @Test func criticalPressureAsksForWhatTheGuestRecentlyHad() {
         var s = EstimatorState()
         Estimator.update(&s, with: report(total: 4000, available: 3000), rates: nil, at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: c)
