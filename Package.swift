@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "HostSimulator", dependencies: ["GuestModel"]),
         // The shipped scenarios (scenarios/*.toml), embedded in the binary.
         .target(
-            name: "BundledScenarios", path: "scenarios", sources: ["BundledScenarios.swift"],
+            name: "BundledScenarios", path: "scenarios", exclude: ["README.md"], sources: ["BundledScenarios.swift"],
             resources: [.embedInCode("default.toml"), .embedInCode("idle-fleet.toml"), .embedInCode("spikes.toml"),
                         .embedInCode("hostile.toml")]),
         // The C boundary over Debian's libxen-dev (libxenctrl, libxenstore, libxenlight).

@@ -101,6 +101,7 @@ struct Bench {
 
 var sizes = [10, 100, 1_000, 10_000]
 var repeats = 41
+var extras = true
 var args = CommandLine.arguments.dropFirst()
 while let a = args.first {
     args = args.dropFirst()
@@ -108,8 +109,10 @@ while let a = args.first {
     else if a == "--sizes", let v = args.first {
         sizes = v.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 && $0 < Int(DomID.firstReserved) }
         args = args.dropFirst()
+    } else if a == "--round-only" {
+        extras = false
     } else if a == "--help" || a == "-h" {
-        print("usage: arbiter-bench [--repeats N] [--sizes 10,100,1000,10000]")
+        print("usage: arbiter-bench [--repeats N] [--sizes 10,100,1000,10000] [--round-only]")
         sizes = []
     }
 }
@@ -157,7 +160,7 @@ for n in sizes {
 }
 
 // Parsing is outside the round (reports are parsed as they arrive): timed on its own.
-if !sizes.isEmpty {
+if !sizes.isEmpty && extras {
     let line = "v=1 seq=120000 mem_total_kb=4000000 mem_available_kb=1000000 active_anon_kb=1500000 inactive_anon_kb=500000 active_file_kb=600000 inactive_file_kb=300000 dirty_kb=2000 committed_as_kb=3500000 swap_total_kb=1000000 swap_free_kb=900000 psi_some_avg10=1.25 psi_full_avg10=0.50 psi_some_total_us=5000000 psi_full_total_us=1000000 pgmajfault=1000 workingset_refault_anon=10 workingset_refault_file=200 pswpin=5 pswpout=7"
     let garbage = String(repeating: "A", count: 1024)
     let bytes = Array(line.utf8), junk = Array(garbage.utf8)
@@ -173,7 +176,7 @@ if !sizes.isEmpty {
 
 // The simulated host: one hour of host time for 50 guests (1 s physics steps, a round every 2 s,
 // every guest reporting every 2 s), under our policy and under the static baseline (physics alone).
-if !sizes.isEmpty {
+if !sizes.isEmpty && extras {
     var guests = [GuestSpec]()
     for i in 0..<50 {
         let w: Workload

@@ -1,0 +1,64 @@
+import BundledScenarios
+import Testing
+@testable import Arbiter
+import GuestModel
+import HostSimulator
+
+@Suite("The simulated host behind the backend protocol")
+struct HostBackendTests {
+    func host() throws -> SimulatedHost {
+        SimulatedHost(scenario: try ScenarioFile.parse(BundledScenarios.named("hostile")!))
+    }
+
+    @Test func listsDomainsAndMemory() async throws {
+        let h = try host()
+        let backend: any HostBackend = h
+        let ds = try await backend.domains()
+        #expect(ds.count == 10 && ds.map(\.domid.raw) == Array(1...10))
+        #expect(ds[0].name == "honest-1" && ds[0].staticMax == KiB(gib: 6) && ds[0].current == KiB(gib: 2))
+        let m = try await backend.memory()
+        #expect(m.total == KiB(gib: 19))
+        #expect(m.free.value == m.total.value - ds.reduce(0) { $0 + $1.current.value })
+    }
+
+    @Test func reportsArriveAsEventsAndReadBackBounded() async throws {
+        let h = try host()
+        let stream = await h.events()
+        await h.advance(by: 10)
+        var introduced = 0, reports = [DomID: Int]()
+        var it = stream.makeAsyncIterator()
+        // 10 introductions, then the writes of 10 s.
+        while let e = await it.next() {
+            switch e {
+            case .domainIntroduced: introduced += 1
+            case .reportWritten(let d, let key):
+                #expect(key == "data/pressure")
+                reports[d, default: 0] += 1
+            case .domainReleased: Issue.record("nobody left")
+            }
+            if introduced == 10 && reports[DomID(1), default: 0] >= 4 && reports[DomID(5), default: 0] >= 20 { break }
+        }
+        #expect(reports[DomID(8)] == nil)                                      // "mute" is silent
+        let line = try #require(try await h.readReport(DomID(1), key: "data/pressure", limit: 1024))
+        #expect((try? ReportParser.parse(String(decoding: line, as: UTF8.self)).get()) != nil)
+        // A hostile guest's 3 KiB of garbage comes back cut at limit + 1, so the parser refuses it.
+        await h.advance(by: 30)
+        var sawLong = false
+        for _ in 0..<20 {
+            if let raw = try await h.readReport(DomID(5), key: "data/pressure", limit: 64), raw.count == 65 { sawLong = true; break }
+            await h.advance(by: 2)
+        }
+        #expect(sawLong)
+        #expect(try await h.readReport(DomID(8), key: "data/pressure", limit: 64) == nil)
+    }
+
+    @Test func targetsFollowXenRules() async throws {
+        let h = try host()
+        await #expect(throws: HostError.self) { try await h.setTarget(DomID(1), KiB(gib: 7)) }
+        await #expect(throws: HostError.noSuchDomain(DomID(99))) { try await h.setTarget(DomID(99), KiB(gib: 1)) }
+        try await h.setTarget(DomID(1), KiB(gib: 3))
+        await h.advance(by: 10)
+        let d = try #require(await h.domains().first)
+        #expect(d.target == KiB(gib: 3) && d.current == KiB(gib: 3))
+    }
+}
