@@ -14,6 +14,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
     ],
     targets: [
         // The pure decision core: no Foundation, no C types, no I/O.
@@ -22,6 +25,10 @@ let package = Package(
         // The simulated Xen host: guest memory physics, balloons, reporters, xenstore, workloads, traces,
         // baseline policies and the evaluation harness. Pure like GuestModel (no Foundation, no I/O).
         .target(name: "HostSimulator", dependencies: ["GuestModel"]),
+        // The decision store's schema: migrations/V*.sql, embedded in the binary, applied in order.
+        .target(
+            name: "ArbiterMigrations", path: "migrations", exclude: ["README.md"], sources: ["Migrations.swift"],
+            resources: [.embedInCode("V0001_initial.sql")]),
         // The shipped scenarios (scenarios/*.toml), embedded in the binary.
         .target(
             name: "BundledScenarios", path: "scenarios", exclude: ["README.md"], sources: ["BundledScenarios.swift"],
@@ -34,19 +41,27 @@ let package = Package(
         .target(
             name: "Arbiter",
             dependencies: [
-                "GuestModel", "HostSimulator", "BundledScenarios", "CXen",
+                "GuestModel", "HostSimulator", "BundledScenarios", "ArbiterMigrations", "CXen",
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(
             name: "ArbiterCLI",
             dependencies: [
                 "Arbiter", "GuestModel", "HostSimulator", "BundledScenarios",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "ArbiterBench", dependencies: ["GuestModel", "HostSimulator"]),
         .testTarget(name: "GuestModelTests", dependencies: ["GuestModel"]),
         .testTarget(name: "HostSimulatorTests", dependencies: ["HostSimulator", "GuestModel"]),
-        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "GuestModel", "HostSimulator", "BundledScenarios"]),
+        .testTarget(
+            name: "ArbiterTests",
+            dependencies: ["Arbiter", "GuestModel", "HostSimulator", "BundledScenarios", "ArbiterMigrations",
+                           .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,249 @@
+import ArbiterMigrations
+import Foundation
+import GRDB
+import GuestModel
+
+/// The decision store: one SQLite file (WAL), schema only through `migrations/`, one writer.
+/// Writes are named after their intent; reads serve `list`, `history`, `alerts` and the reports, and
+/// never need the daemon to be running.
+public final class DecisionStore: Sendable {
+    let db: any DatabaseWriter
+
+    /// Opens (creating if needed) the database at `path` in WAL mode and applies pending migrations,
+    /// each in its own transaction.
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA foreign_keys = ON") }
+        db = try DatabasePool(path: path, configuration: config)
+        try Self.migrator().migrate(db)
+    }
+
+    /// An in-memory store (tests).
+    public init() throws {
+        var config = Configuration()
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA foreign_keys = ON") }
+        db = try DatabaseQueue(configuration: config)
+        try Self.migrator().migrate(db)
+    }
+
+    /// Opens an existing database read-only, without migrating (for the CLI's read verbs).
+    public init(readingAt path: String) throws {
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(5)
+        db = try DatabaseQueue(path: path, configuration: config)
+    }
+
+    /// The migrations, in order (`migrations/V*.sql`).
+    public static func migrator(upTo last: String? = nil) -> DatabaseMigrator {
+        var m = DatabaseMigrator()
+        for (id, sql) in ArbiterMigrations.all {
+            m.registerMigration(id) { db in try db.execute(sql: sql) }
+            if id == last { break }
+        }
+        return m
+    }
+
+    public func appliedMigrations() throws -> [String] {
+        try db.read { try Self.migrator().appliedMigrations($0) }
+    }
+
+    // MARK: - writes
+
+    /// Why a round ran.
+    public enum Trigger: String, Sendable { case startup, report, tick, admin, shutdown }
+
+    /// The result of pushing one target: nil = nothing pushed (no change or dry run).
+    public enum Push: Sendable, Equatable { case pushed, failed(String) }
+
+    /// Records one round: the host, and the outcomes given (the caller passes only those that changed,
+    /// unless `fullSnapshot`). `names` maps domids to names; `pushes` the actuation results.
+    @discardableResult
+    public func record(_ d: Decision, at: Date, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
+                       names: [DomID: String], pushes: [DomID: Push] = [:]) throws -> Int64 {
+        let t = at.timeIntervalSince1970
+        return try db.write { db in
+            try db.execute(sql: """
+                INSERT INTO rounds (at, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [t, trigger.rawValue, hostTotal.value, Swift.max(0, d.free.value), d.reserve.value, d.budget.value,
+                                 Self.phaseName(d.phase), fullSnapshot ? 1 : 0])
+            let roundID = db.lastInsertedRowID
+            for o in d.outcomes { _ = try Self.domainID(db, o.domid, name: names[o.domid] ?? "dom\(o.domid)", at: t) }
+            for o in outcomes {
+                let domainID = try Self.domainID(db, o.domid, name: names[o.domid] ?? "dom\(o.domid)", at: t)
+                var pushed: Int? = nil
+                var pushError: String? = nil
+                switch pushes[o.domid] {
+                case .pushed: pushed = 1
+                case .failed(let why): pushed = 0; pushError = why
+                case nil: break
+                }
+                try db.execute(sql: """
+                    INSERT INTO allocations (round_id, domain_id, report_status, working_set_kib, stall, floor_kib, floor_kind,
+                        ceiling_kib, weight, demand_kib, allocation_kib, basis, actual_kib, previous_target_kib, target_kib,
+                        reason, paced, pushed, push_error)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [roundID, domainID, o.status.description, o.workingSet?.value, o.stall.map { Swift.min(1, Swift.max(0, $0)) },
+                                     o.floor.value, o.floorKind.description, o.ceiling.value, o.weight, o.demand.value,
+                                     o.allocation.value, o.basis.description, o.actual.value, o.previousTarget.value, o.target.value,
+                                     o.reason.rawValue, o.paced ? 1 : 0, pushed, pushError])
+            }
+            for a in d.alerts {
+                try db.execute(sql: "INSERT INTO alerts (round_id, at, kind, shortfall_kib, message) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [roundID, t, a.kind.rawValue, a.shortfall.value, a.description])
+            }
+            return roundID
+        }
+    }
+
+    /// Records a refused guest report.
+    public func recordRejection(_ domid: DomID, name: String, at: Date, _ why: ReportRejection) throws {
+        let t = at.timeIntervalSince1970
+        try db.write { db in
+            let id = try Self.domainID(db, domid, name: name, at: t)
+            try db.execute(sql: "INSERT INTO rejections (domain_id, at, code, reason) VALUES (?, ?, ?, ?)",
+                           arguments: [id, t, why.code, why.description])
+        }
+    }
+
+    /// Marks a domain released by Xen: its domid may come back as another domain.
+    public func domainReleased(_ domid: DomID, at: Date) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE domains SET released = ?, last_seen = MAX(last_seen, ?) WHERE domid = ? AND released IS NULL",
+                           arguments: [at.timeIntervalSince1970, at.timeIntervalSince1970, Int(domid.raw)])
+        }
+    }
+
+    public func recordConfigChange(source: String, accepted: Bool, detail: String, at: Date) throws {
+        try db.write { db in
+            try db.execute(sql: "INSERT INTO config_changes (at, source, accepted, detail) VALUES (?, ?, ?, ?)",
+                           arguments: [at.timeIntervalSince1970, source, accepted ? 1 : 0, detail])
+        }
+    }
+
+    /// The live domain row for `domid` with this name, created when new (a new name on a known domid
+    /// means Xen reused the id: the old lifetime is closed).
+    static func domainID(_ db: Database, _ domid: DomID, name: String, at t: Double) throws -> Int64 {
+        if let row = try Row.fetchOne(db, sql: "SELECT id, name FROM domains WHERE domid = ? AND released IS NULL", arguments: [Int(domid.raw)]) {
+            let id: Int64 = row["id"]
+            if (row["name"] as String) == name {
+                try db.execute(sql: "UPDATE domains SET last_seen = MAX(last_seen, ?) WHERE id = ?", arguments: [t, id])
+                return id
+            }
+            try db.execute(sql: "UPDATE domains SET released = ? WHERE id = ?", arguments: [t, id])
+        }
+        try db.execute(sql: "INSERT INTO domains (domid, name, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+                       arguments: [Int(domid.raw), name, t, t])
+        return db.lastInsertedRowID
+    }
+
+    static func phaseName(_ p: SharePhase) -> String {
+        switch p {
+        case .uncontended: "uncontended"
+        case .contended: "contended"
+        case .infeasible: "infeasible"
+        }
+    }
+
+    // MARK: - reads
+
+    /// One domain's latest recorded decision (what `list` shows).
+    public struct DomainState: Sendable, Equatable {
+        public var name: String
+        public var domid: Int
+        public var at: Double
+        public var actual: KiB
+        public var target: KiB
+        public var floor: KiB
+        public var ceiling: KiB
+        public var weight: Double
+        public var demand: KiB
+        public var stall: Double?
+        public var status: String
+        public var reason: String
+    }
+
+    /// Every live domain with its latest recorded decision.
+    public func latest() throws -> [DomainState] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT d.name, d.domid, r.at, a.actual_kib, a.target_kib, a.floor_kib, a.ceiling_kib, a.weight, a.demand_kib,
+                       a.stall, a.report_status, a.reason
+                FROM domains d
+                JOIN allocations a ON a.domain_id = d.id
+                JOIN rounds r ON r.id = a.round_id
+                WHERE d.released IS NULL
+                  AND a.round_id = (SELECT MAX(round_id) FROM allocations WHERE domain_id = d.id)
+                ORDER BY d.domid
+                """).map(Self.state)
+        }
+    }
+
+    /// One domain's recorded decisions since `since` (by name or domid), oldest first.
+    public func history(_ domain: String, since: Date? = nil, limit: Int = 10_000) throws -> [DomainState] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT d.name, d.domid, r.at, a.actual_kib, a.target_kib, a.floor_kib, a.ceiling_kib, a.weight, a.demand_kib,
+                       a.stall, a.report_status, a.reason
+                FROM allocations a
+                JOIN domains d ON d.id = a.domain_id
+                JOIN rounds r ON r.id = a.round_id
+                WHERE (d.name = ? OR CAST(d.domid AS TEXT) = ?) AND r.at >= ?
+                ORDER BY r.at, r.id
+                LIMIT ?
+                """, arguments: [domain, domain, since?.timeIntervalSince1970 ?? 0, limit]).map(Self.state)
+        }
+    }
+
+    public struct AlertRow: Sendable, Equatable {
+        public var at: Double
+        public var kind: String
+        public var message: String
+    }
+
+    public func alerts(since: Date? = nil) throws -> [AlertRow] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT at, kind, message FROM alerts WHERE at >= ? ORDER BY at",
+                             arguments: [since?.timeIntervalSince1970 ?? 0]).map {
+                AlertRow(at: $0["at"], kind: $0["kind"], message: $0["message"])
+            }
+        }
+    }
+
+    public struct RejectionRow: Sendable, Equatable {
+        public var name: String
+        public var at: Double
+        public var code: String
+        public var reason: String
+    }
+
+    public func rejections(since: Date? = nil) throws -> [RejectionRow] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT d.name, j.at, j.code, j.reason FROM rejections j JOIN domains d ON d.id = j.domain_id
+                WHERE j.at >= ? ORDER BY j.at
+                """, arguments: [since?.timeIntervalSince1970 ?? 0]).map {
+                RejectionRow(name: $0["name"], at: $0["at"], code: $0["code"], reason: $0["reason"])
+            }
+        }
+    }
+
+    /// Rounds recorded, and rows in each table (for status and tests).
+    public func counts() throws -> [String: Int] {
+        try db.read { db in
+            var out = [String: Int]()
+            for t in ["domains", "rounds", "allocations", "rejections", "alerts", "config_changes"] {
+                out[t] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
+            }
+            return out
+        }
+    }
+
+    static func state(_ r: Row) -> DomainState {
+        DomainState(name: r["name"], domid: r["domid"], at: r["at"], actual: KiB(r["actual_kib"] as Int64), target: KiB(r["target_kib"] as Int64),
+                    floor: KiB(r["floor_kib"] as Int64), ceiling: KiB(r["ceiling_kib"] as Int64), weight: r["weight"],
+                    demand: KiB(r["demand_kib"] as Int64), stall: r["stall"], status: r["report_status"], reason: r["reason"])
+    }
+}

@@ -1,0 +1,88 @@
+import ArbiterMigrations
+import Foundation
+import GRDB
+import Testing
+@testable import Arbiter
+import GuestModel
+
+@Suite("Decision store")
+struct StoreTests {
+    @Test func migrationsListMatchesTheFolderAndApplyFromEmptyAndFromEachVersion() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("migrations").path)
+            .filter { $0.hasSuffix(".sql") }.map { String($0.dropLast(4)) }.sorted()
+        #expect(ArbiterMigrations.all.map(\.id) == files, "list every migrations/*.sql in Migrations.swift and Package.swift")
+        #expect(try DecisionStore().appliedMigrations() == files)
+        // From each earlier version to the latest.
+        for (k, m) in ArbiterMigrations.all.enumerated() {
+            let q = try DatabaseQueue()
+            try DecisionStore.migrator(upTo: m.id).migrate(q)
+            #expect(try q.read { try DecisionStore.migrator().appliedMigrations($0) }.count == k + 1)
+            try DecisionStore.migrator().migrate(q)
+            #expect(try q.read { try DecisionStore.migrator().appliedMigrations($0) } == files)
+        }
+    }
+
+    @Test func aFileStoreIsWALAndSurvivesReopening() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-store-\(getpid()).sqlite").path
+        defer { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) } }
+        let store = try DecisionStore(path: path)
+        #expect(try store.db.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+        let d = decision()
+        try store.record(d, at: Date(timeIntervalSince1970: 1000), trigger: .tick, hostTotal: KiB(gib: 16), outcomes: d.outcomes,
+                         fullSnapshot: true, names: [DomID(1): "web", DomID(2): "db"])
+        let reader = try DecisionStore(readingAt: path)
+        #expect(try reader.latest().map(\.name) == ["web", "db"])
+    }
+
+    func decision(target: KiB = KiB(gib: 2)) -> Decision {
+        var arb = Arbitration()
+        let facts = [DomainFacts(domid: DomID(1), staticMax: KiB(gib: 4), actual: KiB(gib: 2), target: KiB(gib: 2)),
+                     DomainFacts(domid: DomID(2), staticMax: KiB(gib: 8), actual: KiB(gib: 4), target: KiB(gib: 4))]
+        var d = arb.step(HostSnapshot(free: KiB(gib: 1), domains: facts), now: TimePoint(ms: 0))
+        d.outcomes[0].target = target
+        return d
+    }
+
+    @Test func roundsRecordOnlyWhatTheyAreGivenAndReadBack() throws {
+        let store = try DecisionStore()
+        let names = [DomID(1): "web", DomID(2): "db"]
+        let d1 = decision()
+        try store.record(d1, at: Date(timeIntervalSince1970: 100), trigger: .startup, hostTotal: KiB(gib: 16), outcomes: d1.outcomes,
+                         fullSnapshot: true, names: names)
+        let d2 = decision(target: KiB(mib: 1800))
+        try store.record(d2, at: Date(timeIntervalSince1970: 102), trigger: .report, hostTotal: KiB(gib: 16), outcomes: [d2.outcomes[0]],
+                         fullSnapshot: false, names: names, pushes: [DomID(1): .pushed])
+        let c = try store.counts()
+        #expect(c["rounds"] == 2 && c["allocations"] == 3 && c["domains"] == 2)
+        let latest = try store.latest()
+        #expect(latest.map(\.name) == ["web", "db"])
+        #expect(latest[0].target == KiB(mib: 1800) && latest[0].at == 102)
+        #expect(latest[1].at == 100)          // unchanged: its last row is from the snapshot
+        #expect(try store.history("web").map(\.target) == [KiB(gib: 2), KiB(mib: 1800)])
+        #expect(try store.history("1", since: Date(timeIntervalSince1970: 101)).count == 1)
+    }
+
+    @Test func theSchemaRefusesImpossibleRows() throws {
+        let store = try DecisionStore()
+        var d = decision()
+        d.outcomes[0].allocation = KiB(d.outcomes[0].floor.value - 4)    // below its floor
+        #expect(throws: DatabaseError.self) {
+            try store.record(d, at: Date(), trigger: .tick, hostTotal: KiB(gib: 16), outcomes: d.outcomes, fullSnapshot: true, names: [:])
+        }
+        #expect(try store.counts()["rounds"] == 0)                     // the whole round rolled back
+    }
+
+    @Test func reusedDomidsStartANewLifetime() throws {
+        let store = try DecisionStore()
+        let d = decision()
+        try store.record(d, at: Date(timeIntervalSince1970: 1), trigger: .tick, hostTotal: KiB(gib: 16), outcomes: d.outcomes,
+                         fullSnapshot: true, names: [DomID(1): "web", DomID(2): "db"])
+        try store.domainReleased(DomID(1), at: Date(timeIntervalSince1970: 2))
+        try store.record(d, at: Date(timeIntervalSince1970: 3), trigger: .tick, hostTotal: KiB(gib: 16), outcomes: d.outcomes,
+                         fullSnapshot: true, names: [DomID(1): "cache", DomID(2): "db"])
+        #expect(try store.latest().map(\.name) == ["cache", "db"])
+        #expect(try store.history("web").count == 1)
+        try store.recordRejection(DomID(2), name: "db", at: Date(timeIntervalSince1970: 4), .unknownKey("evil"))
+        #expect(try store.rejections().map(\.code) == ["unknown-key"])
+    }
+}

@@ -1,0 +1,10 @@
+// The decision store's schema, in order. Each entry is a shipped migration: never edited, only appended
+// (a change is a new V000N file, listed here and in Package.swift; a test compares this list with the
+// folder). SwiftPM mangles a leading digit, hence the V prefix.
+
+/// Every migration, oldest first: (identifier recorded in the database, SQL).
+public enum ArbiterMigrations {
+    public static let all: [(id: String, sql: String)] = [
+        ("V0001_initial", String(decoding: PackageResources.V0001_initial_sql, as: UTF8.self)),
+    ]
+}
