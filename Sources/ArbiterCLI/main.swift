@@ -20,8 +20,8 @@ struct ArbiterCommand: ParsableCommand {
 }
 
 /// Reads and validates a config file, or returns the defaults when no path is given.
-func loadConfig(_ path: String?) throws -> PolicyConfig {
-    guard let path else { return PolicyConfig() }
+func loadConfig(_ path: String?) throws -> ArbiterConfig {
+    guard let path else { return ArbiterConfig() }
     guard let data = FileManager.default.contents(atPath: path) else {
         throw CLIError("cannot read config file \(path)")
     }
@@ -58,7 +58,7 @@ struct Demo: ParsableCommand {
     func run() throws {
         var s = try loadScenario(scenario)
         if let hours { s.hours = hours }
-        if let config { s.policy = try loadConfig(config) }
+        if let config { s.policy = try loadConfig(config).policy }
         let problems = s.problems()
         guard problems.isEmpty else { throw CLIError(problems.map { "\(s.name): \($0)" }.joined(separator: "\n")) }
         let result = DemoRun.run(s)
@@ -169,7 +169,7 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
-        let policyConfig = try config.map { try loadConfig($0) }
+        let policyConfig = try config.map { try loadConfig($0).policy }
         var s: Scenario
         if let trace {
             s = try TraceFile.scenario(path: trace, vms: vms, hours: hours, hostMemory: hostMemory.flatMap(KiB.init(parsing:)),

@@ -11,16 +11,16 @@ struct ConfigTests {
     @Test func shippedExampleIsTheGeneratedOneAndLoadsToTheDefaults() throws {
         let text = try String(contentsOf: packageRoot.appendingPathComponent("config.toml.example"), encoding: .utf8)
         #expect(text == ConfigFile.example(), "config.toml.example is out of date: run `arbiter config-example > config.toml.example`")
-        #expect(try ConfigFile.load(text) == PolicyConfig())
+        #expect(try ConfigFile.load(text) == ArbiterConfig())
         for key in ConfigFile.keys { #expect(text.contains("\n\(key.name) = "), "\(key.path) undocumented") }
     }
 
     @Test func emptyFileIsTheDefaults() throws {
-        #expect(try ConfigFile.load("") == PolicyConfig())
+        #expect(try ConfigFile.load("") == ArbiterConfig())
     }
 
     @Test func valuesOverrideDefaults() throws {
-        let c = try ConfigFile.load("""
+        let all = try ConfigFile.load("""
             [floors]
             absolute_min = "256M"
             silent = "admin-floor"
@@ -33,7 +33,15 @@ struct ConfigTests {
             max_shrink_per_second = "1G"
             [reports]
             min_interval_ms = 500
+            [daemon]
+            backend = "xen"
+            database = "/tmp/x.sqlite"
+            dry_run = true
+            [sim]
+            speed = 60
             """)
+        let c = all.policy
+        #expect(all.daemon.backend == .xen && all.daemon.database == "/tmp/x.sqlite" && all.daemon.dryRun && all.daemon.simSpeed == 60)
         #expect(c.floors.absoluteMin == KiB(mib: 256) && c.floors.silent == .adminFloor)
         #expect(c.share.hostReserve == KiB(mib: 128) && c.share.surplus == .keepFree && c.share.defaultWeight == 2)
         #expect(c.pacing.shrinkFractionPerSecond == 0.02 && c.pacing.maxShrinkPerSecond == KiB(gib: 1))
@@ -87,6 +95,8 @@ struct ConfigTests {
         #expect(e[0].line == 2 && e[0].message.contains("pacing.deadband_fraction"))
         let crit = errors("[estimator]\ncritical_pressure = 0.001\n")
         #expect(crit.contains { $0.message.contains("critical_pressure must be above") })
+        let daemon = errors("[daemon]\nbackend = \"kvm\"\ntick_seconds = 0\n")
+        #expect(daemon.contains { $0.key == "daemon.backend" && $0.line == 2 && $0.message.contains("\"xen\"") })
     }
 
     @Test func syntaxErrorsCarryTheLine() {

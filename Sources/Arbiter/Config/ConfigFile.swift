@@ -22,17 +22,19 @@ public struct ConfigErrors: Error, CustomStringConvertible {
     public var description: String { errors.map(\.description).joined(separator: "\n") }
 }
 
-/// `config.toml`: the keys, their types, their defaults and where they land in `PolicyConfig`.
+/// `config.toml`: the keys, their types, their defaults and where they land in `ArbiterConfig`.
 /// This table is the single source for loading, for `config.toml.example` (a test compares them) and
 /// for `arbiter config-check`.
 public enum ConfigFile {
     /// How a key's TOML value is read.
     enum Kind: Sendable {
-        case double(any WritableKeyPath<PolicyConfig, Double> & Sendable)
-        case int(any WritableKeyPath<PolicyConfig, Int> & Sendable)
-        case int64(any WritableKeyPath<PolicyConfig, Int64> & Sendable)
-        case size(any WritableKeyPath<PolicyConfig, KiB> & Sendable)
-        case bool(any WritableKeyPath<PolicyConfig, Bool> & Sendable)
+        case double(any WritableKeyPath<ArbiterConfig, Double> & Sendable)
+        case int(any WritableKeyPath<ArbiterConfig, Int> & Sendable)
+        case int64(any WritableKeyPath<ArbiterConfig, Int64> & Sendable)
+        case size(any WritableKeyPath<ArbiterConfig, KiB> & Sendable)
+        case bool(any WritableKeyPath<ArbiterConfig, Bool> & Sendable)
+        case string(any WritableKeyPath<ArbiterConfig, String> & Sendable)
+        case backend
         case silent
         case surplus
     }
@@ -46,99 +48,119 @@ public enum ConfigFile {
     }
 
     static let keys: [Key] = [
-        Key(section: "reports", name: "max_line_bytes", kind: .int(\.limits.maxLineBytes),
+        Key(section: "reports", name: "max_line_bytes", kind: .int(\.policy.limits.maxLineBytes),
             doc: "Longest ~/data/pressure value read, in bytes; longer ones are rejected."),
-        Key(section: "reports", name: "min_interval_ms", kind: .int64(\.tracker.minIntervalMs),
+        Key(section: "reports", name: "min_interval_ms", kind: .int64(\.policy.tracker.minIntervalMs),
             doc: "Reports closer together than this are rejected (a flood costs dom0, not the guest)."),
-        Key(section: "reports", name: "psi_tolerance", kind: .double(\.tracker.psiTolerance),
+        Key(section: "reports", name: "psi_tolerance", kind: .double(\.policy.tracker.psiTolerance),
             doc: "PSI stall above 100 % of wall time by more than this share is an impossible rate."),
-        Key(section: "reports", name: "max_pages_per_second", kind: .double(\.tracker.maxPagesPerSecond),
+        Key(section: "reports", name: "max_pages_per_second", kind: .double(\.policy.tracker.maxPagesPerSecond),
             doc: "Faults, refaults or swap traffic above this many pages/s are impossible rates."),
-        Key(section: "reports", name: "resync_after", kind: .int(\.tracker.resyncAfter),
+        Key(section: "reports", name: "resync_after", kind: .int(\.policy.tracker.resyncAfter),
             doc: "Consecutive increasing sequence regressions after which a restarted reporter is re-based."),
 
-        Key(section: "reports", name: "quarantine_seconds", kind: .double(\.tracker.quarantineSeconds),
+        Key(section: "reports", name: "quarantine_seconds", kind: .double(\.policy.tracker.quarantineSeconds),
             doc: "A guest whose report was rejected may not grow for this long (bad data holds, never grows)."),
 
-        Key(section: "estimator", name: "active_file_weight", kind: .double(\.estimator.activeFileWeight),
+        Key(section: "estimator", name: "active_file_weight", kind: .double(\.policy.estimator.activeFileWeight),
             doc: "Share of Active(file) page cache counted as working set (0-1)."),
-        Key(section: "estimator", name: "blind_available_weight", kind: .double(\.estimator.blindAvailableWeight),
+        Key(section: "estimator", name: "blind_available_weight", kind: .double(\.policy.estimator.blindAvailableWeight),
             doc: "Without an Active(file) figure (legacy agents, no PSI either), this share of MemAvailable counts as working set."),
-        Key(section: "estimator", name: "refault_window_seconds", kind: .double(\.estimator.refaultWindowSeconds),
+        Key(section: "estimator", name: "refault_window_seconds", kind: .double(\.policy.estimator.refaultWindowSeconds),
             doc: "A fault rate of r pages/s means about r x window pages of memory are missing."),
-        Key(section: "estimator", name: "pressure_target", kind: .double(\.estimator.pressureTarget),
+        Key(section: "estimator", name: "pressure_target", kind: .double(\.policy.estimator.pressureTarget),
             doc: "PSI some share (0-1) at or below which a guest is calm (senpai: 0.17 %)."),
-        Key(section: "estimator", name: "boost_coefficient", kind: .double(\.estimator.boostCoefficient),
+        Key(section: "estimator", name: "boost_coefficient", kind: .double(\.policy.estimator.boostCoefficient),
             doc: "Stall of this many times the target asks for the full max_boost (quadratic below)."),
-        Key(section: "estimator", name: "max_boost", kind: .double(\.estimator.maxBoost),
+        Key(section: "estimator", name: "max_boost", kind: .double(\.policy.estimator.maxBoost),
             doc: "Largest pressure-driven demand above the allocation, as a fraction of it, per report."),
-        Key(section: "estimator", name: "critical_pressure", kind: .double(\.estimator.criticalPressure),
+        Key(section: "estimator", name: "critical_pressure", kind: .double(\.policy.estimator.criticalPressure),
             doc: "PSI some share at which a guest gets back what it recently had, at once."),
-        Key(section: "estimator", name: "critical_full_pressure", kind: .double(\.estimator.criticalFullPressure),
+        Key(section: "estimator", name: "critical_full_pressure", kind: .double(\.policy.estimator.criticalFullPressure),
             doc: "PSI full share that is critical on its own."),
-        Key(section: "estimator", name: "fast_half_life_seconds", kind: .double(\.estimator.fastHalfLifeSeconds),
+        Key(section: "estimator", name: "fast_half_life_seconds", kind: .double(\.policy.estimator.fastHalfLifeSeconds),
             doc: "Half-life of the fast average: how quickly a falling demand is believed."),
-        Key(section: "estimator", name: "slow_half_life_seconds", kind: .double(\.estimator.slowHalfLifeSeconds),
+        Key(section: "estimator", name: "slow_half_life_seconds", kind: .double(\.policy.estimator.slowHalfLifeSeconds),
             doc: "Half-life of the slow average (demand = max of the two: rise fast, fall slowly)."),
-        Key(section: "estimator", name: "pressure_hold_seconds", kind: .double(\.estimator.pressureHoldSeconds),
+        Key(section: "estimator", name: "pressure_hold_seconds", kind: .double(\.policy.estimator.pressureHoldSeconds),
             doc: "After a guest stalls above pressure_target, its estimates may not fall for this long."),
-        Key(section: "estimator", name: "idle_tax", kind: .double(\.estimator.idleTax),
+        Key(section: "estimator", name: "idle_tax", kind: .double(\.policy.estimator.idleTax),
             doc: "Under contention, demand only the slow average remembers counts at (1 - idle_tax) (ESX: 0.75)."),
-        Key(section: "estimator", name: "headroom", kind: .double(\.estimator.headroom),
+        Key(section: "estimator", name: "headroom", kind: .double(\.policy.estimator.headroom),
             doc: "Demand = working set x (1 + headroom)."),
-        Key(section: "estimator", name: "max_overhead_fraction", kind: .double(\.estimator.maxOverheadFraction),
+        Key(section: "estimator", name: "max_overhead_fraction", kind: .double(\.policy.estimator.maxOverheadFraction),
             doc: "At most this fraction of the allocation is believed to be kernel overhead (allocation - MemTotal)."),
-        Key(section: "estimator", name: "stale_after_seconds", kind: .double(\.estimator.staleAfterSeconds),
+        Key(section: "estimator", name: "stale_after_seconds", kind: .double(\.policy.estimator.staleAfterSeconds),
             doc: "A reporter report older than this is stale: the guest is held, never shrunk."),
-        Key(section: "estimator", name: "legacy_stale_after_seconds", kind: .double(\.estimator.legacyStaleAfterSeconds),
+        Key(section: "estimator", name: "legacy_stale_after_seconds", kind: .double(\.policy.estimator.legacyStaleAfterSeconds),
             doc: "The same for legacy meminfo_total/meminfo_free agents (they write every 60 s)."),
 
-        Key(section: "floors", name: "absolute_min", kind: .size(\.floors.absoluteMin),
+        Key(section: "floors", name: "absolute_min", kind: .size(\.policy.floors.absoluteMin),
             doc: "No guest is ever targeted below this size."),
-        Key(section: "floors", name: "padding", kind: .double(\.floors.padding),
+        Key(section: "floors", name: "padding", kind: .double(\.policy.floors.padding),
             doc: "Automatic floor = working set x (1 + padding)."),
-        Key(section: "floors", name: "selfballoon", kind: .bool(\.floors.selfballoonFloor),
+        Key(section: "floors", name: "selfballoon", kind: .bool(\.policy.floors.selfballoonFloor),
             doc: "Also apply Linux selfballoon's piecewise floor (on static-max) as a lower bound."),
         Key(section: "floors", name: "silent", kind: .silent,
             doc: "Guests without usable reports: \"hold\" keeps their target; \"admin-floor\" lets contention shrink them to their floor."),
 
-        Key(section: "share", name: "host_reserve", kind: .size(\.share.hostReserve),
+        Key(section: "share", name: "host_reserve", kind: .size(\.policy.share.hostReserve),
             doc: "Always left free for Xen and domain builds."),
-        Key(section: "share", name: "slack", kind: .size(\.share.slack),
+        Key(section: "share", name: "slack", kind: .size(\.policy.share.slack),
             doc: "Kept free on top of the reserve when surplus is distributed, for spikes."),
         Key(section: "share", name: "surplus", kind: .surplus,
             doc: "Memory left after every demand is met: \"distribute\" by weight up to ceilings, or \"keep-free\"."),
-        Key(section: "share", name: "default_weight", kind: .double(\.share.defaultWeight),
+        Key(section: "share", name: "default_weight", kind: .double(\.policy.share.defaultWeight),
             doc: "Weight of a domain without its own setting."),
 
-        Key(section: "pacing", name: "shrink_fraction_per_second", kind: .double(\.pacing.shrinkFractionPerSecond),
+        Key(section: "pacing", name: "shrink_fraction_per_second", kind: .double(\.policy.pacing.shrinkFractionPerSecond),
             doc: "Largest shrink per second into the guest's estimated demand, as a fraction of the current target."),
-        Key(section: "pacing", name: "surplus_shrink_fraction_per_second", kind: .double(\.pacing.surplusShrinkFractionPerSecond),
+        Key(section: "pacing", name: "surplus_shrink_fraction_per_second", kind: .double(\.policy.pacing.surplusShrinkFractionPerSecond),
             doc: "Largest shrink per second of memory above the guest's estimated demand (idle cache, lent surplus)."),
-        Key(section: "pacing", name: "min_shrink_per_second", kind: .size(\.pacing.minShrinkPerSecond),
+        Key(section: "pacing", name: "min_shrink_per_second", kind: .size(\.policy.pacing.minShrinkPerSecond),
             doc: "Smallest shrink rate, so small guests still converge (per second)."),
-        Key(section: "pacing", name: "max_shrink_per_second", kind: .size(\.pacing.maxShrinkPerSecond),
+        Key(section: "pacing", name: "max_shrink_per_second", kind: .size(\.policy.pacing.maxShrinkPerSecond),
             doc: "Largest shrink rate of any one guest (per second)."),
-        Key(section: "pacing", name: "shrink_stop_pressure", kind: .double(\.pacing.shrinkStopPressure),
+        Key(section: "pacing", name: "shrink_stop_pressure", kind: .double(\.policy.pacing.shrinkStopPressure),
             doc: "Shrinking slows as PSI some rises and stops at this share."),
-        Key(section: "pacing", name: "max_interval_seconds", kind: .double(\.pacing.maxIntervalSeconds),
+        Key(section: "pacing", name: "max_interval_seconds", kind: .double(\.policy.pacing.maxIntervalSeconds),
             doc: "Longest gap between rounds that still earns shrink allowance."),
-        Key(section: "pacing", name: "max_shrink_lead", kind: .size(\.pacing.maxShrinkLead),
+        Key(section: "pacing", name: "max_shrink_lead", kind: .size(\.policy.pacing.maxShrinkLead),
             doc: "While a guest is more than this above its lower target, the shrink is not extended (wait for the balloon)."),
-        Key(section: "pacing", name: "deadband", kind: .size(\.pacing.deadband),
+        Key(section: "pacing", name: "deadband", kind: .size(\.policy.pacing.deadband),
             doc: "Changes smaller than max(deadband, deadband_fraction x target) are not pushed."),
-        Key(section: "pacing", name: "deadband_fraction", kind: .double(\.pacing.deadbandFraction),
+        Key(section: "pacing", name: "deadband_fraction", kind: .double(\.policy.pacing.deadbandFraction),
             doc: "See deadband."),
 
-        Key(section: "balloon", name: "min_rate", kind: .size(\.responsiveness.minRate),
+        Key(section: "balloon", name: "min_rate", kind: .size(\.policy.responsiveness.minRate),
             doc: "A guest asked to shrink that frees less than half of this per second (or of what it owes) is lagging."),
-        Key(section: "balloon", name: "patience_seconds", kind: .double(\.responsiveness.patienceSeconds),
+        Key(section: "balloon", name: "patience_seconds", kind: .double(\.policy.responsiveness.patienceSeconds),
             doc: "Net lagging time after which a guest is uncooperative: held at what it really has, its promise not counted."),
-        Key(section: "balloon", name: "retry_after_seconds", kind: .double(\.responsiveness.retryAfterSeconds),
+        Key(section: "balloon", name: "retry_after_seconds", kind: .double(\.policy.responsiveness.retryAfterSeconds),
             doc: "An uncooperative guest is asked again after this long."),
-        Key(section: "balloon", name: "tolerance", kind: .size(\.responsiveness.tolerance),
+        Key(section: "balloon", name: "tolerance", kind: .size(\.policy.responsiveness.tolerance),
             doc: "A guest within this of its target owes nothing."),
+
+        Key(section: "daemon", name: "backend", kind: .backend,
+            doc: "\"xen\" on a dom0; \"sim\" runs the simulated host (the default without Xen)."),
+        Key(section: "daemon", name: "database", kind: .string(\.daemon.database),
+            doc: "The decision store: one SQLite file (WAL); its folder must exist."),
+        Key(section: "daemon", name: "tick_seconds", kind: .double(\.daemon.tickSeconds),
+            doc: "A round runs at least this often, reports or not (the periodic full pass)."),
+        Key(section: "daemon", name: "min_round_interval_seconds", kind: .double(\.daemon.minRoundIntervalSeconds),
+            doc: "Reports closer together than this are coalesced into one round."),
+        Key(section: "daemon", name: "snapshot_every", kind: .int(\.daemon.snapshotEvery),
+            doc: "Every N rounds every domain is recorded; in between only those whose decision changed."),
+        Key(section: "daemon", name: "dry_run", kind: .bool(\.daemon.dryRun),
+            doc: "Decide and record, push nothing."),
+        Key(section: "sim", name: "scenario", kind: .string(\.daemon.simScenario),
+            doc: "With backend = \"sim\": a shipped scenario name or a scenario file."),
+        Key(section: "sim", name: "speed", kind: .double(\.daemon.simSpeed),
+            doc: "With backend = \"sim\": simulated seconds per wall-clock second."),
     ]
+
+    /// The sections a scenario's `[arbiter.*]` may set (the policy, not the daemon).
+    static let policySections: Set = ["reports", "estimator", "floors", "share", "pacing", "balloon"]
 
     static var sections: [String] {
         var seen = [String]()
@@ -158,9 +180,9 @@ public enum ConfigFile {
     }
 
     /// Parses `text` (the file's contents) over the defaults. Throws every problem at once.
-    public static func load(_ text: String) throws(ConfigErrors) -> PolicyConfig {
+    public static func load(_ text: String) throws(ConfigErrors) -> ArbiterConfig {
         let table = try table(text)
-        var config = PolicyConfig()
+        var config = ArbiterConfig()
         let lines = LineFinder(text)
         var errors = apply(table, to: &config, lines: lines)
         if errors.isEmpty { errors = validate(config, lines: lines) }
@@ -170,11 +192,12 @@ public enum ConfigFile {
 
     /// Applies every `[section]` of `table` to `config`; `prefix` names where the table sits in a larger
     /// file (a scenario's `arbiter.`), for messages and line numbers.
-    static func apply(_ table: TOMLTable, to config: inout PolicyConfig, lines: LineFinder, prefix: String = "") -> [ConfigError] {
+    static func apply(_ table: TOMLTable, to config: inout ArbiterConfig, lines: LineFinder, prefix: String = "",
+                      only allowed: Set<String>? = nil) -> [ConfigError] {
         var errors = [ConfigError]()
         for (sectionName, sectionValue) in table {
             let sectionPath = prefix + sectionName
-            guard sections.contains(sectionName) else {
+            guard sections.contains(sectionName), allowed?.contains(sectionName) ?? true else {
                 errors.append(ConfigError(key: sectionPath, line: lines.section(sectionPath), message: "unknown section (known: \(sections.joined(separator: ", ")))"))
                 continue
             }
@@ -197,8 +220,8 @@ public enum ConfigFile {
         return errors
     }
 
-    /// Cross-key checks (`PolicyConfig.problems`), each placed on the line of the key it names.
-    static func validate(_ config: PolicyConfig, lines: LineFinder, prefix: String = "") -> [ConfigError] {
+    /// Cross-key checks (`ArbiterConfig.problems`), each placed on the line of the key it names.
+    static func validate(_ config: ArbiterConfig, lines: LineFinder, prefix: String = "") -> [ConfigError] {
         config.problems().map { problem in
             let key = problem.split(separator: " ").first.map(String.init)
             let line = key.flatMap { k -> Int? in
@@ -210,8 +233,16 @@ public enum ConfigFile {
     }
 
     /// Sets one key; returns a message naming the expected type when the value does not fit.
-    static func apply(_ key: Key, _ value: TOMLValueConvertible, to config: inout PolicyConfig) -> String? {
+    static func apply(_ key: Key, _ value: TOMLValueConvertible, to config: inout ArbiterConfig) -> String? {
         switch key.kind {
+        case .string(let path):
+            guard let s = value.string else { return "expected a string, got \(describe(value))" }
+            config[keyPath: path] = s
+        case .backend:
+            guard let s = value.string, let b = BackendKind(rawValue: s) else {
+                return "expected one of \(BackendKind.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \(describe(value))"
+            }
+            config.daemon.backend = b
         case .double(let path):
             // TOML distinguishes 1 from 1.0; accept both for a real-valued key.
             if let d = value.double { config[keyPath: path] = d } else if let i = value.int { config[keyPath: path] = Double(i) }
@@ -233,12 +264,12 @@ public enum ConfigFile {
             guard let s = value.string, let p = SilentPolicy(rawValue: s) else {
                 return "expected one of \(SilentPolicy.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \(describe(value))"
             }
-            config.floors.silent = p
+            config.policy.floors.silent = p
         case .surplus:
             guard let s = value.string, let p = SurplusPolicy(rawValue: s) else {
                 return "expected one of \(SurplusPolicy.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \(describe(value))"
             }
-            config.share.surplus = p
+            config.policy.share.surplus = p
         }
         return nil
     }
@@ -249,15 +280,17 @@ public enum ConfigFile {
     }
 
     /// The value of a key in `config`, written as it would be in the file.
-    static func render(_ key: Key, _ c: PolicyConfig) -> String {
+    static func render(_ key: Key, _ c: ArbiterConfig) -> String {
         switch key.kind {
+        case .string(let p): return "\"" + c[keyPath: p] + "\""
+        case .backend: return "\"" + c.daemon.backend.rawValue + "\""
         case .double(let p): return renderDouble(c[keyPath: p])
         case .int(let p): return String(c[keyPath: p])
         case .int64(let p): return String(c[keyPath: p])
         case .bool(let p): return c[keyPath: p] ? "true" : "false"
         case .size(let p): return "\"" + formatSize(c[keyPath: p]) + "\""
-        case .silent: return "\"" + c.floors.silent.rawValue + "\""
-        case .surplus: return "\"" + c.share.surplus.rawValue + "\""
+        case .silent: return "\"" + c.policy.floors.silent.rawValue + "\""
+        case .surplus: return "\"" + c.policy.share.surplus.rawValue + "\""
         }
     }
 
@@ -276,7 +309,7 @@ public enum ConfigFile {
         # 0-1 (0.01 = 1 %). Unknown keys and bad values are errors naming the key and its line.
 
         """
-        let defaults = PolicyConfig()
+        let defaults = ArbiterConfig()
         for section in sections {
             out += "\n[\(section)]\n"
             for key in keys where key.section == section {

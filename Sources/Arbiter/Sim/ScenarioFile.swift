@@ -58,7 +58,10 @@ public enum ScenarioFile {
             if let d = number(t["round_seconds"], "round_seconds") { s.roundSeconds = d }
             if let a = t["arbiter"] {
                 if let at = a.table {
-                    errors += ConfigFile.apply(at, to: &s.policy, lines: lines, prefix: "arbiter.")
+                    var config = ArbiterConfig()
+                    config.policy = s.policy
+                    errors += ConfigFile.apply(at, to: &config, lines: lines, prefix: "arbiter.", only: ConfigFile.policySections)
+                    s.policy = config.policy
                 } else {
                     fail("arbiter", "must be a table ([arbiter.pacing] and so on)")
                 }

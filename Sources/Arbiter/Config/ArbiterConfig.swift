@@ -1,0 +1,50 @@
+import GuestModel
+
+/// Which host the daemon arbitrates.
+public enum BackendKind: String, Sendable, Equatable, CaseIterable {
+    /// The real Xen host through libxl/xenstore (a dom0).
+    case xen
+    /// The simulated host running a scenario (the embedded default without Xen).
+    case sim
+}
+
+/// The daemon's own settings (`[daemon]` and `[sim]` in config.toml).
+public struct DaemonSettings: Sendable, Equatable {
+    public var backend: BackendKind = .sim
+    /// The decision store (SQLite, WAL).
+    public var database = "/var/lib/arbiter/decisions.sqlite"
+    /// A round runs at least this often even without reports: the periodic full pass.
+    public var tickSeconds = 10.0
+    /// Reports arriving closer together than this are coalesced into one round.
+    public var minRoundIntervalSeconds = 1.0
+    /// Every N rounds every domain is recorded; in between only the domains whose decision changed.
+    public var snapshotEvery = 30
+    /// Decide and record, push nothing.
+    public var dryRun = false
+    /// The simulated host's scenario: a shipped name or a file.
+    public var simScenario = "default"
+    /// Simulated seconds per wall-clock second.
+    public var simSpeed = 1.0
+    public init() {}
+
+    public func problems() -> [String] {
+        var p = [String]()
+        if database.isEmpty { p.append("daemon.database must not be empty") }
+        if !(tickSeconds > 0 && tickSeconds <= 3600) { p.append("daemon.tick_seconds must be between 0 and 3600") }
+        if !(minRoundIntervalSeconds >= 0.05 && minRoundIntervalSeconds <= tickSeconds) {
+            p.append("daemon.min_round_interval_seconds must be between 0.05 and daemon.tick_seconds")
+        }
+        if !(1...100_000).contains(snapshotEvery) { p.append("daemon.snapshot_every must be between 1 and 100000") }
+        if !(simSpeed > 0 && simSpeed <= 10_000) { p.append("sim.speed must be between 0 and 10000") }
+        return p
+    }
+}
+
+/// Everything `config.toml` holds.
+public struct ArbiterConfig: Sendable, Equatable {
+    public var policy = PolicyConfig()
+    public var daemon = DaemonSettings()
+    public init() {}
+
+    public func problems() -> [String] { policy.problems() + daemon.problems() }
+}
