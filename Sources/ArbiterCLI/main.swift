@@ -1,13 +1,15 @@
 import Arbiter
 import ArgumentParser
 import Foundation
+import Logging
+import ServiceLifecycle
 import GuestModel
 import HostSimulator
 import BundledScenarios
 
 /// `arbiter`: the Xen memory arbiter, xl-style verbs.
 @main
-struct ArbiterCommand: ParsableCommand {
+struct ArbiterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "arbiter",
         abstract: "Xen host memory arbiter: fair-share balloon targets from guest memory pressure.",
@@ -15,7 +17,8 @@ struct ArbiterCommand: ParsableCommand {
             Until the daemon lands, the default verb runs our policy on the simulated host's default \
             scenario and prints its decisions (see README).
             """,
-        subcommands: [Demo.self, Simulate.self, ConfigCheck.self, ConfigExample.self, XenInfo.self],
+        subcommands: [Demo.self, DaemonCommand.self, ListCommand.self, History.self, Alerts.self, Simulate.self,
+                      ConfigCheck.self, ConfigExample.self, XenInfo.self],
         defaultSubcommand: Demo.self)
 }
 
@@ -216,5 +219,153 @@ final class ProgressBar {
     func finish() {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
+
+/// Where the decision store is, for the read-only verbs: --db, else the config file's, else the default.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "The decision store (default: [daemon] database from --config, else /var/lib/arbiter/decisions.sqlite).")
+    var db: String?
+
+    @Option(name: .long, help: "A config.toml to take the database path from.")
+    var config: String?
+
+    func open() throws -> DecisionStore {
+        let path = try db ?? loadConfig(config).daemon.database
+        guard FileManager.default.fileExists(atPath: path) else { throw CLIError("no decision store at \(path) (has the daemon run? --db PATH)") }
+        do { return try DecisionStore(readingAt: path) } catch { throw CLIError("cannot open \(path): \(error)") }
+    }
+}
+
+/// `--since 10m|2h|3d|<unix seconds>|<ISO 8601>`.
+func parseSince(_ text: String?) throws -> Date? {
+    guard let text else { return nil }
+    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+    if let u = text.last, let mult = units[u], let n = Double(text.dropLast()), n >= 0 { return Date().addingTimeInterval(-n * mult) }
+    if let t = Double(text) { return Date(timeIntervalSince1970: t) }
+    if let d = ISO8601DateFormatter().date(from: text) { return d }
+    throw ValidationError("--since: '\(text)' is not 10m, 2h, 3d, Unix seconds or an ISO 8601 time")
+}
+
+func timeText(_ t: Double) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime]
+    return f.string(from: Date(timeIntervalSince1970: t))
+}
+
+struct DaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon", abstract: "Run the arbiter: decide every round, push targets, record every decision.",
+        discussion: "SIGHUP reloads the config file; SIGTERM records a last round and stops. Logs go to stderr (journald).")
+
+    @Option(name: .long, help: "config.toml (default: built-in defaults).")
+    var config: String?
+
+    @Option(name: .long, help: "Override [daemon] backend: xen or sim.")
+    var backend: String?
+
+    @Option(name: .long, help: "Override [daemon] database.")
+    var db: String?
+
+    @Option(name: .long, help: "Override [sim] scenario (a shipped name or a file).")
+    var scenario: String?
+
+    @Option(name: .long, help: "Override [sim] speed (simulated seconds per second).")
+    var speed: Double?
+
+    @Flag(name: .customLong("dry-run"), help: "Decide and record, push nothing.")
+    var dryRun = false
+
+    func run() async throws {
+        var cfg = try loadConfig(config)
+        if let backend {
+            guard let b = BackendKind(rawValue: backend) else { throw ValidationError("--backend must be xen or sim") }
+            cfg.daemon.backend = b
+        }
+        if let db { cfg.daemon.database = db }
+        if let scenario { cfg.daemon.simScenario = scenario }
+        if let speed { cfg.daemon.simSpeed = speed }
+        let problems = cfg.problems()
+        guard problems.isEmpty else { throw CLIError(problems.joined(separator: "\n")) }
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "arbiter")
+        logger.logLevel = .info
+        let daemon: ArbiterDaemon
+        do {
+            daemon = try ArbiterDaemon.make(config: cfg, configPath: config, logger: logger, dryRun: dryRun)
+        } catch let e as StartupError {
+            FileHandle.standardError.write(Data("arbiter: \(e.description)\n".utf8))
+            throw ExitCode(e.exitCode)
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [daemon], gracefulShutdownSignals: [.sigterm], cancellationSignals: [.sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "Domains with their memory, target, floor, ceiling, weight, pressure and last reason (like xl list).")
+
+    @OptionGroup var store: StoreOptions
+
+    @Flag(name: .long, help: "One JSON object per domain, one per line.")
+    var json = false
+
+    func run() throws {
+        let rows = try store.open().latest()
+        if json {
+            for r in rows {
+                print("{\"name\":\"\(r.name)\",\"id\":\(r.domid),\"mem_kib\":\(r.actual.value),\"target_kib\":\(r.target.value),"
+                      + "\"floor_kib\":\(r.floor.value),\"ceiling_kib\":\(r.ceiling.value),\"weight\":\(r.weight),"
+                      + "\"stall\":\(r.stall.map { String($0) } ?? "null"),\"report\":\"\(r.status)\",\"reason\":\"\(r.reason)\"}")
+            }
+            return
+        }
+        var table = [["Name", "ID", "Mem", "Target", "Floor", "Ceiling", "Weight", "Stall", "Report", "Reason"]]
+        for r in rows {
+            table.append([r.name, String(r.domid), formatSize(r.actual), formatSize(r.target), formatSize(r.floor), formatSize(r.ceiling),
+                          formatFixed(r.weight, decimals: r.weight == r.weight.rounded() ? 0 : 2),
+                          r.stall.map { formatFixed($0 * 100, decimals: 2) + "%" } ?? "-", r.status, r.reason])
+        }
+        print(DecisionTable.table(table, rightAligned: [1, 2, 3, 4, 5, 6, 7]))
+    }
+}
+
+struct History: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A domain's recorded decisions over time.")
+
+    @Argument(help: "Domain name or domid.")
+    var domain: String
+
+    @Option(name: .long, help: "Only since then: 10m, 2h, 3d, Unix seconds or ISO 8601.")
+    var since: String?
+
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let rows = try store.open().history(domain, since: parseSince(since))
+        guard !rows.isEmpty else { throw CLIError("no recorded decisions for '\(domain)'") }
+        var table = [["Time", "Mem", "Target", "Floor", "Demand", "Stall", "Report", "Reason"]]
+        for r in rows {
+            table.append([timeText(r.at), formatSize(r.actual), formatSize(r.target), formatSize(r.floor), formatSize(r.demand),
+                          r.stall.map { formatFixed($0 * 100, decimals: 2) + "%" } ?? "-", r.status, r.reason])
+        }
+        print(DecisionTable.table(table, rightAligned: [1, 2, 3, 4, 5]))
+    }
+}
+
+struct Alerts: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Recorded alerts (floors that do not fit the host, …).")
+
+    @Option(name: .long, help: "Only since then: 10m, 2h, 3d, Unix seconds or ISO 8601.")
+    var since: String?
+
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let rows = try store.open().alerts(since: parseSince(since))
+        if rows.isEmpty { print("no alerts"); return }
+        for a in rows { print("\(timeText(a.at))  \(a.kind)  \(a.message)") }
     }
 }

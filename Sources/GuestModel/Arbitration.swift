@@ -243,8 +243,11 @@ public struct Arbitration: Sendable {
         }
 
         var alerts = [Alert]()
-        if share.phase == .infeasible {
-            alerts.append(Alert(kind: .floorsExceedHost, shortfall: share.shortfall, domains: snapshot.domains.map(\.domid)))
+        // Floors that only eat into the host reserve (e.g. every guest held at a full host's boot sizes)
+        // are visible in the phase; the alert is for floors that exceed the host's memory itself.
+        if share.phase == .infeasible && share.shortfall > reserve {
+            alerts.append(Alert(kind: .floorsExceedHost, shortfall: KiB(share.shortfall.value - reserve.value),
+                                domains: snapshot.domains.map(\.domid)))
         }
         return Decision(at: now, budget: budget, free: snapshot.free, reserve: reserve, growBudget: growBudget,
                         phase: share.phase, level: share.level, shortfall: share.shortfall,

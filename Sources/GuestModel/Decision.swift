@@ -164,7 +164,7 @@ public struct DomainOutcome: Sendable, Equatable {
 /// Something an admin must hear about.
 public struct Alert: Sendable, Equatable, CustomStringConvertible {
     public enum Kind: String, Sendable, Equatable {
-        /// The floors alone need more memory than the host has.
+        /// The floors alone need more memory than the host has (reserve aside).
         case floorsExceedHost = "floors-exceed-host"
     }
     public var kind: Kind

@@ -92,16 +92,23 @@ public actor SimulatedHost: HostBackend {
     public var seconds: Double { host.seconds }
 
     /// Moves host time on by `seconds`, in the scenario's physics steps; guest writes that become
-    /// visible are announced as events.
-    public func advance(by seconds: Double) {
+    /// visible are announced as events (and returned, for callers that drive time themselves).
+    @discardableResult
+    public func advance(by seconds: Double) -> [HostEvent] {
         let dt = scenario.stepSeconds
         var left = seconds
+        var out = [HostEvent]()
         while left > 1e-9 {
             let step = Swift.min(dt, left)
             host.step(step)
             left -= step
-            for w in host.drain(upTo: host.seconds) { continuation.yield(.reportWritten(w.domid, key: w.key.path)) }
+            for w in host.drain(upTo: host.seconds) {
+                let e = HostEvent.reportWritten(w.domid, key: w.key.path)
+                continuation.yield(e)
+                out.append(e)
+            }
         }
+        return out
     }
 
     public func domains() -> [DomainInfo] {

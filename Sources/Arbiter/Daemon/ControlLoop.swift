@@ -1,0 +1,185 @@
+import Foundation
+import GuestModel
+import Logging
+
+/// Per-domain admin settings as the control loop applies them.
+public struct AdminSetting: Sendable, Equatable {
+    public var min: KiB?
+    public var max: KiB?
+    public var weight: Double?
+    public init(min: KiB? = nil, max: KiB? = nil, weight: Double? = nil) {
+        self.min = min
+        self.max = max
+        self.weight = weight
+    }
+}
+
+/// The daemon's heart: one round at a time over a host backend. Read the host, read the reports that
+/// changed, decide (the pure core), push the changed targets, record the round. A failure of the host,
+/// of one target or of the store is logged and survived; only the round that could not read the host
+/// at all is skipped.
+public actor ControlLoop {
+    public let backend: any HostBackend
+    let store: DecisionStore?
+    let logger: Logger
+    public private(set) var config: ArbiterConfig
+    public private(set) var arbitration: Arbitration
+    /// Monotonic time for the core (the simulated host's clock, or the machine's).
+    let now: @Sendable () async -> TimePoint
+    let wall: @Sendable () -> Date
+    let settings: @Sendable () async -> [DomID: AdminSetting]
+
+    var pendingPressure = Set<DomID>()
+    var pendingLegacy = Set<DomID>()
+    var names = [DomID: String]()
+    var lastRecorded = [DomID: Recorded]()
+    public private(set) var rounds = 0
+    public private(set) var lastRoundAt: TimePoint?
+    public private(set) var unrecordedRounds = 0
+
+    /// What makes a decision worth a row when no full snapshot is due.
+    struct Recorded: Equatable {
+        var target: KiB, floor: KiB, ceiling: KiB, allocation: KiB, reason: Reason, status: ReportStatus, weight: Double
+        init(_ o: DomainOutcome) {
+            target = o.target; floor = o.floor; ceiling = o.ceiling; allocation = o.allocation
+            reason = o.reason; status = o.status; weight = o.weight
+        }
+    }
+
+    public init(backend: any HostBackend, store: DecisionStore?, config: ArbiterConfig, logger: Logger,
+                now: @escaping @Sendable () async -> TimePoint, wall: @escaping @Sendable () -> Date = { Date() },
+                settings: @escaping @Sendable () async -> [DomID: AdminSetting] = { [:] }) {
+        self.backend = backend
+        self.store = store
+        self.config = config
+        self.logger = logger
+        self.now = now
+        self.wall = wall
+        self.settings = settings
+        arbitration = Arbitration(config: config.policy)
+    }
+
+    /// Applies a new policy (SIGHUP). The per-guest history is kept.
+    public func reconfigure(_ new: ArbiterConfig) {
+        config = new
+        arbitration.config = new.policy
+    }
+
+    /// Takes a host event: reports mark the domain for reading at the next round.
+    public func note(_ event: HostEvent) {
+        switch event {
+        case .domainIntroduced(let d):
+            pendingPressure.insert(d)
+        case .domainReleased(let d):
+            arbitration.forget(d)
+            pendingPressure.remove(d); pendingLegacy.remove(d)
+            lastRecorded[d] = nil
+            names[d] = nil
+            do { try store?.domainReleased(d, at: wall()) } catch { logger.error("store: \(error)") }
+        case .reportWritten(let d, let key):
+            if key == "data/pressure" { pendingPressure.insert(d) } else { pendingLegacy.insert(d) }
+        }
+    }
+
+    /// Whether a round is due at `t`: reports waiting (and the coalescing interval passed), or the tick.
+    public func due(at t: TimePoint) -> DecisionStore.Trigger? {
+        guard let last = lastRoundAt else { return .startup }
+        let since = t.seconds(since: last)
+        if since >= config.daemon.tickSeconds { return .tick }
+        if !(pendingPressure.isEmpty && pendingLegacy.isEmpty) && since >= config.daemon.minRoundIntervalSeconds { return .report }
+        return nil
+    }
+
+    /// One round. Returns the decision, or nil when the host could not be read.
+    @discardableResult
+    public func round(trigger: DecisionStore.Trigger) async -> Decision? {
+        let t = await now()
+        let domains: [DomainInfo], memory: HostMemory
+        do {
+            domains = try await backend.domains()
+            memory = try await backend.memory()
+        } catch {
+            logger.error("round skipped: cannot read the host: \(error)")
+            return nil
+        }
+        for d in domains { names[d.domid] = d.name }
+        let staticMax = Dictionary(uniqueKeysWithValues: domains.map { ($0.domid, $0.staticMax) })
+
+        // Reports: those that changed, and on a full pass every reporter line (watches can be lost).
+        // Legacy keys are read only when written: re-reading an old value is no sign of life.
+        let fullPass = trigger != .report
+        let pressure = fullPass ? Set(domains.map(\.domid)) : pendingPressure
+        let legacy = pendingLegacy
+        pendingPressure.removeAll(); pendingLegacy.removeAll()
+        for d in domains where pressure.contains(d.domid) || legacy.contains(d.domid) {
+            await readReports(d.domid, pressure: pressure.contains(d.domid), legacy: legacy.contains(d.domid),
+                              staticMax: staticMax[d.domid], at: t)
+        }
+
+        let admin = await settings()
+        let facts = domains.map { d in
+            DomainFacts(domid: d.domid, staticMax: d.staticMax, actual: d.current, target: d.target,
+                        adminMin: admin[d.domid]?.min, adminMax: admin[d.domid]?.max, weight: admin[d.domid]?.weight)
+        }
+        let decision = arbitration.step(HostSnapshot(free: memory.free, domains: facts), now: t)
+        lastRoundAt = t
+
+        var pushes = [DomID: DecisionStore.Push]()
+        if !config.daemon.dryRun {
+            for o in decision.outcomes where o.changed {
+                do {
+                    try await backend.setTarget(o.domid, o.target)
+                    pushes[o.domid] = .pushed
+                } catch {
+                    pushes[o.domid] = .failed("\(error)")
+                    logger.warning("target not set", metadata: ["domid": "\(o.domid)", "target": "\(o.target)", "error": "\(error)"])
+                }
+            }
+        }
+
+        rounds += 1
+        let full = rounds == 1 || rounds % config.daemon.snapshotEvery == 0 || trigger == .shutdown
+        let rows = full ? decision.outcomes : decision.outcomes.filter { lastRecorded[$0.domid] != Recorded($0) || pushes[$0.domid] != nil }
+        if let store {
+            do {
+                try store.record(decision, at: wall(), trigger: trigger, hostTotal: memory.total, outcomes: rows,
+                                 fullSnapshot: full, names: names, pushes: pushes)
+                for o in rows { lastRecorded[o.domid] = Recorded(o) }
+            } catch {
+                unrecordedRounds += 1
+                logger.error("decision not recorded (\(unrecordedRounds) lost so far): \(error)")
+            }
+        }
+        for a in decision.alerts { logger.warning("\(a)") }
+        logger.info("round", metadata: [
+            "trigger": "\(trigger.rawValue)", "domains": "\(decision.outcomes.count)", "changed": "\(pushes.count)",
+            "free": "\(memory.free)", "phase": "\(DecisionStore.phaseName(decision.phase))", "recorded": "\(rows.count)",
+        ])
+        return decision
+    }
+
+    /// Reads, bounds, parses and ingests a domain's report keys; rejections are recorded.
+    func readReports(_ d: DomID, pressure: Bool, legacy: Bool, staticMax: KiB?, at t: TimePoint) async {
+        let limit = config.policy.limits.maxLineBytes
+        var outcome: IngestOutcome? = nil
+        do {
+            if pressure, let raw = try await backend.readReport(d, key: "data/pressure", limit: limit) {
+                let parsed = raw.withUnsafeBufferPointer { ReportParser.parse($0, limits: config.policy.limits) }
+                outcome = arbitration.ingest(d, parsed: parsed, at: t, staticMax: staticMax)
+            } else if legacy,
+                      let total = try await backend.readReport(d, key: "data/meminfo_total", limit: 64),
+                      let free = try await backend.readReport(d, key: "data/meminfo_free", limit: 64) {
+                let parsed = total.withUnsafeBufferPointer { tb in free.withUnsafeBufferPointer { fb in
+                    ReportParser.parseLegacy(total: tb, free: fb, limits: config.policy.limits) } }
+                outcome = arbitration.ingest(d, parsed: parsed, at: t, staticMax: staticMax)
+            }
+        } catch {
+            logger.warning("report not read", metadata: ["domid": "\(d)", "error": "\(error)"])
+            return
+        }
+        if case .rejected(let why) = outcome {
+            logger.notice("report rejected", metadata: ["domid": "\(d)", "code": "\(why.code)", "reason": "\(why)"])
+            do { try store?.recordRejection(d, name: names[d] ?? "dom\(d)", at: wall(), why) } catch { logger.error("store: \(error)") }
+        }
+    }
+}
