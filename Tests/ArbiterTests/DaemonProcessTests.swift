@@ -1,0 +1,96 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Arbiter
+
+/// The real `arbiter daemon` process on the simulated host: start it, let rounds happen, SIGHUP with
+/// a bad config (kept the old one), SIGHUP with a good one, SIGTERM (a last round recorded, exit 0),
+/// restart on the same store.
+@Suite("arbiter daemon, as a process", .serialized)
+struct DaemonProcessTests {
+    /// The `arbiter` binary built beside the test bundle.
+    static var binary: URL {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("arbiter").path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("arbiter")
+    }
+
+    func start(_ args: [String], stderr: URL) throws -> Process {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: stderr)
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    func waitForExit(_ p: Process, seconds: Double) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while p.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        return !p.isRunning
+    }
+
+    @Test func startRoundsReloadStopRestart() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path), "arbiter binary at \(Self.binary.path)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-daemon-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("d.sqlite").path
+        let config = dir.appendingPathComponent("config.toml")
+        try "[daemon]\ndatabase = \"\(db)\"\n[sim]\nspeed = 40\n".write(to: config, atomically: true, encoding: .utf8)
+        let log = dir.appendingPathComponent("stderr.log")
+
+        let p = try start(["daemon", "--config", config.path], stderr: log)
+        try await Task.sleep(for: .seconds(3))
+        #expect(p.isRunning)
+        // A bad config: refused, the daemon keeps running on the old one.
+        try "[pacing]\ndeadband = \"lots\"\n".write(to: config, atomically: true, encoding: .utf8)
+        kill(p.processIdentifier, SIGHUP)
+        try await Task.sleep(for: .seconds(1))
+        #expect(p.isRunning)
+        // A good one: accepted.
+        try "[daemon]\ndatabase = \"\(db)\"\n[sim]\nspeed = 40\n[pacing]\ndeadband = \"32M\"\n".write(to: config, atomically: true, encoding: .utf8)
+        kill(p.processIdentifier, SIGHUP)
+        try await Task.sleep(for: .seconds(1))
+        kill(p.processIdentifier, SIGTERM)
+        #expect(await waitForExit(p, seconds: 10), "daemon did not stop on SIGTERM")
+        #expect(p.terminationStatus == 0)
+
+        let text = try String(contentsOf: log, encoding: .utf8)
+        #expect(text.contains("config refused, keeping the old one") && text.contains("deadband"))
+        #expect(text.contains("config reloaded"))
+        let store = try DecisionStore(readingAt: db)
+        let triggers = try await store.db.read { try String.fetchAll($0, sql: "SELECT trigger FROM rounds ORDER BY id") }
+        #expect(triggers.first == "startup" && triggers.last == "shutdown" && triggers.count > 5)
+        let changes = try await store.db.read { try Row.fetchAll($0, sql: "SELECT accepted FROM config_changes ORDER BY id") }.map { $0[0] as Int }
+        #expect(changes == [1, 0, 1])
+        let before = try store.latest()
+
+        // Restart on the same store and host scenario: it comes back up and records again.
+        let q = try start(["daemon", "--config", config.path], stderr: log)
+        try await Task.sleep(for: .seconds(2))
+        kill(q.processIdentifier, SIGTERM)
+        #expect(await waitForExit(q, seconds: 10))
+        #expect(q.terminationStatus == 0)
+        #expect(try store.counts()["rounds"]! > triggers.count)
+        #expect(before.count == 13)
+    }
+
+    @Test func xenBackendWithoutXenIsOneClearLine() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path))
+        guard !XenTests.hasXen else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-xen-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = dir.appendingPathComponent("stderr.log")
+        let p = try start(["daemon", "--backend", "xen", "--db", dir.appendingPathComponent("d.sqlite").path], stderr: log)
+        #expect(await waitForExit(p, seconds: 10))
+        #expect(p.terminationStatus == 3)
+        let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("not a Xen dom0"), "\(lines)")
+    }
+}
