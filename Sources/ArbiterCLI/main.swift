@@ -17,7 +17,7 @@ struct ArbiterCommand: AsyncParsableCommand {
             Until the daemon lands, the default verb runs our policy on the simulated host's default \
             scenario and prints its decisions (see README).
             """,
-        subcommands: [Demo.self, DaemonCommand.self, ListCommand.self, History.self, Alerts.self, Simulate.self,
+        subcommands: [Demo.self, DaemonCommand.self, ListCommand.self, Top.self, SetCommand.self, History.self, Alerts.self, Simulate.self,
                       ConfigCheck.self, ConfigExample.self, XenInfo.self],
         defaultSubcommand: Demo.self)
 }
@@ -367,5 +367,102 @@ struct Alerts: ParsableCommand {
         let rows = try store.open().alerts(since: parseSince(since))
         if rows.isEmpty { print("no alerts"); return }
         for a in rows { print("\(timeText(a.at))  \(a.kind)  \(a.message)") }
+    }
+}
+
+/// Where the running daemon listens: --socket, else the config file's, else the default.
+struct SocketOptions: ParsableArguments {
+    @Option(name: .long, help: "The daemon's control socket (default: [daemon] socket from --config, else /run/arbiter.sock).")
+    var socket: String?
+
+    @Option(name: .long, help: "A config.toml to take the socket path from.")
+    var config: String?
+
+    func request(_ r: ControlRequest) throws -> ControlReply {
+        let path = try socket ?? loadConfig(config).daemon.socket
+        let line = String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
+        let reply: String
+        do { reply = try ControlSocket.request(path, line) } catch { throw CLIError("\(error)") }
+        guard let decoded = try? JSONDecoder().decode(ControlReply.self, from: Data(reply.utf8)) else {
+            throw CLIError("unreadable reply from the daemon: \(reply.prefix(200))")
+        }
+        guard decoded.ok else { throw CLIError(decoded.error ?? "the daemon refused") }
+        return decoded
+    }
+}
+
+/// A size, or "none" to clear the setting.
+enum SizeSetting: ExpressibleByArgument {
+    case size(KiB), clear
+    init?(argument: String) {
+        if argument == "none" || argument == "auto" { self = .clear; return }
+        guard let k = KiB(parsing: argument), k.value > 0 else { return nil }
+        self = .size(k)
+    }
+}
+
+struct SetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Set a domain's floor, ceiling or weight (validated, persisted, applied next round).",
+        discussion: "Sizes like xl: 512M, 4G (a bare number is KiB); 'none' removes a setting. Needs a running daemon.")
+
+    @Argument(help: "Domain name or domid.")
+    var domain: String
+
+    @Option(name: .long, help: "Admin floor (never targeted below), e.g. 1G; 'none' to remove.")
+    var floor: SizeSetting?
+
+    @Option(name: .long, help: "Admin ceiling (never targeted above; at most static-max); 'none' to remove.")
+    var ceiling: SizeSetting?
+
+    @Option(name: .long, help: "Weight in the fair share (default 1); 'none' to remove.")
+    var weight: String?
+
+    @OptionGroup var socket: SocketOptions
+
+    func validate() throws {
+        if floor == nil && ceiling == nil && weight == nil { throw ValidationError("give at least one of --floor, --ceiling, --weight") }
+        if let weight, weight != "none", !(Double(weight).map { $0 > 0 && $0.isFinite } ?? false) {
+            throw ValidationError("--weight must be a positive number or 'none'")
+        }
+    }
+
+    func run() throws {
+        var r = ControlRequest(cmd: "set", domain: domain, who: ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "root")
+        var clear = [String]()
+        switch floor { case .size(let k): r.floorKiB = k.value; case .clear: clear.append("floor"); case nil: break }
+        switch ceiling { case .size(let k): r.ceilingKiB = k.value; case .clear: clear.append("ceiling"); case nil: break }
+        if let weight { if weight == "none" { clear.append("weight") } else { r.weight = Double(weight) } }
+        if !clear.isEmpty { r.clear = clear }
+        print(try socket.request(r).message ?? "ok")
+    }
+}
+
+struct Top: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Live view of the running daemon's decisions, refreshed.")
+
+    @Option(name: .long, help: "Seconds between refreshes.")
+    var interval: Double = 2
+
+    @Flag(name: .long, help: "Print once and exit.")
+    var once = false
+
+    @OptionGroup var socket: SocketOptions
+
+    func run() throws {
+        while true {
+            let reply = try socket.request(ControlRequest(cmd: "list"))
+            var table = [["Name", "ID", "Mem", "Target", "Floor", "Ceiling", "Demand", "Weight", "Stall", "Report", "Reason"]]
+            for d in reply.domains ?? [] {
+                table.append([d.name, String(d.domid), formatSize(KiB(d.memKiB)), formatSize(KiB(d.targetKiB)), formatSize(KiB(d.floorKiB)),
+                              formatSize(KiB(d.ceilingKiB)), formatSize(KiB(d.demandKiB)), formatFixed(d.weight, decimals: d.weight == d.weight.rounded() ? 0 : 2),
+                              d.stall.map { formatFixed($0 * 100, decimals: 2) + "%" } ?? "-", d.report, d.reason])
+            }
+            let header = "arbiter top — Xen free \(formatSize(KiB(reply.freeKiB ?? 0))), \(reply.phase ?? "?"), \(timeText(Date().timeIntervalSince1970))"
+            if !once { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+            print(header + "\n" + DecisionTable.table(table, rightAligned: [1, 2, 3, 4, 5, 6, 7, 8]))
+            if once { return }
+            Thread.sleep(forTimeInterval: max(0.2, interval))
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GuestModel
 import Testing
 @testable import Arbiter
 
@@ -28,6 +29,20 @@ struct DaemonProcessTests {
         return p
     }
 
+    /// Runs the CLI to completion: exit status, stdout, stderr.
+    func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
     func waitForExit(_ p: Process, seconds: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while p.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
@@ -40,20 +55,35 @@ struct DaemonProcessTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("d.sqlite").path
+        let sock = dir.appendingPathComponent("s.sock").path
         let config = dir.appendingPathComponent("config.toml")
-        try "[daemon]\ndatabase = \"\(db)\"\n[sim]\nspeed = 40\n".write(to: config, atomically: true, encoding: .utf8)
+        let daemonSection = "[daemon]\ndatabase = \"\(db)\"\nsocket = \"\(sock)\"\n[sim]\nspeed = 40\n"
+        try daemonSection.write(to: config, atomically: true, encoding: .utf8)
         let log = dir.appendingPathComponent("stderr.log")
 
         let p = try start(["daemon", "--config", config.path], stderr: log)
         try await Task.sleep(for: .seconds(3))
         #expect(p.isRunning)
+        // The socket is root-only.
+        var st = stat()
+        #expect(stat(sock, &st) == 0 && (st.st_mode & 0o777) == 0o600)
+        // top --once lists every domain; set is validated, persisted and applied next round.
+        let top = try run(["top", "--once", "--socket", sock])
+        #expect(top.status == 0 && top.out.contains("web-1") && top.out.contains("stubborn"))
+        let refused = try run(["set", "web-1", "--ceiling", "64G", "--socket", sock])
+        #expect(refused.status != 0 && refused.err.contains("static-max"))
+        let accepted = try run(["set", "web-1", "--floor", "3G", "--weight", "2", "--socket", sock])
+        #expect(accepted.status == 0 && accepted.out.contains("applied from the next round"), "\(accepted)")
+        try await Task.sleep(for: .seconds(1.5))
+        let after = try run(["top", "--once", "--socket", sock])
+        #expect(after.out.split(separator: "\n").first { $0.hasPrefix("web-1") }?.contains("3G") == true, "\(after.out)")
         // A bad config: refused, the daemon keeps running on the old one.
         try "[pacing]\ndeadband = \"lots\"\n".write(to: config, atomically: true, encoding: .utf8)
         kill(p.processIdentifier, SIGHUP)
         try await Task.sleep(for: .seconds(1))
         #expect(p.isRunning)
         // A good one: accepted.
-        try "[daemon]\ndatabase = \"\(db)\"\n[sim]\nspeed = 40\n[pacing]\ndeadband = \"32M\"\n".write(to: config, atomically: true, encoding: .utf8)
+        try (daemonSection + "[pacing]\ndeadband = \"32M\"\n").write(to: config, atomically: true, encoding: .utf8)
         kill(p.processIdentifier, SIGHUP)
         try await Task.sleep(for: .seconds(1))
         kill(p.processIdentifier, SIGTERM)
@@ -78,6 +108,11 @@ struct DaemonProcessTests {
         #expect(q.terminationStatus == 0)
         #expect(try store.counts()["rounds"]! > triggers.count)
         #expect(before.count == 13)
+        // The setting survived the restart (persisted by name) and was applied.
+        #expect(try store.settings()["web-1"] == AdminSetting(min: KiB(gib: 3), weight: 2))
+        #expect(try store.latest().first { $0.name == "web-1" }!.floor >= KiB(gib: 3))
+        let actions = try await store.db.read { try String.fetchAll($0, sql: "SELECT action FROM admin_actions") }
+        #expect(actions == ["set web-1"])
     }
 
     @Test func xenBackendWithoutXenIsOneClearLine() async throws {

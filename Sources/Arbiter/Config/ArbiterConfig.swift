@@ -13,6 +13,8 @@ public struct DaemonSettings: Sendable, Equatable {
     public var backend: BackendKind = .sim
     /// The decision store (SQLite, WAL).
     public var database = "/var/lib/arbiter/decisions.sqlite"
+    /// The control socket (mode 0600) for `list`, `top` and `set`.
+    public var socket = "/run/arbiter.sock"
     /// A round runs at least this often even without reports: the periodic full pass.
     public var tickSeconds = 10.0
     /// Reports arriving closer together than this are coalesced into one round.
@@ -30,6 +32,7 @@ public struct DaemonSettings: Sendable, Equatable {
     public func problems() -> [String] {
         var p = [String]()
         if database.isEmpty { p.append("daemon.database must not be empty") }
+        if socket.isEmpty || socket.utf8.count > 100 { p.append("daemon.socket must be a path of at most 100 bytes") }
         if !(tickSeconds > 0 && tickSeconds <= 3600) { p.append("daemon.tick_seconds must be between 0 and 3600") }
         if !(minRoundIntervalSeconds >= 0.05 && minRoundIntervalSeconds <= tickSeconds) {
             p.append("daemon.min_round_interval_seconds must be between 0.05 and daemon.tick_seconds")

@@ -145,6 +145,8 @@ public enum ConfigFile {
             doc: "\"xen\" on a dom0; \"sim\" runs the simulated host (the default without Xen)."),
         Key(section: "daemon", name: "database", kind: .string(\.daemon.database),
             doc: "The decision store: one SQLite file (WAL); its folder must exist."),
+        Key(section: "daemon", name: "socket", kind: .string(\.daemon.socket),
+            doc: "The control socket (mode 0600) that `arbiter top` and `arbiter set` talk to."),
         Key(section: "daemon", name: "tick_seconds", kind: .double(\.daemon.tickSeconds),
             doc: "A round runs at least this often, reports or not (the periodic full pass)."),
         Key(section: "daemon", name: "min_round_interval_seconds", kind: .double(\.daemon.minRoundIntervalSeconds),

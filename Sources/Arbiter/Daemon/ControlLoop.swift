@@ -29,6 +29,10 @@ public actor ControlLoop {
     let wall: @Sendable () -> Date
     let settings: @Sendable () async -> [DomID: AdminSetting]
 
+    /// Admin settings from `arbiter set`, by domain name (persisted in the store; survive a new domid).
+    var overrides = [String: AdminSetting]()
+    /// The last round's decision (the control socket's `list`).
+    public private(set) var lastDecision: Decision?
     var pendingPressure = Set<DomID>()
     var pendingLegacy = Set<DomID>()
     var names = [DomID: String]()
@@ -57,6 +61,7 @@ public actor ControlLoop {
         self.wall = wall
         self.settings = settings
         arbitration = Arbitration(config: config.policy)
+        if let saved = try? store?.settings() { overrides = saved }
     }
 
     /// Applies a new policy (SIGHUP). The per-guest history is kept.
@@ -116,13 +121,16 @@ public actor ControlLoop {
                               staticMax: staticMax[d.domid], at: t)
         }
 
-        let admin = await settings()
+        let base = await settings()
         let facts = domains.map { d in
-            DomainFacts(domid: d.domid, staticMax: d.staticMax, actual: d.current, target: d.target,
-                        adminMin: admin[d.domid]?.min, adminMax: admin[d.domid]?.max, weight: admin[d.domid]?.weight)
+            // `arbiter set` overrides the backend's own settings (a scenario's, later the toolstack's), key by key.
+            let o = overrides[d.name], b = base[d.domid]
+            return DomainFacts(domid: d.domid, staticMax: d.staticMax, actual: d.current, target: d.target,
+                               adminMin: o?.min ?? b?.min, adminMax: o?.max ?? b?.max, weight: o?.weight ?? b?.weight)
         }
         let decision = arbitration.step(HostSnapshot(free: memory.free, domains: facts), now: t)
         lastRoundAt = t
+        lastDecision = decision
 
         var pushes = [DomID: DecisionStore.Push]()
         if !config.daemon.dryRun {

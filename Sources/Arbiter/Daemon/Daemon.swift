@@ -20,6 +20,7 @@ public struct ArbiterDaemon: Service {
     public let loop: ControlLoop
     let sim: SimulatedHost?
     let store: DecisionStore?
+    let socket: ControlSocket?
     let configPath: String?
     let logger: Logger
 
@@ -59,7 +60,13 @@ public struct ArbiterDaemon: Service {
                 backend: host, store: store, config: config, logger: logger,
                 now: { TimePoint(seconds: await host.seconds) },
                 settings: { await host.adminSettings().mapValues { AdminSetting(min: $0.min, max: $0.max, weight: $0.weight) } })
-            return ArbiterDaemon(loop: loop, sim: host, store: store, configPath: configPath, logger: logger)
+            let socket: ControlSocket
+            do {
+                socket = try ControlSocket(path: config.daemon.socket)
+            } catch {
+                throw StartupError(description: "control socket: \(error)", exitCode: 2)
+            }
+            return ArbiterDaemon(loop: loop, sim: host, store: store, socket: socket, configPath: configPath, logger: logger)
         }
     }
 
@@ -87,6 +94,13 @@ public struct ArbiterDaemon: Service {
             }
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() { await self.reload() }
+            }
+            if let socket {
+                group.addTask {
+                    while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                        if !(await socket.serveOne({ await loop.handle($0) })) { try? await Task.sleep(for: .milliseconds(50)) }
+                    }
+                }
             }
             // The rounds. A round that has started finishes and is recorded before shutdown proceeds.
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
