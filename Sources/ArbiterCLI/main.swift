@@ -17,7 +17,7 @@ struct ArbiterCommand: AsyncParsableCommand {
             Until the daemon lands, the default verb runs our policy on the simulated host's default \
             scenario and prints its decisions (see README).
             """,
-        subcommands: [Demo.self, DaemonCommand.self, ListCommand.self, Top.self, SetCommand.self, History.self, Alerts.self, Simulate.self,
+        subcommands: [Demo.self, DaemonCommand.self, ListCommand.self, Top.self, SetCommand.self, History.self, Alerts.self, ReportCommand.self, Simulate.self,
                       ConfigCheck.self, ConfigExample.self, XenInfo.self],
         defaultSubcommand: Demo.self)
 }
@@ -463,6 +463,43 @@ struct Top: ParsableCommand {
             print(header + "\n" + DecisionTable.table(table, rightAligned: [1, 2, 3, 4, 5, 6, 7, 8]))
             if once { return }
             Thread.sleep(forTimeInterval: max(0.2, interval))
+        }
+    }
+}
+
+enum ReportFormat: String, ExpressibleByArgument, CaseIterable { case text, csv, json, html }
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "A report over recorded decisions: text, CSV, JSON, or one HTML page with charts.")
+
+    @Option(name: .long, help: "From: 10m, 2h, 3d, Unix seconds or ISO 8601 (default: the beginning).")
+    var since: String?
+
+    @Option(name: .long, help: "Until: the same forms (default: now).")
+    var until: String?
+
+    @Option(name: .long, help: "text, csv, json or html.")
+    var format: ReportFormat = .text
+
+    @Option(name: [.short, .long], help: "Write to this file instead of stdout.")
+    var output: String?
+
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let r = try store.open().report(since: parseSince(since), until: parseSince(until))
+        let text: String
+        switch format {
+        case .text: text = r.text()
+        case .csv: text = r.csv()
+        case .json: text = r.json() + "\n"
+        case .html: text = r.html()
+        }
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8)) else { throw CLIError("cannot write \(output)") }
+        } else {
+            print(text, terminator: "")
         }
     }
 }

@@ -4,9 +4,9 @@
 ///     overhead   = clamp(allocation − MemTotal, 0, maxOverheadFraction × allocation)
 ///                  (what the kernel keeps for itself; invisible to the guest, real to Xen)
 ///     hot        = w × Active(file)                                (recently reused page cache)
-///                  w starts at activeFileWeight and is learned: refaults (evicted cache needed again)
-///                  mean we cut too deep, so w += 0.1 (up to 1); calm reports pull it back towards
-///                  activeFileWeight with the slow half-life
+///                  w starts at activeFileWeight and is learned: a deficit over 1 % of the allocation
+///                  (evicted memory needed again) means we cut too deep, so w += 0.1 (up to 1); calm
+///                  reports pull it back towards activeFileWeight with the slow half-life
 ///                  or, without Active(file) (legacy agents), blindAvailableWeight × MemAvailable
 ///     faults     = max(refaults/s, major faults/s, swap-ins/s)     (pages/s, from counter deltas)
 ///     deficit    = min(faults × 4 KiB × refaultWindow, maxBoost × allocation)
@@ -88,15 +88,16 @@ public enum Estimator {
         }
         let alphaFast = state.alphaFast, alphaSlow = state.alphaSlow
         var w = state.fileWeight ?? c.activeFileWeight
-        if faults * 4 > 0.01 * alloc {
-            // More than 1 % of the allocation faulted back per second: the cache we counted cold was not.
+        let deficit = Swift.min(faults * 4 * c.refaultWindowSeconds, c.maxBoost * alloc)
+        if deficit > 0.01 * alloc {
+            // Faults say more than 1 % of the allocation is missing: the cache we counted cold was not.
+            // (Learning on the same signal that raises demand ends the shrink → fault → grow cycle.)
             w = Swift.min(1, w + 0.1)
         } else {
             w += alphaSlow * (c.activeFileWeight - w)
         }
         state.fileWeight = w
         let hot = r.activeFile.map { w * $0.asDouble } ?? c.blindAvailableWeight * r.memAvailable.asDouble
-        let deficit = Swift.min(faults * 4 * c.refaultWindowSeconds, c.maxBoost * alloc)
         let ws = r.used.asDouble + hot + overhead
 
         let stall = r.stall(rates), fullStall = r.fullStall(rates)

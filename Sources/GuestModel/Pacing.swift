@@ -33,7 +33,11 @@ enum Pacer {
             var newTarget = cur
             var reason = holdReason(o, phase: phase)
 
-            if cur < o.floor || want.value - cur.value >= band {
+            // A calm guest (no stall at all) grows only for a real change, not for estimate noise: a grow
+            // the guest does not need now, taken back next round, is a limit cycle (seen at 15 s rounds).
+            let calm = (o.stall ?? 0) == 0 && !o.critical
+            let growBand = calm ? Swift.max(band, Int64(Double(cur.value) * p.calmGrowFraction)) : band
+            if cur < o.floor || want.value - cur.value >= growBand {
                 if want > cur || cur < o.floor { growers.append(i) }
             } else if cur.value - want.value >= band || cur > o.ceiling {
                 if want >= o.actual {

@@ -109,6 +109,9 @@ public struct PacingConfig: Sendable, Equatable {
     /// Changes smaller than max(deadband, deadbandFraction × target) are not pushed.
     public var deadband = KiB(mib: 16)
     public var deadbandFraction = 0.01
+    /// A guest with no stall at all grows only when its allocation is at least this fraction above its
+    /// target (a stalling guest grows at the deadband): estimate noise must not drive grow/shrink cycles.
+    public var calmGrowFraction = 0.05
     public init() {}
 }
 
@@ -172,6 +175,7 @@ public struct PolicyConfig: Sendable, Equatable {
         if pacing.maxShrinkLead.value < 0 { p.append("pacing.max_shrink_lead must not be negative") }
         if pacing.deadband.value < 0 { p.append("pacing.deadband must not be negative") }
         fraction(pacing.deadbandFraction, "pacing.deadband_fraction", max: 0.5)
+        fraction(pacing.calmGrowFraction, "pacing.calm_grow_fraction", max: 1)
         if tracker.minIntervalMs < 0 { p.append("reports.min_interval_ms must not be negative") }
         if !(tracker.quarantineSeconds >= 0 && tracker.quarantineSeconds.isFinite) { p.append("reports.quarantine_seconds must not be negative") }
         if responsiveness.minRate.value <= 0 { p.append("balloon.min_rate must be positive") }

@@ -117,3 +117,36 @@ struct ControlLoopTests {
         #expect(triggers.count <= 121 && times.count == triggers.count)
     }
 }
+
+@Suite("No limit cycles at a slow cadence")
+struct CadenceTests {
+    /// Rounds 15 s apart (a daemon on a fast simulated clock, or a slow tick): a steady guest must
+    /// settle, not flip between grow and shrink every other round (found running the daemon: the
+    /// refault term raised demand, then fell away, each round).
+    @Test func steadyGuestsSettle() async throws {
+        let s = try ScenarioFile.parse(BundledScenarios.named("default")!)
+        let host = SimulatedHost(scenario: s)
+        var logger = Logger(label: "t")
+        logger.logLevel = .critical
+        let loop = ControlLoop(backend: host, store: nil, config: ArbiterConfig(), logger: logger,
+                               now: { TimePoint(seconds: await host.seconds) },
+                               settings: { await host.adminSettings().mapValues { AdminSetting(min: $0.min, max: $0.max, weight: $0.weight) } })
+        await loop.round(trigger: .startup)
+        var reasons = [[Reason]](repeating: [], count: 3)
+        for _ in 0..<120 {
+            for e in await host.advance(by: 15) { await loop.note(e) }
+            guard let d = await loop.round(trigger: .tick) else { continue }
+            for k in 0..<3 { reasons[k].append(d.outcomes[k].reason) }
+        }
+        for (k, r) in reasons.enumerated() {
+            // After the first ten minutes, the web servers (steady 1.2 GiB) change direction at most a few times.
+            let late = Array(r.dropFirst(40))
+            var flips = 0
+            for i in 1..<late.count {
+                let a = late[i - 1].rawValue, b = late[i].rawValue
+                if (a.hasPrefix("grow") && b.hasPrefix("shrink")) || (a.hasPrefix("shrink") && b.hasPrefix("grow")) { flips += 1 }
+            }
+            #expect(flips <= 4, "web-\(k + 1) flipped \(flips) times: \(late.prefix(12))")
+        }
+    }
+}

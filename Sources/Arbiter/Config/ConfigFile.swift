@@ -131,6 +131,8 @@ public enum ConfigFile {
             doc: "Changes smaller than max(deadband, deadband_fraction x target) are not pushed."),
         Key(section: "pacing", name: "deadband_fraction", kind: .double(\.policy.pacing.deadbandFraction),
             doc: "See deadband."),
+        Key(section: "pacing", name: "calm_grow_fraction", kind: .double(\.policy.pacing.calmGrowFraction),
+            doc: "A guest with no stall grows only when its share is this fraction above its target (no noise-driven cycles)."),
 
         Key(section: "balloon", name: "min_rate", kind: .size(\.policy.responsiveness.minRate),
             doc: "A guest asked to shrink that frees less than half of this per second (or of what it owes) is lagging."),
