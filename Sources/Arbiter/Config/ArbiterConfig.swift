@@ -23,6 +23,10 @@ public struct DaemonSettings: Sendable, Equatable {
     public var snapshotEvery = 30
     /// Decide and record, push nothing.
     public var dryRun = false
+    /// Rounds older than this keep only their full snapshots (and rounds with alerts).
+    public var downsampleAfterDays = 7.0
+    /// Everything older than this is deleted.
+    public var retainDays = 90.0
     /// The simulated host's scenario: a shipped name or a file.
     public var simScenario = "default"
     /// Simulated seconds per wall-clock second.
@@ -39,6 +43,10 @@ public struct DaemonSettings: Sendable, Equatable {
         }
         if !(1...100_000).contains(snapshotEvery) { p.append("daemon.snapshot_every must be between 1 and 100000") }
         if !(simSpeed > 0 && simSpeed <= 10_000) { p.append("sim.speed must be between 0 and 10000") }
+        if !(downsampleAfterDays > 0 && downsampleAfterDays <= retainDays) {
+            p.append("daemon.downsample_after_days must be positive and at most daemon.retain_days")
+        }
+        if !(retainDays > 0 && retainDays <= 36_500) { p.append("daemon.retain_days must be between 0 and 36500") }
         return p
     }
 }

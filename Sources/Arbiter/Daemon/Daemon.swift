@@ -103,9 +103,21 @@ public struct ArbiterDaemon: Service {
                 }
             }
             // The rounds. A round that has started finishes and is recorded before shutdown proceeds.
+            var nextPrune = Date()
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let t = await loop.now()
                 if let trigger = await loop.due(at: t) { await loop.round(trigger: trigger) }
+                if Date() >= nextPrune, let store {
+                    // Retention, at start and hourly.
+                    nextPrune = Date().addingTimeInterval(3600)
+                    do {
+                        let n = try store.prune(now: Date(), downsampleAfter: config.daemon.downsampleAfterDays * 86400,
+                                                retain: config.daemon.retainDays * 86400)
+                        if n > 0 { logger.info("retention: \(n) old rounds removed") }
+                    } catch {
+                        logger.error("retention failed: \(error)")
+                    }
+                }
                 try? await Task.sleep(for: .milliseconds(Int(config.daemon.minRoundIntervalSeconds * 1000 / 4)))
             }
             await loop.round(trigger: .shutdown)

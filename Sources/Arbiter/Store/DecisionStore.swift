@@ -116,6 +116,30 @@ public final class DecisionStore: Sendable {
         }
     }
 
+    /// Retention: rounds older than `downsampleAfter` keep only their full snapshots (and rounds that
+    /// raised an alert); everything older than `retain` goes, with its rejections and alerts, and the
+    /// domain lifetimes that no longer have any row. Returns the number of rounds removed.
+    @discardableResult
+    public func prune(now: Date, downsampleAfter: TimeInterval, retain: TimeInterval) throws -> Int {
+        let t = now.timeIntervalSince1970
+        return try db.write { db in
+            try db.execute(sql: """
+                DELETE FROM rounds WHERE at < ? AND full_snapshot = 0
+                  AND id NOT IN (SELECT round_id FROM alerts WHERE round_id IS NOT NULL)
+                """, arguments: [t - downsampleAfter])
+            var removed = db.changesCount
+            try db.execute(sql: "DELETE FROM rounds WHERE at < ?", arguments: [t - retain])
+            removed += db.changesCount
+            try db.execute(sql: "DELETE FROM alerts WHERE at < ?", arguments: [t - retain])
+            try db.execute(sql: "DELETE FROM rejections WHERE at < ?", arguments: [t - retain])
+            try db.execute(sql: """
+                DELETE FROM domains WHERE released IS NOT NULL AND released < ?
+                  AND id NOT IN (SELECT domain_id FROM allocations) AND id NOT IN (SELECT domain_id FROM rejections)
+                """, arguments: [t - retain])
+            return removed
+        }
+    }
+
     /// Saves (or, when empty, removes) a domain's admin settings, and who did it.
     public func saveSetting(_ name: String, _ s: AdminSetting, who: String, at: Date) throws {
         let t = at.timeIntervalSince1970
