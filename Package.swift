@@ -56,7 +56,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "ArbiterBench", dependencies: ["GuestModel", "HostSimulator"]),
+        .executableTarget(
+            name: "ArbiterBench",
+            dependencies: ["GuestModel", "HostSimulator", "Arbiter", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GuestModelTests", dependencies: ["GuestModel"]),
         .testTarget(name: "HostSimulatorTests", dependencies: ["HostSimulator", "GuestModel"]),
         .testTarget(

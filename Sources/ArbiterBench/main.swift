@@ -102,6 +102,7 @@ struct Bench {
 var sizes = [10, 100, 1_000, 10_000]
 var repeats = 41
 var extras = true
+var storeBench = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.first {
     args = args.dropFirst()
@@ -109,10 +110,12 @@ while let a = args.first {
     else if a == "--sizes", let v = args.first {
         sizes = v.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 && $0 < Int(DomID.firstReserved) }
         args = args.dropFirst()
+    } else if a == "--store" {
+        storeBench = true
     } else if a == "--round-only" {
         extras = false
     } else if a == "--help" || a == "-h" {
-        print("usage: arbiter-bench [--repeats N] [--sizes 10,100,1000,10000] [--round-only]")
+        print("usage: arbiter-bench [--repeats N] [--sizes 10,100,1000,10000] [--round-only] [--store]")
         sizes = []
     }
 }
@@ -199,4 +202,9 @@ if !sizes.isEmpty && extras {
         }
         print("simulator: 1 h of 50 guests under \(name.rawValue): \(fmtTime(median(times))) (stall \(formatFixed(stall, decimals: 0)) s)")
     }
+}
+
+// The decision store (--store): recording cost, database size per day, a 30-day report.
+if storeBench {
+    StoreBench.run()
 }

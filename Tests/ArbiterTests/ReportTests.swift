@@ -76,8 +76,8 @@ struct ReportTests {
         let r = Report(from: 0, until: 1, rounds: 1, phases: [:], minFreeKiB: 0, meanFreeKiB: 0, hostTotalKiB: 1,
                        domains: [Report.Domain(name: "<b>x</b>", domid: 1, ceilingKiB: 4,
                                                points: [Report.Point(at: 0, actualKiB: 1, targetKiB: 1, floorKiB: 1, allocationKiB: 1, stall: nil, reason: "steady")],
-                                               targetChanges: 0, rejections: 0)],
-                       alerts: [])
+                                               targetChanges: 0, maxStall: 0, minTargetKiB: 1, maxTargetKiB: 1, meanActualKiB: 1, rejections: 0)],
+                       alerts: [], sampled: false)
         #expect(!r.html().contains("<b>x</b>") && r.html().contains("&lt;b&gt;x&lt;/b&gt;"))
     }
 }
@@ -88,4 +88,24 @@ final class WallClock: @unchecked Sendable {
     private let lock = NSLock()
     func now() -> Date { lock.lock(); defer { lock.unlock() }; return Date(timeIntervalSince1970: t) }
     func advance(_ s: Double) { lock.lock(); t += s; lock.unlock() }
+}
+
+@Suite("Long reports")
+struct LongReportTests {
+    @Test func longPeriodsAreChartedFromSampledSnapshotsButCountedInFull() throws {
+        let store = try DecisionStore()
+        var arb = Arbitration()
+        let facts = [DomainFacts(domid: DomID(1), staticMax: KiB(gib: 4), actual: KiB(gib: 2), target: KiB(gib: 2))]
+        var d = arb.step(HostSnapshot(free: KiB(gib: 1), domains: facts), now: TimePoint(ms: 0))
+        for k in 0..<(Report.maxChartRounds + 1000) {
+            d.outcomes[0].previousTarget = d.outcomes[0].target
+            d.outcomes[0].target = KiB(gib: 2) + KiB(Int64(k % 2) * 4096)       // a change every round
+            try store.record(d, at: Date(timeIntervalSince1970: Double(k)), trigger: .tick, hostTotal: KiB(gib: 8),
+                             outcomes: d.outcomes, fullSnapshot: k % 10 == 0, names: [DomID(1): "a"])
+        }
+        let r = try store.report(since: nil, until: nil)
+        #expect(r.sampled)
+        #expect(r.domains[0].points.count == (Report.maxChartRounds + 1000) / 10)
+        #expect(r.domains[0].targetChanges == Report.maxChartRounds + 1000 - 1)
+    }
 }

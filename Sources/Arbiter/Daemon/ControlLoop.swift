@@ -41,12 +41,20 @@ public actor ControlLoop {
     public private(set) var lastRoundAt: TimePoint?
     public private(set) var unrecordedRounds = 0
 
-    /// What makes a decision worth a row when no full snapshot is due.
-    struct Recorded: Equatable {
+    /// What makes a decision worth a row when no full snapshot is due: a new target, reason, report
+    /// status or weight, or a floor, ceiling or allocation that moved by more than the deadband
+    /// (estimates drift a little every round; recording each drift would record every domain always).
+    struct Recorded {
         var target: KiB, floor: KiB, ceiling: KiB, allocation: KiB, reason: Reason, status: ReportStatus, weight: Double
         init(_ o: DomainOutcome) {
             target = o.target; floor = o.floor; ceiling = o.ceiling; allocation = o.allocation
             reason = o.reason; status = o.status; weight = o.weight
+        }
+
+        func differs(from o: DomainOutcome, band: KiB) -> Bool {
+            func moved(_ a: KiB, _ b: KiB) -> Bool { abs(a.value - b.value) > band.value }
+            return o.target != target || o.reason != reason || o.status != status || o.weight != weight
+                || moved(o.floor, floor) || moved(o.ceiling, ceiling) || moved(o.allocation, allocation)
         }
     }
 
@@ -147,7 +155,10 @@ public actor ControlLoop {
 
         rounds += 1
         let full = rounds == 1 || rounds % config.daemon.snapshotEvery == 0 || trigger == .shutdown
-        let rows = full ? decision.outcomes : decision.outcomes.filter { lastRecorded[$0.domid] != Recorded($0) || pushes[$0.domid] != nil }
+        let band = config.policy.pacing.deadband
+        let rows = full ? decision.outcomes : decision.outcomes.filter { o in
+            pushes[o.domid] != nil || (lastRecorded[o.domid].map { $0.differs(from: o, band: band) } ?? true)
+        }
         if let store {
             do {
                 try store.record(decision, at: wall(), trigger: trigger, hostTotal: memory.total, outcomes: rows,

@@ -7,7 +7,7 @@ extension Report {
     public func html() -> String {
         var body = """
             <h1>Xen memory arbiter — report</h1>
-            <p class="period">\(esc(Report.time(from))) – \(esc(Report.time(until))) · \(rounds) rounds · \(domains.count) domains</p>
+            <p class="period">\(esc(Report.time(from))) – \(esc(Report.time(until))) · \(rounds) rounds · \(domains.count) domains\(sampled ? " · charts from sampled snapshots" : "")</p>
             <section class="host"><h2>Host</h2><table>
             <tr><th>Memory for guests</th><td>\(formatSize(KiB(hostTotalKiB)))</td></tr>
             <tr><th>Xen free (mean / min)</th><td>\(formatSize(KiB(meanFreeKiB))) / \(formatSize(KiB(minFreeKiB)))</td></tr>

@@ -6,6 +6,9 @@ import GuestModel
 /// the store alone (the daemon need not run); rendered as text, CSV, JSON or one self-contained HTML
 /// page with an SVG chart per domain.
 public struct Report: Sendable, Encodable {
+    /// Longer periods are charted from about this many evenly spaced full snapshots.
+    public static let maxChartRounds = 4000
+
     public struct Point: Sendable, Encodable, Equatable {
         public var at: Double
         public var actualKiB: Int64
@@ -25,15 +28,17 @@ public struct Report: Sendable, Encodable {
         public var domid: Int
         public var ceilingKiB: Int64
         public var points: [Point]
+        /// Over every recorded row of the period (not only the points, which may be sampled).
         public var targetChanges: Int
+        public var maxStall: Double
+        public var minTargetKiB: Int64
+        public var maxTargetKiB: Int64
+        public var meanActualKiB: Int64
         public var rejections: Int
-        public var meanActualKiB: Int64 { points.isEmpty ? 0 : points.reduce(0) { $0 + $1.actualKiB } / Int64(points.count) }
-        public var minTargetKiB: Int64 { points.map(\.targetKiB).min() ?? 0 }
-        public var maxTargetKiB: Int64 { points.map(\.targetKiB).max() ?? 0 }
-        public var maxStall: Double { points.compactMap(\.stall).max() ?? 0 }
         enum CodingKeys: String, CodingKey {
             case name, domid, points, rejections
-            case ceilingKiB = "ceiling_kib", targetChanges = "target_changes"
+            case ceilingKiB = "ceiling_kib", targetChanges = "target_changes", maxStall = "max_stall"
+            case minTargetKiB = "min_target_kib", maxTargetKiB = "max_target_kib", meanActualKiB = "mean_actual_kib"
         }
     }
 
@@ -52,9 +57,11 @@ public struct Report: Sendable, Encodable {
     public var hostTotalKiB: Int64
     public var domains: [Domain]
     public var alerts: [AlertLine]
+    /// True when the period was too long to chart every round: the series are sampled full snapshots.
+    public var sampled: Bool
 
     enum CodingKeys: String, CodingKey {
-        case from, until, rounds, phases, domains, alerts
+        case from, until, rounds, phases, domains, alerts, sampled
         case minFreeKiB = "min_free_kib", meanFreeKiB = "mean_free_kib", hostTotalKiB = "host_total_kib"
     }
 }
@@ -76,26 +83,43 @@ extension DecisionStore {
                                       arguments: [from, to]) {
                 phases[r["phase"]] = r["n"]
             }
+            // Figures over every row of the period, computed by SQLite.
             var domains = [Report.Domain]()
             var byID = [Int64: Int]()
             for r in try Row.fetchAll(db, sql: """
-                SELECT d.id, d.name, d.domid, r.at, a.actual_kib, a.target_kib, a.previous_target_kib, a.floor_kib,
-                       a.allocation_kib, a.ceiling_kib, a.stall, a.reason
+                SELECT d.id, d.name, d.domid, MAX(a.ceiling_kib) AS ceiling, SUM(a.target_kib != a.previous_target_kib) AS changes,
+                       MAX(a.stall) AS stall, MIN(a.target_kib) AS tmin, MAX(a.target_kib) AS tmax, AVG(a.actual_kib) AS mean
                 FROM allocations a JOIN rounds r ON r.id = a.round_id JOIN domains d ON d.id = a.domain_id
                 WHERE r.at >= ? AND r.at <= ?
-                ORDER BY d.domid, d.id, r.at, r.id
+                GROUP BY d.id ORDER BY d.domid, d.id
                 """, arguments: [from, to]) {
-                let id: Int64 = r["id"]
-                if byID[id] == nil {
-                    byID[id] = domains.count
-                    domains.append(Report.Domain(name: r["name"], domid: r["domid"], ceilingKiB: r["ceiling_kib"], points: [],
-                                                 targetChanges: 0, rejections: 0))
-                }
-                let k = byID[id]!
-                let target: Int64 = r["target_kib"], previous: Int64 = r["previous_target_kib"]
-                if target != previous { domains[k].targetChanges += 1 }
-                domains[k].ceilingKiB = Swift.max(domains[k].ceilingKiB, r["ceiling_kib"])
-                domains[k].points.append(Report.Point(at: r["at"], actualKiB: r["actual_kib"], targetKiB: target, floorKiB: r["floor_kib"],
+                byID[r["id"]] = domains.count
+                domains.append(Report.Domain(name: r["name"], domid: r["domid"], ceilingKiB: r["ceiling"], points: [],
+                                             targetChanges: r["changes"], maxStall: r["stall"] ?? 0, minTargetKiB: r["tmin"],
+                                             maxTargetKiB: r["tmax"], meanActualKiB: Int64((r["mean"] as Double?) ?? 0), rejections: 0))
+            }
+            // The series: every row for a short period; for a long one, evenly spaced full snapshots
+            // (about `maxChartRounds` of them), so a month reads in moments.
+            let roundCount: Int = host["n"]
+            let sampled = roundCount > Report.maxChartRounds
+            var filter = ""
+            if sampled {
+                let snapshots = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rounds WHERE at >= ? AND at <= ? AND full_snapshot = 1",
+                                                 arguments: [from, to]) ?? 0
+                let every = Swift.max(1, snapshots / Report.maxChartRounds)
+                filter = """
+                    AND a.round_id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY at) AS k FROM rounds
+                        WHERE at >= \(from) AND at <= \(to) AND full_snapshot = 1) WHERE k % \(every) = 0)
+                    """
+            }
+            for r in try Row.fetchAll(db, sql: """
+                SELECT a.domain_id, r.at, a.actual_kib, a.target_kib, a.floor_kib, a.allocation_kib, a.stall, a.reason
+                FROM allocations a JOIN rounds r ON r.id = a.round_id
+                WHERE r.at >= ? AND r.at <= ? \(filter)
+                ORDER BY a.domain_id, r.at, r.id
+                """, arguments: [from, to]) {
+                guard let k = byID[r["domain_id"]] else { continue }
+                domains[k].points.append(Report.Point(at: r["at"], actualKiB: r["actual_kib"], targetKiB: r["target_kib"], floorKiB: r["floor_kib"],
                                                       allocationKiB: r["allocation_kib"], stall: r["stall"], reason: r["reason"]))
             }
             for r in try Row.fetchAll(db, sql: "SELECT domain_id, COUNT(*) AS n FROM rejections WHERE at >= ? AND at <= ? GROUP BY domain_id",
@@ -106,7 +130,7 @@ extension DecisionStore {
                                           arguments: [from, to]).map { Report.AlertLine(at: $0["at"], kind: $0["kind"], message: $0["message"]) }
             return Report(from: host["first"] ?? from, until: host["last"] ?? from, rounds: host["n"], phases: phases,
                           minFreeKiB: host["min_free"] ?? 0, meanFreeKiB: Int64((host["mean_free"] as Double?) ?? 0),
-                          hostTotalKiB: host["total"] ?? 0, domains: domains, alerts: alerts)
+                          hostTotalKiB: host["total"] ?? 0, domains: domains, alerts: alerts, sampled: sampled)
         }
     }
 }

@@ -2,19 +2,27 @@ import ArbiterMigrations
 import Foundation
 import GRDB
 import GuestModel
+import Synchronization
 
 /// The decision store: one SQLite file (WAL), schema only through `migrations/`, one writer.
 /// Writes are named after their intent; reads serve `list`, `history`, `alerts` and the reports, and
 /// never need the daemon to be running.
 public final class DecisionStore: Sendable {
     let db: any DatabaseWriter
+    /// Live domain rows by domid and name (the writer is serialised, so a plain lock suffices).
+    private let domainCache = Mutex<[DomID: (name: String, id: Int64)]>([:])
 
     /// Opens (creating if needed) the database at `path` in WAL mode and applies pending migrations,
     /// each in its own transaction.
     public init(path: String) throws {
         var config = Configuration()
         config.busyMode = .timeout(5)
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA foreign_keys = ON") }
+        // synchronous = NORMAL in WAL mode: a crash of the process loses nothing; a power cut may lose
+        // the last rounds' rows, never the file's integrity. FULL would fsync every round.
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
         db = try DatabasePool(path: path, configuration: config)
         try Self.migrator().migrate(db)
     }
@@ -63,16 +71,35 @@ public final class DecisionStore: Sendable {
     public func record(_ d: Decision, at: Date, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
                        names: [DomID: String], pushes: [DomID: Push] = [:]) throws -> Int64 {
         let t = at.timeIntervalSince1970
-        return try db.write { db in
+        do {
+            return try write(d, t: t, trigger: trigger, hostTotal: hostTotal, outcomes: outcomes, fullSnapshot: fullSnapshot, names: names, pushes: pushes)
+        } catch {
+            // The transaction rolled back: domain rows it created are gone, so forget the cache.
+            domainCache.withLock { $0.removeAll() }
+            throw error
+        }
+    }
+
+    private func write(_ d: Decision, t: Double, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
+                       names: [DomID: String], pushes: [DomID: Push]) throws -> Int64 {
+        try db.write { db in
             try db.execute(sql: """
                 INSERT INTO rounds (at, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [t, trigger.rawValue, hostTotal.value, Swift.max(0, d.free.value), d.reserve.value, d.budget.value,
                                  Self.phaseName(d.phase), fullSnapshot ? 1 : 0])
             let roundID = db.lastInsertedRowID
-            for o in d.outcomes { _ = try Self.domainID(db, o.domid, name: names[o.domid] ?? "dom\(o.domid)", at: t) }
+            var ids = [DomID: Int64]()
+            for o in d.outcomes { ids[o.domid] = try domainID(db, o.domid, name: names[o.domid] ?? "dom\(o.domid)", at: t) }
+            try db.execute(sql: "UPDATE domains SET last_seen = ? WHERE released IS NULL AND last_seen < ?", arguments: [t, t])
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO allocations (round_id, domain_id, report_status, working_set_kib, stall, floor_kib, floor_kind,
+                    ceiling_kib, weight, demand_kib, allocation_kib, basis, actual_kib, previous_target_kib, target_kib,
+                    reason, paced, pushed, push_error)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
             for o in outcomes {
-                let domainID = try Self.domainID(db, o.domid, name: names[o.domid] ?? "dom\(o.domid)", at: t)
+                let domainID = ids[o.domid]!
                 var pushed: Int? = nil
                 var pushError: String? = nil
                 switch pushes[o.domid] {
@@ -80,15 +107,10 @@ public final class DecisionStore: Sendable {
                 case .failed(let why): pushed = 0; pushError = why
                 case nil: break
                 }
-                try db.execute(sql: """
-                    INSERT INTO allocations (round_id, domain_id, report_status, working_set_kib, stall, floor_kib, floor_kind,
-                        ceiling_kib, weight, demand_kib, allocation_kib, basis, actual_kib, previous_target_kib, target_kib,
-                        reason, paced, pushed, push_error)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [roundID, domainID, o.status.description, o.workingSet?.value, o.stall.map { Swift.min(1, Swift.max(0, $0)) },
-                                     o.floor.value, o.floorKind.description, o.ceiling.value, o.weight, o.demand.value,
-                                     o.allocation.value, o.basis.description, o.actual.value, o.previousTarget.value, o.target.value,
-                                     o.reason.rawValue, o.paced ? 1 : 0, pushed, pushError])
+                try insert.execute(arguments: [roundID, domainID, o.status.description, o.workingSet?.value, o.stall.map { Swift.min(1, Swift.max(0, $0)) },
+                                               o.floor.value, o.floorKind.description, o.ceiling.value, o.weight, o.demand.value,
+                                               o.allocation.value, o.basis.description, o.actual.value, o.previousTarget.value, o.target.value,
+                                               o.reason.rawValue, o.paced ? 1 : 0, pushed, pushError])
             }
             for a in d.alerts {
                 try db.execute(sql: "INSERT INTO alerts (round_id, at, kind, shortfall_kib, message) VALUES (?, ?, ?, ?, ?)",
@@ -102,7 +124,7 @@ public final class DecisionStore: Sendable {
     public func recordRejection(_ domid: DomID, name: String, at: Date, _ why: ReportRejection) throws {
         let t = at.timeIntervalSince1970
         try db.write { db in
-            let id = try Self.domainID(db, domid, name: name, at: t)
+            let id = try domainID(db, domid, name: name, at: t)
             try db.execute(sql: "INSERT INTO rejections (domain_id, at, code, reason) VALUES (?, ?, ?, ?)",
                            arguments: [id, t, why.code, why.description])
         }
@@ -110,6 +132,7 @@ public final class DecisionStore: Sendable {
 
     /// Marks a domain released by Xen: its domid may come back as another domain.
     public func domainReleased(_ domid: DomID, at: Date) throws {
+        domainCache.withLock { $0[domid] = nil }
         try db.write { db in
             try db.execute(sql: "UPDATE domains SET released = ?, last_seen = MAX(last_seen, ?) WHERE domid = ? AND released IS NULL",
                            arguments: [at.timeIntervalSince1970, at.timeIntervalSince1970, Int(domid.raw)])
@@ -183,14 +206,18 @@ public final class DecisionStore: Sendable {
     }
 
     /// The live domain row for `domid` with this name, created when new (a new name on a known domid
-    /// means Xen reused the id: the old lifetime is closed).
-    static func domainID(_ db: Database, _ domid: DomID, name: String, at t: Double) throws -> Int64 {
+    /// means Xen reused the id: the old lifetime is closed). Cached: one query per domain lifetime.
+    func domainID(_ db: Database, _ domid: DomID, name: String, at t: Double) throws -> Int64 {
+        if let hit = domainCache.withLock({ $0[domid] }), hit.name == name { return hit.id }
+        let id = try Self.lookupDomain(db, domid, name: name, at: t)
+        domainCache.withLock { $0[domid] = (name, id) }
+        return id
+    }
+
+    static func lookupDomain(_ db: Database, _ domid: DomID, name: String, at t: Double) throws -> Int64 {
         if let row = try Row.fetchOne(db, sql: "SELECT id, name FROM domains WHERE domid = ? AND released IS NULL", arguments: [Int(domid.raw)]) {
             let id: Int64 = row["id"]
-            if (row["name"] as String) == name {
-                try db.execute(sql: "UPDATE domains SET last_seen = MAX(last_seen, ?) WHERE id = ?", arguments: [t, id])
-                return id
-            }
+            if (row["name"] as String) == name { return id }
             try db.execute(sql: "UPDATE domains SET released = ? WHERE id = ?", arguments: [t, id])
         }
         try db.execute(sql: "INSERT INTO domains (domid, name, first_seen, last_seen) VALUES (?, ?, ?, ?)",
@@ -203,6 +230,44 @@ public final class DecisionStore: Sendable {
         case .uncontended: "uncontended"
         case .contended: "contended"
         case .infeasible: "infeasible"
+        }
+    }
+
+    /// Moves the WAL into the main file (for size measurements; SQLite also does it by itself).
+    public func checkpoint() throws {
+        try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
+    /// Benchmarks: writes to `path` a 30-day store built from this one's recording (which should span
+    /// one hour), shaped as the default retention leaves it: the last 7 days whole (the hour repeated),
+    /// the 23 days before as full snapshots only.
+    public func synthesizeMonth(into path: String, from start: Double) throws {
+        for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) }
+        let month = try DecisionStore(path: path)
+        guard let source = (db as? DatabasePool)?.path else { throw DatabaseError(message: "synthesizeMonth needs a file store") }
+        try month.db.writeWithoutTransaction { db in
+            try db.execute(sql: "ATTACH DATABASE ? AS src", arguments: [source])
+            let first = try Double.fetchOne(db, sql: "SELECT MIN(at) FROM src.rounds") ?? 0
+            try db.inTransaction {
+                try db.execute(sql: "INSERT INTO domains SELECT * FROM src.domains")
+                for hour in 0..<(30 * 24) {
+                    let shift = start + Double(hour) * 3600 - first
+                    let base = Int64(hour) * 10_000_000
+                    let snapshotsOnly = hour < 23 * 24 ? "WHERE full_snapshot = 1" : ""
+                    try db.execute(sql: """
+                        INSERT INTO rounds SELECT id + ?, at + ?, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot
+                        FROM src.rounds \(snapshotsOnly)
+                        """, arguments: [base, shift])
+                    try db.execute(sql: """
+                        INSERT INTO allocations SELECT a.round_id + ?, a.domain_id, a.report_status, a.working_set_kib, a.stall, a.floor_kib,
+                            a.floor_kind, a.ceiling_kib, a.weight, a.demand_kib, a.allocation_kib, a.basis, a.actual_kib,
+                            a.previous_target_kib, a.target_kib, a.reason, a.paced, a.pushed, a.push_error
+                        FROM src.allocations a JOIN src.rounds r ON r.id = a.round_id \(snapshotsOnly.replacingOccurrences(of: "full_snapshot", with: "r.full_snapshot"))
+                        """, arguments: [base])
+                }
+                return .commit
+            }
+            try db.execute(sql: "DETACH DATABASE src")
         }
     }
 
