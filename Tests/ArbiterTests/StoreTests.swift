@@ -95,18 +95,18 @@ struct RetentionTests {
         let facts = [DomainFacts(domid: DomID(1), staticMax: KiB(gib: 4), actual: KiB(gib: 2), target: KiB(gib: 2))]
         let d = arb.step(HostSnapshot(free: KiB(gib: 1), domains: facts), now: TimePoint(ms: 0))
         let day = 86400.0
-        // 100 days, 10 rounds a day; every 5th a full snapshot.
+        // 100 days, 10 rounds a day; every 5th a full snapshot (two a day, 12 hours apart).
         for k in 0..<1000 {
             try store.record(d, at: Date(timeIntervalSince1970: Double(k) * day / 10), trigger: .tick, hostTotal: KiB(gib: 8),
                              outcomes: d.outcomes, fullSnapshot: k % 5 == 0, names: [DomID(1): "a"])
         }
         try store.recordRejection(DomID(1), name: "a", at: Date(timeIntervalSince1970: 1), .empty)
         let now = Date(timeIntervalSince1970: 100 * day)
-        let removed = try store.prune(now: now, downsampleAfter: 7 * day, retain: 30 * day)
+        let removed = try store.prune(now: now, downsampleAfter: 7 * day, retain: 30 * day, interval: day)
         let rounds = try store.db.read { try Double.fetchAll($0, sql: "SELECT at FROM rounds ORDER BY at") }
         #expect(rounds.allSatisfy { $0 >= 70 * day })                 // nothing older than 30 days
         #expect(rounds.filter { $0 >= 93 * day }.count == 70)         // the last 7 days whole
-        #expect(rounds.filter { $0 < 93 * day }.count == 46)          // before that, snapshots only (23 days × 2)
+        #expect(rounds.filter { $0 < 93 * day }.count == 23)          // before that, one snapshot a day
         #expect(removed == 1000 - rounds.count)
         #expect(try store.rejections().isEmpty)
         #expect(try store.counts()["allocations"] == rounds.count)

@@ -20,11 +20,12 @@ public struct DaemonSettings: Sendable, Equatable {
     /// Reports arriving closer together than this are coalesced into one round.
     public var minRoundIntervalSeconds = 1.0
     /// Every N rounds every domain is recorded; in between only the domains whose decision changed.
-    public var snapshotEvery = 30
+    public var snapshotEvery = 300
     /// Decide and record, push nothing.
     public var dryRun = false
-    /// Rounds older than this keep only their full snapshots (and rounds with alerts).
+    /// Rounds older than this keep one full snapshot per `downsampleIntervalSeconds` (and rounds with alerts).
     public var downsampleAfterDays = 7.0
+    public var downsampleIntervalSeconds = 600.0
     /// Everything older than this is deleted.
     public var retainDays = 90.0
     /// The simulated host's scenario: a shipped name or a file.
@@ -47,6 +48,9 @@ public struct DaemonSettings: Sendable, Equatable {
             p.append("daemon.downsample_after_days must be positive and at most daemon.retain_days")
         }
         if !(retainDays > 0 && retainDays <= 36_500) { p.append("daemon.retain_days must be between 0 and 36500") }
+        if !(downsampleIntervalSeconds >= 1 && downsampleIntervalSeconds <= 86_400) {
+            p.append("daemon.downsample_interval_seconds must be between 1 and 86400")
+        }
         return p
     }
 }

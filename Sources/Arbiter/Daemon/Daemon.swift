@@ -112,7 +112,7 @@ public struct ArbiterDaemon: Service {
                     nextPrune = Date().addingTimeInterval(3600)
                     do {
                         let n = try store.prune(now: Date(), downsampleAfter: config.daemon.downsampleAfterDays * 86400,
-                                                retain: config.daemon.retainDays * 86400)
+                                                retain: config.daemon.retainDays * 86400, interval: config.daemon.downsampleIntervalSeconds)
                         if n > 0 { logger.info("retention: \(n) old rounds removed") }
                     } catch {
                         logger.error("retention failed: \(error)")

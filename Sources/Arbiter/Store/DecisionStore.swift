@@ -139,17 +139,19 @@ public final class DecisionStore: Sendable {
         }
     }
 
-    /// Retention: rounds older than `downsampleAfter` keep only their full snapshots (and rounds that
-    /// raised an alert); everything older than `retain` goes, with its rejections and alerts, and the
-    /// domain lifetimes that no longer have any row. Returns the number of rounds removed.
+    /// Retention: rounds older than `downsampleAfter` keep only one full snapshot per `interval` (and
+    /// every round that raised an alert); everything older than `retain` goes, with its rejections and
+    /// alerts, and the domain lifetimes that no longer have any row. Returns the rounds removed.
     @discardableResult
-    public func prune(now: Date, downsampleAfter: TimeInterval, retain: TimeInterval) throws -> Int {
+    public func prune(now: Date, downsampleAfter: TimeInterval, retain: TimeInterval, interval: TimeInterval = 600) throws -> Int {
         let t = now.timeIntervalSince1970
+        let cutoff = t - downsampleAfter
         return try db.write { db in
             try db.execute(sql: """
-                DELETE FROM rounds WHERE at < ? AND full_snapshot = 0
+                DELETE FROM rounds WHERE at < ?
+                  AND id NOT IN (SELECT MIN(id) FROM rounds WHERE at < ? AND full_snapshot = 1 GROUP BY CAST(at / ? AS INTEGER))
                   AND id NOT IN (SELECT round_id FROM alerts WHERE round_id IS NOT NULL)
-                """, arguments: [t - downsampleAfter])
+                """, arguments: [cutoff, cutoff, Swift.max(1, interval)])
             var removed = db.changesCount
             try db.execute(sql: "DELETE FROM rounds WHERE at < ?", arguments: [t - retain])
             removed += db.changesCount
@@ -240,7 +242,7 @@ public final class DecisionStore: Sendable {
 
     /// Benchmarks: writes to `path` a 30-day store built from this one's recording (which should span
     /// one hour), shaped as the default retention leaves it: the last 7 days whole (the hour repeated),
-    /// the 23 days before as full snapshots only.
+    /// the 23 days before as one full snapshot per 10 minutes.
     public func synthesizeMonth(into path: String, from start: Double) throws {
         for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) }
         let month = try DecisionStore(path: path)
@@ -253,7 +255,8 @@ public final class DecisionStore: Sendable {
                 for hour in 0..<(30 * 24) {
                     let shift = start + Double(hour) * 3600 - first
                     let base = Int64(hour) * 10_000_000
-                    let snapshotsOnly = hour < 23 * 24 ? "WHERE full_snapshot = 1" : ""
+                    let snapshotsOnly = hour < 23 * 24
+                        ? "WHERE id IN (SELECT MIN(id) FROM src.rounds WHERE full_snapshot = 1 GROUP BY CAST((at - \(first)) / 600 AS INTEGER))" : ""
                     try db.execute(sql: """
                         INSERT INTO rounds SELECT id + ?, at + ?, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot
                         FROM src.rounds \(snapshotsOnly)
@@ -262,7 +265,7 @@ public final class DecisionStore: Sendable {
                         INSERT INTO allocations SELECT a.round_id + ?, a.domain_id, a.report_status, a.working_set_kib, a.stall, a.floor_kib,
                             a.floor_kind, a.ceiling_kib, a.weight, a.demand_kib, a.allocation_kib, a.basis, a.actual_kib,
                             a.previous_target_kib, a.target_kib, a.reason, a.paced, a.pushed, a.push_error
-                        FROM src.allocations a JOIN src.rounds r ON r.id = a.round_id \(snapshotsOnly.replacingOccurrences(of: "full_snapshot", with: "r.full_snapshot"))
+                        FROM src.allocations a JOIN src.rounds r ON r.id = a.round_id \(snapshotsOnly.replacingOccurrences(of: "WHERE id IN", with: "WHERE r.id IN"))
                         """, arguments: [base])
                 }
                 return .commit
