@@ -267,6 +267,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Override [daemon] database.")
     var db: String?
 
+    @Option(name: .long, help: "Override [daemon] socket.")
+    var socket: String?
+
     @Option(name: .long, help: "Override [sim] scenario (a shipped name or a file).")
     var scenario: String?
 
@@ -283,6 +286,7 @@ struct DaemonCommand: AsyncParsableCommand {
             cfg.daemon.backend = b
         }
         if let db { cfg.daemon.database = db }
+        if let socket { cfg.daemon.socket = socket }
         if let scenario { cfg.daemon.simScenario = scenario }
         if let speed { cfg.daemon.simSpeed = speed }
         let problems = cfg.problems()
