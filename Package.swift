@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "arbiter", targets: ["ArbiterCLI"]),
         .executable(name: "arbiter-bench", targets: ["ArbiterBench"]),
+        .executable(name: "arbiter-reporter", targets: ["ArbiterReporter"]),
         .library(name: "GuestModel", targets: ["GuestModel"]),
     ],
     dependencies: [
@@ -34,6 +35,9 @@ let package = Package(
             name: "BundledScenarios", path: "scenarios", exclude: ["README.md"], sources: ["BundledScenarios.swift"],
             resources: [.embedInCode("default.toml"), .embedInCode("idle-fleet.toml"), .embedInCode("spikes.toml"),
                         .embedInCode("hostile.toml")]),
+        // The guest reporter: /proc parsing (pure) and the executable that writes ~/data/pressure.
+        .target(name: "ReporterCore", dependencies: ["GuestModel"]),
+        .executableTarget(name: "ArbiterReporter", dependencies: ["ReporterCore", "GuestModel", "CXen"]),
         // The C boundary over Debian's libxen-dev (libxenctrl, libxenstore, libxenlight).
         .systemLibrary(
             name: "CXen", path: "Sources/CXen", pkgConfig: "xenlight",
@@ -61,6 +65,7 @@ let package = Package(
             dependencies: ["GuestModel", "HostSimulator", "Arbiter", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GuestModelTests", dependencies: ["GuestModel"]),
         .testTarget(name: "HostSimulatorTests", dependencies: ["HostSimulator", "GuestModel"]),
+        .testTarget(name: "ReporterTests", dependencies: ["ReporterCore", "GuestModel"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ArbiterTests",
             dependencies: ["Arbiter", "GuestModel", "HostSimulator", "BundledScenarios", "ArbiterMigrations",

@@ -436,3 +436,25 @@ public enum ReportParser {
         return s
     }
 }
+
+extension GuestReport {
+    /// The protocol v1 line for this report: what the reporter writes and `ReportParser.parse` reads
+    /// back. Optional fields are written only when present; PSI averages with two decimals, as the
+    /// kernel prints them.
+    public func line() -> String {
+        var s = "v=1 seq=\(seq ?? 0) mem_total_kb=\(memTotal.value) mem_available_kb=\(memAvailable.value)"
+        func kib(_ key: String, _ v: KiB?) { if let v { s += " \(key)=\(v.value)" } }
+        func count(_ key: String, _ v: UInt64?) { if let v { s += " \(key)=\(v)" } }
+        func pct(_ key: String, _ v: Double?) { if let v { s += " \(key)=\(formatFixed(Swift.min(100, Swift.max(0, v)), decimals: 2))" } }
+        kib("active_anon_kb", activeAnon); kib("inactive_anon_kb", inactiveAnon)
+        kib("active_file_kb", activeFile); kib("inactive_file_kb", inactiveFile)
+        kib("dirty_kb", dirty); kib("committed_as_kb", committedAS)
+        kib("swap_total_kb", swapTotal); kib("swap_free_kb", swapFree)
+        pct("psi_some_avg10", psiSomeAvg10); pct("psi_full_avg10", psiFullAvg10)
+        count("psi_some_total_us", counters.psiSomeTotalUs); count("psi_full_total_us", counters.psiFullTotalUs)
+        count("pgmajfault", counters.pgmajfault)
+        count("workingset_refault_anon", counters.refaultAnon); count("workingset_refault_file", counters.refaultFile)
+        count("pswpin", counters.pswpin); count("pswpout", counters.pswpout)
+        return s
+    }
+}

@@ -267,27 +267,34 @@ public struct SimGuest: Sendable {
         if swappedHot > 0 { swapIns += churn * spec.anonFraction }
     }
 
-    /// The reporter's `~/data/pressure` line, from the guest's own view (with `noise`, a relative error).
+    /// The reporter's `~/data/pressure` line, from the guest's own view (with `noise`, a relative error),
+    /// formatted by the same code as the real reporter's.
     func pressureLine(seqMs: Int64, noise: Double) -> String {
         let k = 1 + noise
-        func kb(_ x: Double) -> Int64 { Int64(Swift.max(0, x)) }
-        let total = kb(usableSize)
-        let avail = Swift.min(total, kb(available * k))
-        let swapTotal = kb(spec.swap.asDouble)
-        let swapFree = Swift.max(0, swapTotal - kb(swapUsed))
-        let activeFile = Swift.min(kb(hotFile + clean * 0.2), total)
-        let inactiveFile = Swift.min(kb((clean + dirty) * 0.8), Swift.max(0, total - activeFile))
-        let activeAnon = Swift.min(kb(hotAnon * k), Swift.max(0, total - activeFile - inactiveFile))
-        let inactiveAnon = Swift.min(kb(coldAnon), Swift.max(0, total - activeFile - inactiveFile - activeAnon))
-        return "v=1 seq=\(seqMs) mem_total_kb=\(total) mem_available_kb=\(avail)"
-            + " active_anon_kb=\(activeAnon) inactive_anon_kb=\(inactiveAnon)"
-            + " active_file_kb=\(activeFile) inactive_file_kb=\(inactiveFile) dirty_kb=\(Swift.min(kb(dirty), total))"
-            + " committed_as_kb=\(kb((workingSet * spec.anonFraction + coldAnon) * 1.25 + 100 * 1024))"
-            + " swap_total_kb=\(swapTotal) swap_free_kb=\(swapFree)"
-            + " psi_some_avg10=\(formatFixed(someAvg10 * 100, decimals: 2)) psi_full_avg10=\(formatFixed(Swift.min(someAvg10, fullAvg10) * 100, decimals: 2))"
-            + " psi_some_total_us=\(UInt64(psiSomeUs)) psi_full_total_us=\(UInt64(Swift.min(psiFullUs, psiSomeUs)))"
-            + " pgmajfault=\(UInt64(majorFaults)) workingset_refault_anon=\(UInt64(refaultAnon))"
-            + " workingset_refault_file=\(UInt64(refaultFile)) pswpin=\(UInt64(swapIns)) pswpout=\(UInt64(swapOuts))"
+        func kib(_ x: Double) -> KiB { KiB(Int64(Swift.max(0, x))) }
+        let total = kib(usableSize)
+        var r = GuestReport(source: .reporter, seq: UInt64(seqMs), memTotal: total, memAvailable: min(total, kib(available * k)))
+        let activeFile = min(kib(hotFile + clean * 0.2), total)
+        let inactiveFile = min(kib((clean + dirty) * 0.8), max(.zero, total - activeFile))
+        let activeAnon = min(kib(hotAnon * k), max(.zero, total - activeFile - inactiveFile))
+        r.activeFile = activeFile
+        r.inactiveFile = inactiveFile
+        r.activeAnon = activeAnon
+        r.inactiveAnon = min(kib(coldAnon), max(.zero, total - activeFile - inactiveFile - activeAnon))
+        r.dirty = min(kib(dirty), total)
+        r.committedAS = kib((workingSet * spec.anonFraction + coldAnon) * 1.25 + 100 * 1024)
+        r.swapTotal = spec.swap
+        r.swapFree = max(.zero, spec.swap - kib(swapUsed))
+        r.psiSomeAvg10 = someAvg10 * 100
+        r.psiFullAvg10 = Swift.min(someAvg10, fullAvg10) * 100
+        r.counters.psiSomeTotalUs = UInt64(psiSomeUs)
+        r.counters.psiFullTotalUs = UInt64(Swift.min(psiFullUs, psiSomeUs))
+        r.counters.pgmajfault = UInt64(majorFaults)
+        r.counters.refaultAnon = UInt64(refaultAnon)
+        r.counters.refaultFile = UInt64(refaultFile)
+        r.counters.pswpin = UInt64(swapIns)
+        r.counters.pswpout = UInt64(swapOuts)
+        return r.line()
     }
 
     /// What this guest writes at time `t`, if anything. `rng` drives noise, delay and hostile choices.

@@ -115,6 +115,35 @@ struct DaemonProcessTests {
         #expect(actions == ["set web-1"])
     }
 
+    @Test func theReportersLineOnThisMachineIsAcceptedByTheArbiter() throws {
+        let reporter = Self.binary.deletingLastPathComponent().appendingPathComponent("arbiter-reporter")
+        try #require(FileManager.default.isExecutableFile(atPath: reporter.path))
+        let p = Process()
+        p.executableURL = reporter
+        p.arguments = ["--once", "--stdout"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let line = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+        let report = try ReportParser.parse(line).get()
+        #expect(report.memTotal.value > 0 && report.seq! > 0)
+        // Without a xenstore device: a clear error and a failure exit, not a crash or a hang.
+        if !XenTests.hasXen {
+            let q = Process()
+            q.executableURL = reporter
+            q.arguments = ["--once"]
+            let err = Pipe()
+            q.standardError = err
+            try q.run()
+            let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            q.waitUntilExit()
+            #expect(q.terminationStatus == 1 && e.contains("cannot open xenstore"))
+        }
+    }
+
     @Test func xenBackendWithoutXenIsOneClearLine() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path))
         guard !XenTests.hasXen else { return }
