@@ -12,6 +12,8 @@
 #define LIBXL_API_VERSION 0x041400
 
 #include <errno.h>
+#include <stdarg.h>
+#include <string.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,15 +30,40 @@ static const xs_transaction_t CXEN_XBT_NULL = XBT_NULL;
 /// DOMID_SELF expands through the function-like macro xen_mk_uint(), which Swift cannot import.
 static const domid_t CXEN_DOMID_SELF = DOMID_SELF;
 
-/// The stdio logger's concrete type is incomplete (OpaquePointer in Swift) and `stderr` is a global
-/// var that Swift 6 strict concurrency rejects; return the base logger pointer libxl wants.
-static inline xentoollog_logger *cxen_stderr_logger(xentoollog_level level) {
-    return (xentoollog_logger *)xtl_createlogger_stdiostream(stderr, level, 0);
-}
+/// A xentoollog logger that hands each message to a C function pointer (Swift passes one that logs
+/// through swift-log). xentoollog's vmessage is variadic (va_list), which Swift cannot implement, so the
+/// formatting happens here.
+typedef void (*cxen_log_fn)(int level, const char *context, const char *message);
+typedef struct { xentoollog_logger base; cxen_log_fn fn; int min_level; } cxen_callback_logger;
 
-/// Destroy a logger made by cxen_stderr_logger (the destroy entry point takes the base type).
-static inline void cxen_logger_destroy(xentoollog_logger *logger) {
-    if (logger) xtl_logger_destroy(logger);
+static inline void cxen_cb_vmessage(xentoollog_logger *l, xentoollog_level level, int errnoval,
+                                    const char *context, const char *format, va_list al) {
+    cxen_callback_logger *c = (cxen_callback_logger *)l;
+    if ((int)level < c->min_level) return;
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, format, al);
+    if (errnoval >= 0) {
+        size_t n = strlen(buf);
+        snprintf(buf + n, sizeof buf - n, ": %s", strerror(errnoval));
+    }
+    c->fn((int)level, context ? context : "", buf);
+}
+static inline void cxen_cb_progress(xentoollog_logger *l, const char *context, const char *doing_what,
+                                    int percent, unsigned long done, unsigned long total) {
+    (void)l; (void)context; (void)doing_what; (void)percent; (void)done; (void)total;
+}
+static inline void cxen_cb_destroy(xentoollog_logger *l) { free(l); }
+
+/// Allocates a callback logger; messages below `min_level` (an xentoollog_level) are dropped.
+static inline xentoollog_logger *cxen_callback_logger_new(cxen_log_fn fn, int min_level) {
+    cxen_callback_logger *c = (cxen_callback_logger *)calloc(1, sizeof *c);
+    if (!c) return 0;
+    c->base.vmessage = cxen_cb_vmessage;
+    c->base.progress = cxen_cb_progress;
+    c->base.destroy = cxen_cb_destroy;
+    c->fn = fn;
+    c->min_level = min_level;
+    return &c->base;
 }
 
 /// libxl_ctx_alloc takes LIBXL_VERSION, a macro; keep the version argument in C so it always

@@ -1,4 +1,5 @@
 import Foundation
+import GuestModel
 import Testing
 @testable import Arbiter
 
@@ -47,3 +48,42 @@ struct XenTests {
         #expect(e.description == "libxl_set_memory_target (domid 7) failed: ERROR_INVAL, errno 22 (Invalid argument)")
     }
 }
+
+@Suite("Xenstore paths")
+struct XenstorePathTests {
+    @Test(arguments: [("/local/domain/7/data/pressure", 7, "data/pressure"),
+                      ("/local/domain/12/data/meminfo_free", 12, "data/meminfo_free"),
+                      ("/local/domain/0/data/meminfo_total", 0, "data/meminfo_total"),
+                      ("/local/domain/32751/data/pressure", 32751, "data/pressure")])
+    func reportWritesMapToTheirDomain(path: String, domid: UInt16, key: String) {
+        let m = XenstorePaths.reportKey(fromWatchPath: path)
+        #expect(m?.0 == DomID(domid) && m?.1 == key)
+    }
+
+    @Test(arguments: ["/local/domain/7/memory/target", "/local/domain/7/data/pressure/extra", "/local/domain/7/data",
+                      "/local/domain/07/data/pressure", "/local/domain/+7/data/pressure", "/local/domain/7 /data/pressure",
+                      "/local/domain/32752/data/pressure", "/local/domain/99999/data/pressure", "/local/domain//data/pressure",
+                      "/local/domain/7/../8/data/pressure", "/local/domain/7/data/./pressure", "/vm/7/data/pressure",
+                      "@introduceDomain", "/local/domain", "/local/domain/7/data/pressure" + String(repeating: "x", count: 200)])
+    func everythingElseIsIgnored(path: String) {
+        #expect(XenstorePaths.reportKey(fromWatchPath: path) == nil, "\(path)")
+    }
+
+    @Test func toolstackValuesAreParsedStrictly() {
+        #expect(XenstorePaths.kib(Array("1048576".utf8)) == KiB(1_048_576))
+        for bad in ["", "-1", "1e6", "0x10", " 5", "99999999999999999999999", "12a"] {
+            #expect(XenstorePaths.kib(Array(bad.utf8)) == nil, "\(bad)")
+        }
+        #expect(XenstorePaths.kib(nil) == nil)
+    }
+
+    @Test func libxlErrorsKeepTheirContext() {
+        let e = XenError(operation: "libxl_set_memory_target", domid: 3, code: ERROR_DOMAIN_NOTFOUND_CODE, errno: 3)
+        #expect(e.description.hasPrefix("libxl_set_memory_target (domid 3) failed: ERROR_DOMAIN_NOTFOUND"))
+        #expect(XenError(operation: "xs_open", code: -1, errno: 2).meansNoXen)
+        #expect(!XenError(operation: "xs_read", code: -1, errno: 13).meansNoXen)
+    }
+}
+
+/// libxl's ERROR_DOMAIN_NOTFOUND (-21, libxl_types.idl), spelled out so the test does not import CXen.
+let ERROR_DOMAIN_NOTFOUND_CODE: Int32 = -21

@@ -23,6 +23,8 @@ public struct DaemonSettings: Sendable, Equatable {
     public var snapshotEvery = 300
     /// Decide and record, push nothing.
     public var dryRun = false
+    /// With backend = "xen": also arbitrate dom0 (off: dom0's memory is the admin's, as `dom0_mem` set it).
+    public var includeDom0 = false
     /// Rounds older than this keep one full snapshot per `downsampleIntervalSeconds` (and rounds with alerts).
     public var downsampleAfterDays = 7.0
     public var downsampleIntervalSeconds = 600.0

@@ -157,6 +157,8 @@ public enum ConfigFile {
             doc: "Every N rounds every domain is recorded; in between only those whose decision changed."),
         Key(section: "daemon", name: "dry_run", kind: .bool(\.daemon.dryRun),
             doc: "Decide and record, push nothing."),
+        Key(section: "daemon", name: "include_dom0", kind: .bool(\.daemon.includeDom0),
+            doc: "With backend = \"xen\": also arbitrate dom0 (off: dom0 keeps what dom0_mem gave it)."),
         Key(section: "daemon", name: "downsample_after_days", kind: .double(\.daemon.downsampleAfterDays),
             doc: "Rounds older than this keep one full snapshot per downsample_interval_seconds (and rounds that raised an alert)."),
         Key(section: "daemon", name: "downsample_interval_seconds", kind: .double(\.daemon.downsampleIntervalSeconds),

@@ -34,6 +34,7 @@ public actor ControlLoop {
     /// The last round's decision (the control socket's `list`).
     public private(set) var lastDecision: Decision?
     var pendingPressure = Set<DomID>()
+    var resyncPending = false
     var pendingLegacy = Set<DomID>()
     var names = [DomID: String]()
     var lastRecorded = [DomID: Recorded]()
@@ -91,6 +92,8 @@ public actor ControlLoop {
             do { try store?.domainReleased(d, at: wall()) } catch { logger.error("store: \(error)") }
         case .reportWritten(let d, let key):
             if key == "data/pressure" { pendingPressure.insert(d) } else { pendingLegacy.insert(d) }
+        case .resync:
+            resyncPending = true
         }
     }
 
@@ -98,7 +101,7 @@ public actor ControlLoop {
     public func due(at t: TimePoint) -> DecisionStore.Trigger? {
         guard let last = lastRoundAt else { return .startup }
         let since = t.seconds(since: last)
-        if since >= config.daemon.tickSeconds { return .tick }
+        if since >= config.daemon.tickSeconds || (resyncPending && since >= config.daemon.minRoundIntervalSeconds) { return .tick }
         if !(pendingPressure.isEmpty && pendingLegacy.isEmpty) && since >= config.daemon.minRoundIntervalSeconds { return .report }
         return nil
     }
@@ -121,6 +124,7 @@ public actor ControlLoop {
         // Reports: those that changed, and on a full pass every reporter line (watches can be lost).
         // Legacy keys are read only when written: re-reading an old value is no sign of life.
         let fullPass = trigger != .report
+        if fullPass { resyncPending = false }
         let pressure = fullPass ? Set(domains.map(\.domid)) : pendingPressure
         let legacy = pendingLegacy
         pendingPressure.removeAll(); pendingLegacy.removeAll()

@@ -38,6 +38,9 @@ public enum HostEvent: Sendable, Equatable {
     case domainReleased(DomID)
     /// A guest wrote one of its report keys (relative path, e.g. `data/pressure`).
     case reportWritten(DomID, key: String)
+    /// Something changed that the event does not say precisely (a domain came or went, the watch
+    /// connection was re-established): re-read everything.
+    case resync
 }
 
 /// Failures at the host boundary, whatever the backend.

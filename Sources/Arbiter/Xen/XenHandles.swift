@@ -1,21 +1,42 @@
 import CXen
+import Logging
 
 /// The three Xen library handles the arbiter uses, each opened through one small call site whose
 /// failure is a typed `XenError`. The full host backend (domain list, watches, targets) is built on
 /// these; nothing outside `Arbiter/Xen/` sees a C type.
 
-/// A libxentoollog logger that libxl and libxenctrl write through (stderr for now; swift-log later).
+/// Where libxl's and libxenctrl's own messages go: swift-log, label "xen".
+enum XenLogSink {
+    static let logger = Logger(label: "xen")
+
+    static let callback: cxen_log_fn = { level, context, message in
+        let text = message.map { String(cString: $0) } ?? ""
+        let ctx = context.map { String(cString: $0) } ?? ""
+        let lvl: Logger.Level
+        switch UInt32(level) {
+        case XTL_CRITICAL.rawValue, XTL_ERROR.rawValue: lvl = .error
+        case XTL_WARN.rawValue: lvl = .warning
+        case XTL_NOTICE.rawValue: lvl = .notice
+        case XTL_INFO.rawValue, XTL_PROGRESS.rawValue: lvl = .info
+        default: lvl = .debug
+        }
+        XenLogSink.logger.log(level: lvl, "\(text)", metadata: ctx.isEmpty ? nil : ["context": "\(ctx)"])
+    }
+}
+
+/// A libxentoollog logger that libxl and libxenctrl write through, routed into swift-log.
 final class XenLogger {
     let pointer: UnsafeMutablePointer<xentoollog_logger>
 
     /// `quiet` raises the level to CRITICAL so that probing a machine without Xen prints nothing
     /// beyond our own one-line error.
     init?(quiet: Bool) {
-        guard let p = cxen_stderr_logger(quiet ? XTL_CRITICAL : XTL_ERROR) else { return nil }
+        let level = quiet ? XTL_CRITICAL : XTL_WARN
+        guard let p = cxen_callback_logger_new(XenLogSink.callback, Int32(level.rawValue)) else { return nil }
         pointer = p
     }
 
-    deinit { cxen_logger_destroy(pointer) }
+    deinit { xtl_logger_destroy(pointer) }
 }
 
 /// A connection to xenstored (libxenstore `xs_open`).
@@ -82,13 +103,13 @@ public final class XenControl {
         self.logger = logger
     }
 
-    /// Total and free host memory in KiB, from XEN_SYSCTL_physinfo.
-    public func physinfo() throws(XenError) -> (totalKiB: UInt64, freeKiB: UInt64) {
+    /// Total, free and claimed (outstanding) host memory in KiB, from XEN_SYSCTL_physinfo.
+    public func physinfo() throws(XenError) -> (totalKiB: UInt64, freeKiB: UInt64, outstandingKiB: UInt64) {
         var info = xc_physinfo_t()
         let rc = xc_physinfo(xch, &info)
         guard rc == 0 else { throw XenError(operation: "xc_physinfo", code: -1, errno: cxen_errno()) }
         let pageKiB = UInt64(1) << (UInt64(XC_PAGE_SHIFT) - 10)
-        return (info.total_pages * pageKiB, info.free_pages * pageKiB)
+        return (info.total_pages * pageKiB, info.free_pages * pageKiB, info.outstanding_pages * pageKiB)
     }
 
     deinit { xc_interface_close(xch) }

@@ -1,0 +1,153 @@
+import CXen
+import Foundation
+import GuestModel
+import Logging
+
+/// The real Xen host behind `HostBackend`: libxl for domains and targets, libxenctrl for physinfo,
+/// libxenstore for reads and watches. libxl contexts and xenstore handles are not for concurrent use,
+/// so every call goes through one lock; watches run on their own thread and their own handle.
+public final class XenHost: HostBackend, @unchecked Sendable {
+    private let lock = NSLock()
+    private let libxl: LibxlContext
+    private let xs: XenstoreConnection
+    private let control: XenControl
+    private let watcher: XenWatcher
+    private let includeDom0: Bool
+
+    /// Opens everything or throws the first failure, typed (on a machine without Xen: xs_open, ENOENT).
+    public init(includeDom0: Bool = false, logger: Logger) throws(XenError) {
+        xs = try XenstoreConnection()
+        control = try XenControl(quiet: false)
+        libxl = try LibxlContext(quiet: false)
+        watcher = try XenWatcher(logger: logger)
+        self.includeDom0 = includeDom0
+    }
+
+    public func domains() throws -> [DomainInfo] {
+        lock.lock()
+        defer { lock.unlock() }
+        var n: Int32 = 0
+        guard let list = libxl_list_domain(libxl.ctx, &n) else {
+            throw HostError.xen(XenError(operation: "libxl_list_domain", code: -1, errno: cxen_errno()))
+        }
+        defer { libxl_dominfo_list_free(list, n) }
+        var out = [DomainInfo]()
+        for i in 0..<Int(n) {
+            let info = list[i]
+            guard info.domid < UInt32(DomID.firstReserved) else { continue }
+            let d = DomID(UInt16(info.domid))
+            if d.raw == 0 && !includeDom0 { continue }
+            if info.dying || info.shutdown { continue }     // going away: not ours to move
+            var name = "dom\(d.raw)"
+            if let raw = libxl_domid_to_name(libxl.ctx, info.domid) {
+                name = String(cString: raw)
+                free(raw)
+            }
+            let current = KiB(Int64(clamping: info.current_memkb))
+            let staticMax = XenstorePaths.kib(try? xs.read(XenstorePaths.staticMax(d), limit: 20)) ?? KiB(Int64(clamping: info.max_memkb))
+            let target = XenstorePaths.kib(try? xs.read(XenstorePaths.target(d), limit: 20)) ?? current
+            out.append(DomainInfo(domid: d, name: name, current: current, maxMem: KiB(Int64(clamping: info.max_memkb)),
+                                  staticMax: staticMax, target: target))
+        }
+        return out
+    }
+
+    public func memory() throws -> HostMemory {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            let p = try control.physinfo()
+            let free = p.freeKiB > p.outstandingKiB ? p.freeKiB - p.outstandingKiB : 0
+            return HostMemory(total: KiB(Int64(clamping: p.totalKiB)), free: KiB(Int64(clamping: free)))
+        } catch {
+            throw HostError.xen(error)
+        }
+    }
+
+    public func readReport(_ domid: DomID, key: String, limit: Int) throws -> [UInt8]? {
+        guard XenstorePaths.reportKeys.contains(key) else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        do { return try xs.read(XenstorePaths.home(domid) + "/" + key, limit: limit) } catch { throw HostError.xen(error) }
+    }
+
+    public func events() -> AsyncStream<HostEvent> { watcher.stream }
+
+    /// libxl_set_memory_target, absolute and enforced (maxmem follows), as `xl mem-set` does.
+    public func setTarget(_ domid: DomID, _ target: KiB) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        let rc = libxl_set_memory_target(libxl.ctx, UInt32(domid.raw), target.value, 0, 1)
+        guard rc == 0 else {
+            let e = XenError(operation: "libxl_set_memory_target", domid: UInt32(domid.raw), code: rc, errno: cxen_errno())
+            if rc == ERROR_DOMAIN_NOTFOUND.rawValue { throw HostError.noSuchDomain(domid) }
+            if rc == ERROR_INVAL.rawValue { throw HostError.targetRefused(domid, e.description) }
+            throw HostError.xen(e)
+        }
+    }
+}
+
+/// Xenstore watches on their own handle and thread (xs_read_watch blocks; the concurrency pool has
+/// only as many threads as cores). A lost connection is logged and re-established with all watches,
+/// followed by a `.resync` so that nothing missed meanwhile stays missed.
+final class XenWatcher: @unchecked Sendable {
+    let stream: AsyncStream<HostEvent>
+    private let continuation: AsyncStream<HostEvent>.Continuation
+    private let logger: Logger
+    private var handle: OpaquePointer?
+
+    init(logger: Logger) throws(XenError) {
+        self.logger = logger
+        (stream, continuation) = AsyncStream.makeStream(of: HostEvent.self, bufferingPolicy: .bufferingNewest(4096))
+        handle = try Self.open()
+        let thread = Thread { [self] in self.run() }
+        thread.name = "xenstore-watch"
+        thread.start()
+    }
+
+    private static func open() throws(XenError) -> OpaquePointer {
+        guard let h = xs_open(0) else { throw XenError(operation: "xs_open (watch)", code: -1, errno: cxen_errno()) }
+        for (path, token) in [(XenstorePaths.introduce, "introduce"), (XenstorePaths.release, "release"), (XenstorePaths.domains, "data")] {
+            guard xs_watch(h, path, token) else {
+                let e = XenError(operation: "xs_watch \(path)", code: -1, errno: cxen_errno())
+                xs_close(h)
+                throw e
+            }
+        }
+        return h
+    }
+
+    private func run() {
+        while true {
+            guard let h = handle else {
+                Thread.sleep(forTimeInterval: 1)
+                do {
+                    handle = try Self.open()
+                    logger.notice("xenstore watches re-established")
+                    continuation.yield(.resync)
+                } catch {
+                    logger.error("xenstore watch connection: \(error); retrying")
+                }
+                continue
+            }
+            var n: UInt32 = 0
+            guard let ev = xs_read_watch(h, &n) else {
+                logger.error("xenstore watch connection lost (errno \(cxen_errno())); reconnecting")
+                xs_close(h)
+                handle = nil
+                continue
+            }
+            defer { free(ev) }
+            guard n >= 2, let p = ev[Int(XS_WATCH_PATH.rawValue)], let t = ev[Int(XS_WATCH_TOKEN.rawValue)] else { continue }
+            let path = String(cString: p), token = String(cString: t)
+            switch token {
+            case "introduce", "release":
+                continuation.yield(.resync)
+            default:
+                if let (domid, key) = XenstorePaths.reportKey(fromWatchPath: path) {
+                    continuation.yield(.reportWritten(domid, key: key))
+                }
+            }
+        }
+    }
+}

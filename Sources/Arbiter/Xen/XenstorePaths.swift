@@ -1,0 +1,53 @@
+import GuestModel
+
+/// The xenstore paths the arbiter reads and watches, in one place. Guest-writable paths are marked;
+/// everything else is written by the toolstack (trusted).
+public enum XenstorePaths {
+    /// A domain's home: `/local/domain/<domid>`.
+    public static func home(_ d: DomID) -> String { "/local/domain/\(d.raw)" }
+    /// `memory/static-max` (KiB; toolstack): libxl refuses targets above it.
+    public static func staticMax(_ d: DomID) -> String { home(d) + "/memory/static-max" }
+    /// `memory/target` (KiB; written by libxl_set_memory_target, read by the guest's balloon driver).
+    public static func target(_ d: DomID) -> String { home(d) + "/memory/target" }
+    /// `data/pressure` (guest-writable: hostile until parsed): our reporter's line.
+    public static let pressureKey = "data/pressure"
+    /// `data/meminfo_total`, `data/meminfo_free` (guest-writable): XenServer-style agents.
+    public static let legacyKeys = ["data/meminfo_total", "data/meminfo_free"]
+    /// The report keys, relative to a domain's home.
+    public static let reportKeys = [pressureKey] + legacyKeys
+    /// Special watch paths.
+    public static let introduce = "@introduceDomain"
+    public static let release = "@releaseDomain"
+    /// The subtree watched for report writes.
+    public static let domains = "/local/domain"
+
+    /// Maps a watch event's path to (domid, report key), or nil for anything that is not exactly a
+    /// report key of a guest domain: other keys, deeper or shallower paths, non-canonical domids
+    /// ("05", "+5", "5 "), reserved domids, dot segments, over-long paths. Watches fire for every write
+    /// under /local/domain (libxl's own included): only these paths become report events.
+    public static func reportKey(fromWatchPath path: String) -> (DomID, String)? {
+        guard path.utf8.count <= 128, path.hasPrefix(domains + "/") else { return nil }
+        let rest = path.dropFirst(domains.count + 1)
+        guard let slash = rest.firstIndex(of: "/") else { return nil }
+        let idText = rest[..<slash]
+        let key = String(rest[rest.index(after: slash)...])
+        guard !idText.isEmpty, idText.count <= 5, idText.allSatisfy({ $0 >= "0" && $0 <= "9" }),
+              idText == "0" || idText.first != "0", let id = UInt16(idText), id < DomID.firstReserved,
+              reportKeys.contains(key) else { return nil }
+        return (DomID(id), key)
+    }
+
+    /// Parses a toolstack-written KiB value (digits only, bounded); nil for anything else.
+    public static func kib(_ raw: [UInt8]?) -> KiB? {
+        guard let raw, !raw.isEmpty, raw.count <= 20 else { return nil }
+        var v: Int64 = 0
+        for b in raw {
+            guard b >= 0x30 && b <= 0x39 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (s, o2) = m.addingReportingOverflow(Int64(b - 0x30))
+            if o1 || o2 || s > (Int64(1) << 42) { return nil }
+            v = s
+        }
+        return KiB(v)
+    }
+}
