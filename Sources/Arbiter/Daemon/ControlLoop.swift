@@ -35,6 +35,7 @@ public actor ControlLoop {
     public private(set) var lastDecision: Decision?
     var pendingPressure = Set<DomID>()
     var resyncPending = false
+    var marked = Set<DomID>()
     var pendingLegacy = Set<DomID>()
     var names = [DomID: String]()
     var lastRecorded = [DomID: Recorded]()
@@ -154,6 +155,16 @@ public actor ControlLoop {
                     pushes[o.domid] = .failed("\(error)")
                     logger.warning("target not set", metadata: ["domid": "\(o.domid)", "target": "\(o.target)", "error": "\(error)"])
                 }
+            }
+        }
+
+        // Publish uncooperative marks when they change.
+        for o in decision.outcomes where o.uncooperative != (marked.contains(o.domid)) {
+            do {
+                try await backend.markUncooperative(o.domid, o.uncooperative)
+                if o.uncooperative { marked.insert(o.domid) } else { marked.remove(o.domid) }
+            } catch {
+                logger.warning("uncooperative mark not written", metadata: ["domid": "\(o.domid)", "error": "\(error)"])
             }
         }
 

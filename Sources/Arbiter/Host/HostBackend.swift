@@ -72,6 +72,12 @@ public protocol HostBackend: Sendable {
     func events() async -> AsyncStream<HostEvent>
     /// Sets a domain's balloon target (absolute, enforced).
     func setTarget(_ domid: DomID, _ target: KiB) async throws
+    /// Publishes the arbiter's view where admins look: a domain marked uncooperative (or no longer).
+    func markUncooperative(_ domid: DomID, _ uncooperative: Bool) async throws
+}
+
+extension HostBackend {
+    public func markUncooperative(_ domid: DomID, _ uncooperative: Bool) async throws {}
 }
 
 /// The simulated Xen host behind the backend protocol: the embedded default when there is no Xen.

@@ -61,6 +61,19 @@ public final class XenstoreConnection {
         return Array(UnsafeRawBufferPointer(start: raw, count: n))
     }
 
+    /// Writes one key (dom0 only writes toolstack keys: never under a guest's data/).
+    public func write(_ path: String, _ value: String) throws(XenError) {
+        let ok = value.withCString { xs_write(handle, CXEN_XBT_NULL, path, $0, UInt32(strlen($0))) }
+        guard ok else { throw XenError(operation: "xs_write \(path)", code: -1, errno: cxen_errno()) }
+    }
+
+    /// Removes one key (absent is fine).
+    public func remove(_ path: String) throws(XenError) {
+        guard xs_rm(handle, CXEN_XBT_NULL, path) || cxen_errno() == 2 else {
+            throw XenError(operation: "xs_rm \(path)", code: -1, errno: cxen_errno())
+        }
+    }
+
     deinit { xs_close(handle) }
 }
 

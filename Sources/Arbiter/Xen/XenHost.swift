@@ -73,6 +73,18 @@ public final class XenHost: HostBackend, @unchecked Sendable {
 
     public func events() -> AsyncStream<HostEvent> { watcher.stream }
 
+    /// `memory/uncooperative`, as squeezed writes it. (The fence itself is the target: enforced targets
+    /// set maxmem, so a domain held at what it has cannot take back what it gave.)
+    public func markUncooperative(_ domid: DomID, _ uncooperative: Bool) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            if uncooperative { try xs.write(XenstorePaths.uncooperative(domid), "1") } else { try xs.remove(XenstorePaths.uncooperative(domid)) }
+        } catch {
+            throw HostError.xen(error)
+        }
+    }
+
     /// libxl_set_memory_target, absolute and enforced (maxmem follows), as `xl mem-set` does.
     public func setTarget(_ domid: DomID, _ target: KiB) throws {
         lock.lock()

@@ -9,6 +9,9 @@ public enum XenstorePaths {
     public static func staticMax(_ d: DomID) -> String { home(d) + "/memory/static-max" }
     /// `memory/target` (KiB; written by libxl_set_memory_target, read by the guest's balloon driver).
     public static func target(_ d: DomID) -> String { home(d) + "/memory/target" }
+    /// `memory/uncooperative` (written by the arbiter, as squeezed does): "1" while the domain's balloon
+    /// is marked uncooperative and held at what it has; removed when it is asked again.
+    public static func uncooperative(_ d: DomID) -> String { home(d) + "/memory/uncooperative" }
     /// `data/pressure` (guest-writable: hostile until parsed): our reporter's line.
     public static let pressureKey = "data/pressure"
     /// `data/meminfo_total`, `data/meminfo_free` (guest-writable): XenServer-style agents.
