@@ -40,19 +40,7 @@ enum StoreBench {
 
         // 2. Database size per day: 100 reporting guests for one simulated hour through the control loop
         //    at the default settings (tick 10 s, reports every 2 s coalesced to 1 s), times 24.
-        var guests = [GuestSpec]()
-        for i in 0..<100 {
-            let w: Workload
-            switch i % 5 {
-            case 0: w = .steady(KiB(mib: 1200))
-            case 1: w = .ramp(from: KiB(gib: 1), to: KiB(gib: 3), start: 600, seconds: 1200)
-            case 2: w = .spike(base: KiB(gib: 1), peak: KiB(gib: 3), at: Double(30 * i), seconds: 120, every: 1800)
-            case 3: w = .periodic(base: KiB(gib: 2), amplitude: KiB(mib: 800), period: 900)
-            default: w = .idle(KiB(mib: 300))
-            }
-            guests.append(GuestSpec(name: "vm\(i)", workload: w, staticMax: KiB(gib: 4), boot: KiB(gib: 2)))
-        }
-        let scenario = Scenario(name: "bench100", hostMemory: KiB(gib: 220), guests: guests)
+        let scenario = benchScenario(guests: 100, hostMemory: KiB(gib: 220))
         let path = tempDB("day.sqlite")
         let store = try! DecisionStore(path: path)
         let host = SimulatedHost(scenario: scenario)

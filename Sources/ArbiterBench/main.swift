@@ -180,19 +180,7 @@ if !sizes.isEmpty && extras {
 // The simulated host: one hour of host time for 50 guests (1 s physics steps, a round every 2 s,
 // every guest reporting every 2 s), under our policy and under the static baseline (physics alone).
 if !sizes.isEmpty && extras {
-    var guests = [GuestSpec]()
-    for i in 0..<50 {
-        let w: Workload
-        switch i % 5 {
-        case 0: w = .steady(KiB(mib: 1200))
-        case 1: w = .ramp(from: KiB(gib: 1), to: KiB(gib: 3), start: 600, seconds: 1200)
-        case 2: w = .spike(base: KiB(gib: 1), peak: KiB(gib: 3), at: Double(60 * i), seconds: 120, every: 1800)
-        case 3: w = .periodic(base: KiB(gib: 2), amplitude: KiB(mib: 800), period: 900)
-        default: w = .idle(KiB(mib: 300))
-        }
-        guests.append(GuestSpec(name: "g\(i)", workload: w, staticMax: KiB(gib: 4), boot: KiB(gib: 2)))
-    }
-    let scenario = Scenario(name: "bench", hostMemory: KiB(gib: 110), guests: guests)
+    let scenario = benchScenario(guests: 50, hostMemory: KiB(gib: 110))
     for name in [PolicyName.arbiter, .static] {
         var times = [Int64]()
         var stall = 0.0
@@ -207,4 +195,21 @@ if !sizes.isEmpty && extras {
 // The decision store (--store): recording cost, database size per day, a 30-day report.
 if storeBench {
     StoreBench.run()
+}
+
+/// A mixed host for the benchmarks: steady, ramping, spiking, periodic and idle guests in turn.
+func benchScenario(guests n: Int, hostMemory: KiB) -> Scenario {
+    var guests = [GuestSpec]()
+    for i in 0..<n {
+        let w: Workload
+        switch i % 5 {
+        case 0: w = .steady(KiB(mib: 1200))
+        case 1: w = .ramp(from: KiB(gib: 1), to: KiB(gib: 3), start: 600, seconds: 1200)
+        case 2: w = .spike(base: KiB(gib: 1), peak: KiB(gib: 3), at: Double(60 * i % 1800), seconds: 120, every: 1800)
+        case 3: w = .periodic(base: KiB(gib: 2), amplitude: KiB(mib: 800), period: 900)
+        default: w = .idle(KiB(mib: 300))
+        }
+        guests.append(GuestSpec(name: "vm\(i)", workload: w, staticMax: KiB(gib: 4), boot: KiB(gib: 2)))
+    }
+    return Scenario(name: "bench\(n)", hostMemory: hostMemory, guests: guests)
 }

@@ -47,13 +47,7 @@ public struct ArbiterDaemon: Service {
             let start = ContinuousClock.now
             let loop = ControlLoop(backend: host, store: store, config: config, logger: logger,
                                    now: { TimePoint(ms: Int64((ContinuousClock.now - start) / .milliseconds(1))) })
-            let socket: ControlSocket
-            do {
-                socket = try ControlSocket(path: config.daemon.socket)
-            } catch {
-                throw StartupError(description: "control socket: \(error)", exitCode: 2)
-            }
-            return ArbiterDaemon(loop: loop, sim: nil, store: store, socket: socket, configPath: configPath, logger: logger)
+            return ArbiterDaemon(loop: loop, sim: nil, store: store, socket: try openSocket(config), configPath: configPath, logger: logger)
         case .sim:
             let scenario: Scenario
             do {
@@ -69,13 +63,15 @@ public struct ArbiterDaemon: Service {
                 backend: host, store: store, config: config, logger: logger,
                 now: { TimePoint(seconds: await host.seconds) },
                 settings: { await host.adminSettings().mapValues { AdminSetting(min: $0.min, max: $0.max, weight: $0.weight) } })
-            let socket: ControlSocket
-            do {
-                socket = try ControlSocket(path: config.daemon.socket)
-            } catch {
-                throw StartupError(description: "control socket: \(error)", exitCode: 2)
-            }
-            return ArbiterDaemon(loop: loop, sim: host, store: store, socket: socket, configPath: configPath, logger: logger)
+            return ArbiterDaemon(loop: loop, sim: host, store: store, socket: try openSocket(config), configPath: configPath, logger: logger)
+        }
+    }
+
+    static func openSocket(_ config: ArbiterConfig) throws -> ControlSocket {
+        do {
+            return try ControlSocket(path: config.daemon.socket)
+        } catch {
+            throw StartupError(description: "control socket: \(error)", exitCode: 2)
         }
     }
 
