@@ -2,8 +2,9 @@
 ///
 /// Two phases (squeezed's rule): targets that free memory go out at once; targets that take memory
 /// are granted only from memory Xen already shows free, less the host reserve and less grows still
-/// outstanding (target above actual), critical guests first, then guests below their floor, then by
-/// relative shortfall. Shrinks are rate-limited, at two speeds:
+/// outstanding (target above actual): critical guests first, then guests below their floor, then
+/// everyone else in proportion to what they asked. A guest with no stall grows only when its share is
+/// `calmGrowFraction` above its target. Shrinks are rate-limited, at two speeds:
 ///
 ///     base   = min(target, actual)                      (memory the guest holds or was promised)
 ///     relief = max(0, 1 − stall / shrinkStopPressure)
@@ -15,8 +16,9 @@
 ///
 /// with Δt the time since the last shrink pushed (at most maxInterval): steps smaller than the
 /// deadband wait and accrue. So the guest's memory never falls faster than the configured rates, the
-/// part it needs goes slowly, shrinking slows as its stall rises and stops above the threshold. A shrink already pushed but not yet reached by more than `maxShrinkLead`
-/// is not extended (never fight a target that is still being reached); lowering a grow target the
+/// part it needs goes slowly, shrinking slows as its stall rises and stops above the threshold. A
+/// shrink already pushed but not yet reached by more than `maxShrinkLead` is not extended (never
+/// fight a target that is still being reached); lowering a grow target the
 /// guest has not reached takes nothing from it and is not paced. Changes inside the deadband are not
 /// pushed, except to reach a floor or leave a target above static-max.
 enum Pacer {
