@@ -82,6 +82,9 @@ struct StoreTests {
                          fullSnapshot: true, names: [DomID(1): "cache", DomID(2): "db"])
         #expect(try store.latest().map(\.name) == ["cache", "db"])
         #expect(try store.history("web").count == 1)
+        try store.record(d, at: Date(timeIntervalSince1970: 5), trigger: .tick, hostTotal: KiB(gib: 16), outcomes: d.outcomes,
+                         fullSnapshot: true, names: [DomID(1): "cache", DomID(2): "db2"], uuids: [DomID(2): "12345678-9abc-def0-0102-030405060708"])
+        #expect(try store.db.read { try String.fetchOne($0, sql: "SELECT uuid FROM domains WHERE name = 'db2'") } == "12345678-9abc-def0-0102-030405060708")
         try store.recordRejection(DomID(2), name: "db", at: Date(timeIntervalSince1970: 4), .unknownKey("evil"))
         #expect(try store.rejections().map(\.code) == ["unknown-key"])
     }

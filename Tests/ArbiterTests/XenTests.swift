@@ -77,6 +77,12 @@ struct XenstorePathTests {
         #expect(XenstorePaths.kib(nil) == nil)
     }
 
+    @Test func uuidsAreCanonical() {
+        #expect(XenHost.uuidString([0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08])
+                == "12345678-9abc-def0-0102-030405060708")
+        #expect(XenHost.uuidString([1, 2, 3]) == nil)
+    }
+
     @Test func libxlErrorsKeepTheirContext() {
         let e = XenError(operation: "libxl_set_memory_target", domid: 3, code: ERROR_DOMAIN_NOTFOUND_CODE, errno: 3)
         #expect(e.description.hasPrefix("libxl_set_memory_target (domid 3) failed: ERROR_DOMAIN_NOTFOUND"))

@@ -120,6 +120,7 @@ public actor ControlLoop {
             return nil
         }
         for d in domains { names[d.domid] = d.name }
+        let uuids = Dictionary(domains.compactMap { d in d.uuid.map { (d.domid, $0) } }, uniquingKeysWith: { a, _ in a })
         let staticMax = Dictionary(uniqueKeysWithValues: domains.map { ($0.domid, $0.staticMax) })
 
         // Reports: those that changed, and on a full pass every reporter line (watches can be lost).
@@ -177,7 +178,7 @@ public actor ControlLoop {
         if let store {
             do {
                 try store.record(decision, at: wall(), trigger: trigger, hostTotal: memory.total, outcomes: rows,
-                                 fullSnapshot: full, names: names, pushes: pushes)
+                                 fullSnapshot: full, names: names, uuids: uuids, pushes: pushes)
                 for o in rows { lastRecorded[o.domid] = Recorded(o) }
             } catch {
                 unrecordedRounds += 1

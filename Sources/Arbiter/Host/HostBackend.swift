@@ -13,10 +13,13 @@ public struct DomainInfo: Sendable, Equatable {
     public var staticMax: KiB
     /// `memory/target`.
     public var target: KiB
+    /// The domain's UUID, where the backend knows it.
+    public var uuid: String?
 
-    public init(domid: DomID, name: String, current: KiB, maxMem: KiB, staticMax: KiB, target: KiB) {
+    public init(domid: DomID, name: String, current: KiB, maxMem: KiB, staticMax: KiB, target: KiB, uuid: String? = nil) {
         self.domid = domid
         self.name = name
+        self.uuid = uuid
         self.current = current
         self.maxMem = maxMem
         self.staticMax = staticMax

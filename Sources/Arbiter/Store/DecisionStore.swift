@@ -69,10 +69,11 @@ public final class DecisionStore: Sendable {
     /// unless `fullSnapshot`). `names` maps domids to names; `pushes` the actuation results.
     @discardableResult
     public func record(_ d: Decision, at: Date, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
-                       names: [DomID: String], pushes: [DomID: Push] = [:]) throws -> Int64 {
+                       names: [DomID: String], uuids: [DomID: String] = [:], pushes: [DomID: Push] = [:]) throws -> Int64 {
         let t = at.timeIntervalSince1970
         do {
-            return try write(d, t: t, trigger: trigger, hostTotal: hostTotal, outcomes: outcomes, fullSnapshot: fullSnapshot, names: names, pushes: pushes)
+            return try write(d, t: t, trigger: trigger, hostTotal: hostTotal, outcomes: outcomes, fullSnapshot: fullSnapshot,
+                             names: names, uuids: uuids, pushes: pushes)
         } catch {
             // The transaction rolled back: domain rows it created are gone, so forget the cache.
             domainCache.withLock { $0.removeAll() }
@@ -81,7 +82,7 @@ public final class DecisionStore: Sendable {
     }
 
     private func write(_ d: Decision, t: Double, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
-                       names: [DomID: String], pushes: [DomID: Push]) throws -> Int64 {
+                       names: [DomID: String], uuids: [DomID: String], pushes: [DomID: Push]) throws -> Int64 {
         try db.write { db in
             try db.execute(sql: """
                 INSERT INTO rounds (at, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot)
@@ -90,7 +91,9 @@ public final class DecisionStore: Sendable {
                                  Self.phaseName(d.phase), fullSnapshot ? 1 : 0])
             let roundID = db.lastInsertedRowID
             var ids = [DomID: Int64]()
-            for o in d.outcomes { ids[o.domid] = try domainID(db, o.domid, name: names[o.domid] ?? "dom\(o.domid)", at: t) }
+            for o in d.outcomes {
+                ids[o.domid] = try domainID(db, o.domid, name: names[o.domid] ?? "dom\(o.domid)", uuid: uuids[o.domid], at: t)
+            }
             try db.execute(sql: "UPDATE domains SET last_seen = ? WHERE released IS NULL AND last_seen < ?", arguments: [t, t])
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO allocations (round_id, domain_id, report_status, working_set_kib, stall, floor_kib, floor_kind,
@@ -209,21 +212,21 @@ public final class DecisionStore: Sendable {
 
     /// The live domain row for `domid` with this name, created when new (a new name on a known domid
     /// means Xen reused the id: the old lifetime is closed). Cached: one query per domain lifetime.
-    func domainID(_ db: Database, _ domid: DomID, name: String, at t: Double) throws -> Int64 {
+    func domainID(_ db: Database, _ domid: DomID, name: String, uuid: String? = nil, at t: Double) throws -> Int64 {
         if let hit = domainCache.withLock({ $0[domid] }), hit.name == name { return hit.id }
-        let id = try Self.lookupDomain(db, domid, name: name, at: t)
+        let id = try Self.lookupDomain(db, domid, name: name, uuid: uuid, at: t)
         domainCache.withLock { $0[domid] = (name, id) }
         return id
     }
 
-    static func lookupDomain(_ db: Database, _ domid: DomID, name: String, at t: Double) throws -> Int64 {
+    static func lookupDomain(_ db: Database, _ domid: DomID, name: String, uuid: String?, at t: Double) throws -> Int64 {
         if let row = try Row.fetchOne(db, sql: "SELECT id, name FROM domains WHERE domid = ? AND released IS NULL", arguments: [Int(domid.raw)]) {
             let id: Int64 = row["id"]
             if (row["name"] as String) == name { return id }
             try db.execute(sql: "UPDATE domains SET released = ? WHERE id = ?", arguments: [t, id])
         }
-        try db.execute(sql: "INSERT INTO domains (domid, name, first_seen, last_seen) VALUES (?, ?, ?, ?)",
-                       arguments: [Int(domid.raw), name, t, t])
+        try db.execute(sql: "INSERT INTO domains (domid, name, uuid, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [Int(domid.raw), name, uuid, t, t])
         return db.lastInsertedRowID
     }
 

@@ -46,10 +46,18 @@ public final class XenHost: HostBackend, @unchecked Sendable {
             let current = KiB(Int64(clamping: info.current_memkb))
             let staticMax = XenstorePaths.kib(try? xs.read(XenstorePaths.staticMax(d), limit: 20)) ?? KiB(Int64(clamping: info.max_memkb))
             let target = XenstorePaths.kib(try? xs.read(XenstorePaths.target(d), limit: 20)) ?? current
+            let uuid = withUnsafeBytes(of: info.uuid.uuid) { XenHost.uuidString(Array($0)) }
             out.append(DomainInfo(domid: d, name: name, current: current, maxMem: KiB(Int64(clamping: info.max_memkb)),
-                                  staticMax: staticMax, target: target))
+                                  staticMax: staticMax, target: target, uuid: uuid))
         }
         return out
+    }
+
+    /// The canonical 8-4-4-4-12 text of a 16-byte UUID.
+    static func uuidString(_ bytes: [UInt8]) -> String? {
+        guard bytes.count == 16 else { return nil }
+        let hex = bytes.map { b -> String in let h = String(b, radix: 16); return h.count == 1 ? "0" + h : h }
+        return [0..<4, 4..<6, 6..<8, 8..<10, 10..<16].map { hex[$0].joined() }.joined(separator: "-")
     }
 
     public func memory() throws -> HostMemory {
