@@ -44,8 +44,6 @@ public struct KiB: Hashable, Comparable, Sendable, CustomStringConvertible {
         return KiB((v + 3) & ~3)
     }
 
-    @inlinable public func scaled(_ f: Double) -> Double { Double(value) * f }
-
     /// Human-readable, xl-style (M or G with one decimal where needed).
     public var description: String { formatSize(self) }
 }
