@@ -17,7 +17,7 @@ struct ArbiterCommand: AsyncParsableCommand {
             Until the daemon lands, the default verb runs our policy on the simulated host's default \
             scenario and prints its decisions (see README).
             """,
-        subcommands: [Demo.self, DaemonCommand.self, ListCommand.self, Top.self, SetCommand.self, History.self, Alerts.self, ReportCommand.self, Simulate.self,
+        subcommands: [Demo.self, DaemonCommand.self, ListCommand.self, Top.self, SetCommand.self, Explain.self, History.self, Alerts.self, ReportCommand.self, Simulate.self,
                       ConfigCheck.self, ConfigExample.self, XenInfo.self],
         defaultSubcommand: Demo.self)
 }
@@ -505,5 +505,34 @@ struct ReportCommand: ParsableCommand {
         } else {
             print(text, terminator: "")
         }
+    }
+}
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Why a domain's target is what it is: the facts of its latest recorded decision.")
+
+    @Argument(help: "Domain name or domid.")
+    var domain: String
+
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        guard let e = try store.open().explain(domain) else { throw CLIError("no recorded decisions for '\(domain)'") }
+        let why = Reason(rawValue: e.reason)?.explanation ?? e.reason
+        var out = "\(e.name) (domid \(e.domid)) at \(timeText(e.at)): target \(formatSize(e.target))"
+        out += e.target == e.previousTarget ? " (unchanged)" : " (was \(formatSize(e.previousTarget)))"
+        out += ", has \(formatSize(e.actual))\n"
+        out += "  why:        \(e.reason): \(why)\n"
+        out += "  report:     \(e.status)" + (e.workingSet.map { ", working set \(formatSize($0))" } ?? "")
+            + (e.stall.map { ", stall \(formatFixed($0 * 100, decimals: 2))%" } ?? "") + "\n"
+        out += "  limits:     floor \(formatSize(e.floor)) (\(e.floorKind)), ceiling \(formatSize(e.ceiling)), weight \(formatFixed(e.weight, decimals: 2))\n"
+        out += "  share:      demand \(formatSize(e.demand)), allocation \(formatSize(e.allocation)) (\(e.basis)); host \(e.phase), "
+            + "budget \(formatSize(e.budget)), Xen free \(formatSize(e.free))\n"
+        switch e.pushed {
+        case true?: out += "  pushed:     yes\n"
+        case false?: out += "  pushed:     FAILED: \(e.pushError ?? "?")\n"
+        case nil: out += "  pushed:     nothing to push (or a dry run)\n"
+        }
+        print(out, terminator: "")
     }
 }

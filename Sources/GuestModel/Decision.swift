@@ -126,6 +126,35 @@ public enum Reason: String, Sendable, Equatable, CaseIterable, CustomStringConve
     case infeasible = "held:floors-exceed-host"
 
     public var description: String { rawValue }
+
+    /// The reason in a sentence, for `arbiter explain`.
+    public var explanation: String {
+        switch self {
+        case .steady: "its target is within the deadband of what it should have: nothing was pushed"
+        case .growDemand: "raised towards its estimated demand (pressure or a growing working set)"
+        case .growFloor: "it was below its floor, which is hard: raised at once"
+        case .growCritical: "critical memory pressure: given back what it recently had, at once"
+        case .growSurplus: "given a weighted share of spare memory above its demand"
+        case .growPartial: "wanted more than Xen had free: given part now, the rest as shrinks elsewhere free memory"
+        case .heldNoFree: "wants to grow, but nothing is free yet: shrinks elsewhere go first"
+        case .shrinkIdle: "its demand is below what it has: lowered at the paced rate"
+        case .shrinkContention: "the host is short and this is its fair share: lowered at the paced rate"
+        case .shrinkCeiling: "above the ceiling set for it: lowered at the paced rate"
+        case .clampStaticMax: "its target was above static-max, which libxl refuses: clamped"
+        case .trimGrow: "a grow it had not reached was lowered: nothing taken from it"
+        case .heldPressure: "a shrink was due, but it is stalling: not squeezed"
+        case .heldConverging: "a shrink was due, but its balloon has not reached the last one yet"
+        case .heldRateLimit: "a shrink was due, but the pace allows nothing yet"
+        case .heldFloor: "at its floor"
+        case .heldFairShare: "wants more, but under contention this is its weighted fair share"
+        case .heldStale: "its last report is too old: held, never shrunk on old data"
+        case .heldNoReport: "it has never reported: held, never shrunk without data"
+        case .heldRejected: "its latest report was rejected: held"
+        case .heldQuarantine: "a report of it was rejected recently: it may not grow yet"
+        case .fencedUncooperative: "its balloon gave back too little for too long: held at what it really has"
+        case .infeasible: "the floors exceed the host: everyone is held at their floor"
+        }
+    }
 }
 
 /// The outcome for one domain.

@@ -62,6 +62,18 @@ struct StoreTests {
         #expect(try store.history("1", since: Date(timeIntervalSince1970: 101)).count == 1)
     }
 
+    @Test func explainAnswersFromTheLatestRow() throws {
+        let store = try DecisionStore()
+        let d = decision(target: KiB(mib: 1800))
+        try store.record(d, at: Date(timeIntervalSince1970: 100), trigger: .tick, hostTotal: KiB(gib: 16), outcomes: d.outcomes,
+                         fullSnapshot: true, names: [DomID(1): "web", DomID(2): "db"], pushes: [DomID(1): .failed("ERROR_FAIL")])
+        let e = try #require(try store.explain("web"))
+        #expect(e.target == KiB(mib: 1800) && e.previousTarget == KiB(gib: 2) && e.pushed == false && e.pushError == "ERROR_FAIL")
+        #expect(e.floor == d.outcomes[0].floor && e.reason == d.outcomes[0].reason.rawValue && e.phase == "uncontended")
+        #expect(try store.explain("nobody") == nil)
+        #expect(Reason.allCases.allSatisfy { !$0.explanation.isEmpty })
+    }
+
     @Test func theSchemaRefusesImpossibleRows() throws {
         let store = try DecisionStore()
         var d = decision()

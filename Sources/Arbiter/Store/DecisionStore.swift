@@ -327,6 +327,35 @@ public final class DecisionStore: Sendable {
         }
     }
 
+    /// Everything recorded about one domain's latest decision, for `arbiter explain`.
+    public struct Explanation: Sendable, Equatable {
+        public var name: String, domid: Int, at: Double
+        public var status: String, workingSet: KiB?, stall: Double?
+        public var floor: KiB, floorKind: String, ceiling: KiB, weight: Double, demand: KiB
+        public var allocation: KiB, basis: String, actual: KiB, previousTarget: KiB, target: KiB
+        public var reason: String, pushed: Bool?, pushError: String?
+        public var phase: String, budget: KiB, free: KiB
+    }
+
+    public func explain(_ domain: String) throws -> Explanation? {
+        try db.read { db in
+            guard let r = try Row.fetchOne(db, sql: """
+                SELECT d.name, d.domid, r.at, r.phase, r.budget_kib, r.host_free_kib, a.*
+                FROM allocations a JOIN domains d ON d.id = a.domain_id JOIN rounds r ON r.id = a.round_id
+                WHERE (d.name = ? OR CAST(d.domid AS TEXT) = ?) ORDER BY r.at DESC, r.id DESC LIMIT 1
+                """, arguments: [domain, domain]) else { return nil }
+            let ws: Int64? = r["working_set_kib"]
+            let pushed: Int? = r["pushed"]
+            return Explanation(name: r["name"], domid: r["domid"], at: r["at"], status: r["report_status"], workingSet: ws.map { KiB($0) },
+                               stall: r["stall"], floor: KiB(r["floor_kib"] as Int64), floorKind: r["floor_kind"],
+                               ceiling: KiB(r["ceiling_kib"] as Int64), weight: r["weight"], demand: KiB(r["demand_kib"] as Int64),
+                               allocation: KiB(r["allocation_kib"] as Int64), basis: r["basis"], actual: KiB(r["actual_kib"] as Int64),
+                               previousTarget: KiB(r["previous_target_kib"] as Int64), target: KiB(r["target_kib"] as Int64),
+                               reason: r["reason"], pushed: pushed.map { $0 == 1 }, pushError: r["push_error"],
+                               phase: r["phase"], budget: KiB(r["budget_kib"] as Int64), free: KiB(r["host_free_kib"] as Int64))
+        }
+    }
+
     public struct AlertRow: Sendable, Equatable {
         public var at: Double
         public var kind: String
