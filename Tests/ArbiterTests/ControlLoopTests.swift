@@ -37,7 +37,7 @@ struct ControlLoopTests {
         let backend: any HostBackend = refuse.isEmpty ? host : FlakyBackend(host, refuse: refuse)
         let loop = ControlLoop(backend: backend, store: store, config: config, logger: logger,
                                now: { TimePoint(seconds: await host.seconds) },
-                               settings: { await host.adminSettings().mapValues { AdminSetting(min: $0.min, max: $0.max, weight: $0.weight) } })
+                               settings: { await host.adminSettings() })
         return (loop, host, store)
     }
 
@@ -97,7 +97,7 @@ struct ControlLoopTests {
         logger.logLevel = .critical
         let again = ControlLoop(backend: host, store: store, config: ArbiterConfig(), logger: logger,
                                 now: { TimePoint(seconds: await host.seconds) },
-                                settings: { await host.adminSettings().mapValues { AdminSetting(min: $0.min, max: $0.max, weight: $0.weight) } })
+                                settings: { await host.adminSettings() })
         let d = try #require(await again.round(trigger: .startup))
         for (o, b) in zip(d.outcomes, before) {
             #expect(o.previousTarget == b)
@@ -130,7 +130,7 @@ struct CadenceTests {
         logger.logLevel = .critical
         let loop = ControlLoop(backend: host, store: nil, config: ArbiterConfig(), logger: logger,
                                now: { TimePoint(seconds: await host.seconds) },
-                               settings: { await host.adminSettings().mapValues { AdminSetting(min: $0.min, max: $0.max, weight: $0.weight) } })
+                               settings: { await host.adminSettings() })
         await loop.round(trigger: .startup)
         var reasons = [[Reason]](repeating: [], count: 3)
         for _ in 0..<120 {

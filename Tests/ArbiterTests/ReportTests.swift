@@ -18,7 +18,7 @@ struct ReportTests {
         let clock = WallClock()
         let loop = ControlLoop(backend: host, store: store, config: ArbiterConfig(), logger: logger,
                                now: { TimePoint(seconds: await host.seconds) }, wall: { clock.now() },
-                               settings: { await host.adminSettings().mapValues { AdminSetting(min: $0.min, max: $0.max, weight: $0.weight) } })
+                               settings: { await host.adminSettings() })
         await loop.round(trigger: .startup)
         for _ in 0..<90 {
             for e in await host.advance(by: 2) { await loop.note(e) }

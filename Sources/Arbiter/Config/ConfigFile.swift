@@ -233,14 +233,14 @@ public enum ConfigFile {
     }
 
     /// Cross-key checks (`ArbiterConfig.problems`), each placed on the line of the key it names.
-    static func validate(_ config: ArbiterConfig, lines: LineFinder, prefix: String = "") -> [ConfigError] {
+    static func validate(_ config: ArbiterConfig, lines: LineFinder) -> [ConfigError] {
         config.problems().map { problem in
             let key = problem.split(separator: " ").first.map(String.init)
             let line = key.flatMap { k -> Int? in
                 let parts = k.split(separator: ".")
-                return parts.count == 2 ? lines.key(String(parts[1]), in: prefix + String(parts[0])) : nil
+                return parts.count == 2 ? lines.key(String(parts[1]), in: String(parts[0])) : nil
             }
-            return ConfigError(key: nil, line: line, message: prefix.isEmpty ? problem : prefix + problem)
+            return ConfigError(key: nil, line: line, message: problem)
         }
     }
 

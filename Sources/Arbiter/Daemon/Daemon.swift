@@ -62,7 +62,7 @@ public struct ArbiterDaemon: Service {
             let loop = ControlLoop(
                 backend: host, store: store, config: config, logger: logger,
                 now: { TimePoint(seconds: await host.seconds) },
-                settings: { await host.adminSettings().mapValues { AdminSetting(min: $0.min, max: $0.max, weight: $0.weight) } })
+                settings: { await host.adminSettings() })
             return ArbiterDaemon(loop: loop, sim: host, store: store, socket: try openSocket(config), configPath: configPath, logger: logger)
         }
     }

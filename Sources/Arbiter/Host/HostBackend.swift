@@ -152,7 +152,9 @@ public actor SimulatedHost: HostBackend {
     }
 
     /// The admin-facing per-domain settings of the scenario (min, max, weight), for the control loop.
-    public func adminSettings() -> [DomID: (min: KiB?, max: KiB?, weight: Double?)] {
-        Dictionary(uniqueKeysWithValues: host.guests.map { ($0.domid, ($0.spec.adminMin, $0.spec.adminMax, $0.spec.weight)) })
+    public func adminSettings() -> [DomID: AdminSetting] {
+        Dictionary(uniqueKeysWithValues: host.guests.map {
+            ($0.domid, AdminSetting(min: $0.spec.adminMin, max: $0.spec.adminMax, weight: $0.spec.weight))
+        })
     }
 }

@@ -295,12 +295,17 @@ public final class DecisionStore: Sendable {
         public var reason: String
     }
 
+    /// The columns `state(_:)` reads.
+    static let stateColumns = """
+        d.name, d.domid, r.at, a.actual_kib, a.target_kib, a.floor_kib, a.ceiling_kib, a.weight, a.demand_kib,
+        a.stall, a.report_status, a.reason
+        """
+
     /// Every live domain with its latest recorded decision.
     public func latest() throws -> [DomainState] {
         try db.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT d.name, d.domid, r.at, a.actual_kib, a.target_kib, a.floor_kib, a.ceiling_kib, a.weight, a.demand_kib,
-                       a.stall, a.report_status, a.reason
+                SELECT \(Self.stateColumns)
                 FROM domains d
                 JOIN allocations a ON a.domain_id = d.id
                 JOIN rounds r ON r.id = a.round_id
@@ -315,8 +320,7 @@ public final class DecisionStore: Sendable {
     public func history(_ domain: String, since: Date? = nil, limit: Int = 10_000) throws -> [DomainState] {
         try db.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT d.name, d.domid, r.at, a.actual_kib, a.target_kib, a.floor_kib, a.ceiling_kib, a.weight, a.demand_kib,
-                       a.stall, a.report_status, a.reason
+                SELECT \(Self.stateColumns)
                 FROM allocations a
                 JOIN domains d ON d.id = a.domain_id
                 JOIN rounds r ON r.id = a.round_id
