@@ -4,8 +4,10 @@
 // arbiter watches. Without PSI (kernels before 4.20) the line has no PSI fields; without a xenstore
 // device it says so once a minute and keeps retrying; it never writes faster than the interval.
 //   --once --stdout   print one line and exit (no xenstore)
+// Glibc only, no Foundation: built with --static-swift-stdlib it is a few MB, which matters in a
+// guest's initramfs and page cache.
 import CXen
-import Foundation
+import Glibc
 import GuestModel
 import ReporterCore
 
@@ -17,15 +19,19 @@ struct Options {
     var key = "data/pressure"
 }
 
+func say(_ s: String) {
+    var line = s + "\n"
+    line.withUTF8 { b in _ = Glibc.write(2, b.baseAddress, b.count) }
+}
+
 func usage() -> Never {
-    FileHandle.standardError.write(Data("""
+    say("""
         usage: arbiter-reporter [--interval SECONDS] [--once] [--stdout] [--proc DIR]
           --interval  seconds between reports (default 2, at least 0.5)
           --once      one report, then exit
           --stdout    print the line instead of writing it to xenstore
           --proc      where /proc is (default /proc; for tests)
-
-        """.utf8))
+        """)
     exit(64)
 }
 
@@ -44,7 +50,7 @@ func parseOptions() -> Options {
             o.proc = v
         case "-h", "--help": usage()
         default:
-            FileHandle.standardError.write(Data("arbiter-reporter: unknown option \(a)\n".utf8))
+            say("arbiter-reporter: unknown option \(a)")
             usage()
         }
     }
@@ -53,19 +59,29 @@ func parseOptions() -> Options {
 
 /// A /proc file, at most 1 MiB; nil when absent (e.g. no PSI).
 func read(_ path: String) -> String? {
-    guard let h = FileHandle(forReadingAtPath: path) else { return nil }
-    defer { try? h.close() }
-    guard let data = try? h.read(upToCount: 1 << 20) else { return nil }
-    return String(decoding: data, as: UTF8.self)
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes = [UInt8]()
+    var chunk = [UInt8](repeating: 0, count: 16384)
+    while bytes.count < 1 << 20 {
+        let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { break }
+        bytes += chunk[0..<n]
+    }
+    return String(decoding: bytes.prefix(1 << 20), as: UTF8.self)
+}
+
+func now(_ clock: clockid_t) -> Double {
+    var ts = timespec()
+    clock_gettime(clock, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 /// Milliseconds of CLOCK_BOOTTIME: increases across reporter restarts within one boot, so the
 /// arbiter never sees the sequence go backwards.
-func bootMs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_BOOTTIME, &ts)
-    return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
-}
+func bootMs() -> UInt64 { UInt64(now(CLOCK_BOOTTIME) * 1000) }
 
 func makeLine(_ o: Options) -> String? {
     guard let meminfo = read(o.proc + "/meminfo") else { return nil }
@@ -77,7 +93,7 @@ func makeLine(_ o: Options) -> String? {
 /// The guest's xenstore connection, opened lazily and reopened after a failure.
 final class Xenstore {
     var handle: OpaquePointer?
-    var lastComplaint: Date?
+    var lastComplaint: Double?
 
     func write(_ key: String, _ value: String) -> Bool {
         if handle == nil { handle = xs_open(0) }
@@ -95,15 +111,16 @@ final class Xenstore {
     }
 
     func complain(_ s: String) {
-        if let last = lastComplaint, Date().timeIntervalSince(last) < 60 { return }
-        lastComplaint = Date()
-        FileHandle.standardError.write(Data("arbiter-reporter: \(s)\n".utf8))
+        let t = now(CLOCK_MONOTONIC)
+        if let last = lastComplaint, t - last < 60 { return }
+        lastComplaint = t
+        say("arbiter-reporter: \(s)")
     }
 }
 
 let options = parseOptions()
 let store = Xenstore()
-var next = Date()
+var next = now(CLOCK_MONOTONIC)
 while true {
     if let line = makeLine(options) {
         if options.stdout {
@@ -113,11 +130,16 @@ while true {
             exit(1)
         }
     } else {
-        FileHandle.standardError.write(Data("arbiter-reporter: cannot read \(options.proc)/meminfo\n".utf8))
+        say("arbiter-reporter: cannot read \(options.proc)/meminfo")
         if options.once { exit(1) }
     }
     if options.once { exit(0) }
     // A fixed schedule: never faster than the interval, whatever the write cost.
-    next = Swift.max(next.addingTimeInterval(options.interval), Date())
-    Thread.sleep(until: next)
+    next = Swift.max(next + options.interval, now(CLOCK_MONOTONIC))
+    var wait = next - now(CLOCK_MONOTONIC)
+    while wait > 0 {
+        var ts = timespec(tv_sec: Int(wait), tv_nsec: Int((wait - wait.rounded(.down)) * 1e9))
+        _ = nanosleep(&ts, nil)
+        wait = next - now(CLOCK_MONOTONIC)
+    }
 }
