@@ -89,7 +89,7 @@ public enum ConfigFile {
         Key(section: "estimator", name: "headroom", kind: .double(\.policy.estimator.headroom),
             doc: "Demand = working set x (1 + headroom)."),
         Key(section: "estimator", name: "max_overhead_fraction", kind: .double(\.policy.estimator.maxOverheadFraction),
-            doc: "At most this fraction of the allocation is believed to be kernel overhead (allocation - MemTotal)."),
+            doc: "At most this fraction of the allocation is believed to be kernel overhead (allocation - MemTotal; 37 % of a 160M PV guest on real Xen)."),
         Key(section: "estimator", name: "stale_after_seconds", kind: .double(\.policy.estimator.staleAfterSeconds),
             doc: "A reporter report older than this is stale: the guest is held, never shrunk."),
         Key(section: "estimator", name: "legacy_stale_after_seconds", kind: .double(\.policy.estimator.legacyStaleAfterSeconds),
