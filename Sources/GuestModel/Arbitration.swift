@@ -9,6 +9,8 @@ public struct GuestState: Sendable {
     public var estimator = EstimatorState()
     /// Allocation Xen showed in the last snapshot (the estimator's reference).
     public var lastActual: KiB?
+    /// Since when `lastActual` has not moved by more than `Arbitration.restTolerance`.
+    public var actualSince: TimePoint?
     /// Set while the most recent report was rejected; cleared by the next accepted one.
     public var lastRejection: ReportRejection?
     /// When a report of this guest was last rejected (it may not grow for `quarantineSeconds`).
@@ -77,16 +79,17 @@ public struct Arbitration: Sendable {
 
     /// Takes one raw `~/data/pressure` value read at `at`.
     @discardableResult
-    public mutating func ingest(_ domid: DomID, line: String, at: TimePoint, staticMax: KiB? = nil) -> IngestOutcome {
-        ingest(domid, parsed: ReportParser.parse(line, limits: config.limits), at: at, staticMax: staticMax)
+    public mutating func ingest(_ domid: DomID, line: String, at: TimePoint, staticMax: KiB? = nil, allocation: KiB? = nil) -> IngestOutcome {
+        ingest(domid, parsed: ReportParser.parse(line, limits: config.limits), at: at, staticMax: staticMax, allocation: allocation)
     }
 
     /// Takes one parsed (or refused) report read at `at`. `staticMax` is the domain's trusted static-max
     /// if the caller has it.
     @discardableResult
-    public mutating func ingest(_ domid: DomID, parsed: Result<GuestReport, ReportRejection>, at: TimePoint, staticMax: KiB? = nil) -> IngestOutcome {
+    public mutating func ingest(_ domid: DomID, parsed: Result<GuestReport, ReportRejection>, at: TimePoint, staticMax: KiB? = nil,
+                                allocation: KiB? = nil) -> IngestOutcome {
         switch parsed {
-        case .success(let report): return ingest(domid, report: report, at: at, staticMax: staticMax)
+        case .success(let report): return ingest(domid, report: report, at: at, staticMax: staticMax, allocation: allocation)
         case .failure(let why):
             guard domid.raw < DomID.firstReserved else { return .rejected(why) }
             let s = slot(domid)
@@ -97,9 +100,16 @@ public struct Arbitration: Sendable {
         }
     }
 
-    /// Takes one parsed report read at `at`.
+    /// A balloon that moved less than this since the last snapshot, for at least `restSeconds`, is at
+    /// rest: its guest's report and Xen's allocation describe the same memory.
+    public static let restTolerance = KiB(mib: 1)
+    public static let restSeconds = 3.0
+
+    /// Takes one parsed report read at `at`. `allocation`: the domain's memory as Xen shows it now, if the
+    /// caller has read it (otherwise the last snapshot's is used).
     @discardableResult
-    public mutating func ingest(_ domid: DomID, report: GuestReport, at: TimePoint, staticMax: KiB? = nil) -> IngestOutcome {
+    public mutating func ingest(_ domid: DomID, report: GuestReport, at: TimePoint, staticMax: KiB? = nil,
+                                allocation: KiB? = nil) -> IngestOutcome {
         guard domid.raw < DomID.firstReserved else { return .rejected(.inconsistent("domid \(domid) is reserved")) }
         let s = slot(domid)
         switch guests[s].tracker.track(report, at: at, staticMax: staticMax) {
@@ -112,8 +122,14 @@ public struct Arbitration: Sendable {
             guests[s].rejectedReports += 1
             return .rejected(why)
         case .accepted(let rates):
-            let allocation = guests[s].lastActual ?? report.memTotal
-            Estimator.update(&guests[s].estimator, with: report, rates: rates, at: at, allocation: allocation, config: config.estimator)
+            let g = guests[s]
+            let alloc = allocation ?? g.lastActual ?? report.memTotal
+            var atRest = false
+            if let last = g.lastActual, let since = g.actualSince {
+                atRest = abs(alloc.value - last.value) <= Self.restTolerance.value && at.seconds(since: since) >= Self.restSeconds
+            }
+            Estimator.update(&guests[s].estimator, with: report, rates: rates, at: at, allocation: alloc, atRest: atRest,
+                             config: config.estimator)
             guests[s].lastRejection = nil
             guests[s].lastHeardAt = at
             guests[s].acceptedReports += 1
@@ -139,6 +155,11 @@ public struct Arbitration: Sendable {
 
         for d in snapshot.domains {
             let s = slot(d.domid)
+            if let last = guests[s].lastActual, abs(d.actual.value - last.value) <= Self.restTolerance.value {
+                if guests[s].actualSince == nil { guests[s].actualSince = now }
+            } else {
+                guests[s].actualSince = now
+            }
             guests[s].lastActual = d.actual
             lastRounds.append(guests[s].shrinkSince)
             sumActual &+= d.actual.value

@@ -1,12 +1,13 @@
 /// Demand and working-set estimation: from a guest's accepted reports to two numbers in Xen's terms
 /// (KiB of domain allocation). The maths, in full (all KiB unless marked):
 ///
-///     overhead   = min(learned, maxOverheadFraction × allocation), learned from allocation − MemTotal:
+///     overhead   = min(o, maxOverheadFraction × allocation), o from seen = allocation − MemTotal:
 ///                  what the kernel keeps for itself (its image, the memmap of static-max), invisible to
 ///                  the guest, real to Xen, and nearly constant: 45 MiB + 2.2 % of static-max on Debian's
-///                  6.1 PV kernel (59 MiB of a 160 MiB guest). The learned value takes a lower reading at
-///                  once and a higher one with the fast half-life, because a report read while the
-///                  balloon grows shows Xen's allocation ahead of the guest's MemTotal.
+///                  6.1 PV kernel (59 MiB of a 160 MiB guest). A report and Xen's allocation are read at
+///                  different moments, so while the balloon moves `seen` is off by the move (too low in a
+///                  shrink: the guest would look smaller than it is). So o = seen only while the balloon
+///                  is at rest, and is learned then; while it moves, o = max(learned, seen).
 ///     hot        = w × Active(file)                                (recently reused page cache)
 ///                  w starts at activeFileWeight and is learned: a deficit over 1 % of the allocation
 ///                  (evicted memory needed again) means we cut too deep, so w += 0.1 (up to 1); calm
@@ -41,8 +42,8 @@ public struct EstimatorState: Sendable, Equatable {
     public var wsNow = 0.0
     /// The most memory the guest recently had (KiB), decaying with the slow half-life.
     public var peak = 0.0
-    /// Kernel overhead (KiB): allocation − MemTotal, learned (see `Estimator`).
-    public var overhead = 0.0
+    /// Kernel overhead (KiB): allocation − MemTotal, learned while the balloon is at rest (see `Estimator`).
+    public var overhead: Double?
     public var lastAt: TimePoint?
     public var lastSource: ReportSource = .reporter
     /// Stall shares of the last accepted report (nil: no PSI).
@@ -76,9 +77,10 @@ public struct EstimatorState: Sendable, Equatable {
 public enum Estimator {
     /// Folds one accepted report (read at `at`, with `rates` since the previous one) into `state`.
     /// `allocation` is the domain's current memory as Xen reports it (trusted); pass the report's
-    /// MemTotal when Xen has not been read yet.
+    /// MemTotal when Xen has not been read yet. `atRest`: the allocation has not moved for longer than a
+    /// report interval, so the report and the allocation describe the same memory.
     public static func update(_ state: inout EstimatorState, with r: GuestReport, rates: ReportRates?, at: TimePoint,
-                              allocation: KiB, config c: EstimatorConfig) {
+                              allocation: KiB, atRest: Bool = true, config c: EstimatorConfig) {
         let alloc = Swift.max(allocation.asDouble, 1)
         let seen = Swift.max(0, alloc - r.memTotal.asDouble)
         var faults = 0.0
@@ -93,8 +95,8 @@ public enum Estimator {
             state.alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
         }
         let alphaFast = state.alphaFast, alphaSlow = state.alphaSlow
-        state.overhead = !state.isPrimed || seen < state.overhead ? seen : state.overhead + alphaFast * (seen - state.overhead)
-        let overhead = Swift.min(state.overhead, c.maxOverheadFraction * alloc)
+        if atRest { state.overhead = seen }
+        let overhead = Swift.min(atRest ? seen : Swift.max(state.overhead ?? seen, seen), c.maxOverheadFraction * alloc)
         var w = state.fileWeight ?? c.activeFileWeight
         let deficit = Swift.min(faults * 4 * c.refaultWindowSeconds, c.maxBoost * alloc)
         if deficit > 0.01 * alloc {

@@ -87,6 +87,29 @@ struct ArbitrationTests {
         _ = host
     }
 
+    /// Seen on real Xen (integration/xen): restarted while a small PV guest (static-max 640 MiB, 59 MiB
+    /// kept by its kernel) held 209 MiB with 16 MiB available, the arbiter read the first report before
+    /// it knew the allocation, counted no kernel overhead, shrank the guest into memory it used, and the
+    /// guest died ("System is deadlocked on memory"). Reports carry the allocation read with them now.
+    @Test func restartedArbiterNeverShrinksASmallGuestIntoWhatItUses() {
+        var config = PolicyConfig()
+        config.pacing.deadband = KiB(mib: 4)
+        var arb = Arbitration(config: config)
+        var host = TinyHost(facts: [DomainFacts(domid: DomID(2), staticMax: KiB(mib: 640), actual: KiB(mib: 209), target: KiB(mib: 209))],
+                            free: KiB(mib: 250))
+        var t = TimePoint(ms: 0)
+        for round in 0..<30 {
+            let total = host.facts[0].actual.value - 59 * 1024
+            let used: Int64 = (209 - 16 - 59) * 1024
+            arb.ingest(DomID(2), line: line(seq: Int64(round) * 2000 + 1, total: total, available: max(0, total - used)), at: t,
+                       allocation: host.facts[0].actual)
+            let d = arb.step(host.snapshot, now: t)
+            #expect(d.outcomes[0].target >= KiB(mib: 209 - 16), "round \(round): \(d.outcomes[0].reason)")
+            host.apply(d, seconds: 2)
+            t = t.adding(seconds: 2)
+        }
+    }
+
     @Test func stallingGuestIsNotShrunk() {
         var (arb, host) = idleHost()
         var t = TimePoint(ms: 0)

@@ -132,7 +132,7 @@ public actor ControlLoop {
         pendingPressure.removeAll(); pendingLegacy.removeAll()
         for d in domains where pressure.contains(d.domid) || legacy.contains(d.domid) {
             await readReports(d.domid, pressure: pressure.contains(d.domid), legacy: legacy.contains(d.domid),
-                              staticMax: staticMax[d.domid], at: t)
+                              staticMax: staticMax[d.domid], current: d.current, at: t)
         }
 
         let base = await settings()
@@ -194,19 +194,20 @@ public actor ControlLoop {
     }
 
     /// Reads, bounds, parses and ingests a domain's report keys; rejections are recorded.
-    func readReports(_ d: DomID, pressure: Bool, legacy: Bool, staticMax: KiB?, at t: TimePoint) async {
+    /// `current` is the domain's allocation read this round, just before its reports.
+    func readReports(_ d: DomID, pressure: Bool, legacy: Bool, staticMax: KiB?, current: KiB, at t: TimePoint) async {
         let limit = config.policy.limits.maxLineBytes
         var outcome: IngestOutcome? = nil
         do {
             if pressure, let raw = try await backend.readReport(d, key: "data/pressure", limit: limit) {
                 let parsed = raw.withUnsafeBufferPointer { ReportParser.parse($0, limits: config.policy.limits) }
-                outcome = arbitration.ingest(d, parsed: parsed, at: t, staticMax: staticMax)
+                outcome = arbitration.ingest(d, parsed: parsed, at: t, staticMax: staticMax, allocation: current)
             } else if legacy,
                       let total = try await backend.readReport(d, key: "data/meminfo_total", limit: 64),
                       let free = try await backend.readReport(d, key: "data/meminfo_free", limit: 64) {
                 let parsed = total.withUnsafeBufferPointer { tb in free.withUnsafeBufferPointer { fb in
                     ReportParser.parseLegacy(total: tb, free: fb, limits: config.policy.limits) } }
-                outcome = arbitration.ingest(d, parsed: parsed, at: t, staticMax: staticMax)
+                outcome = arbitration.ingest(d, parsed: parsed, at: t, staticMax: staticMax, allocation: current)
             }
         } catch {
             logger.warning("report not read", metadata: ["domid": "\(d)", "error": "\(error)"])
