@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-swift build -c release --product arbiter-bench >&2
+swift build -c release --static-swift-stdlib --product arbiter-bench >&2
 exec .build/release/arbiter-bench "$@"

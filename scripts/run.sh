@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-swift build -c release --product arbiter >&2
+swift build -c release --static-swift-stdlib --product arbiter >&2
 if [ $# -gt 0 ]; then
     exec .build/release/arbiter "$@"
 fi

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The arbiter on real Xen, end to end: Xen 4.17 + a Debian dom0 + four PV guests booted under
+# qemu-system-x86_64 (TCG: no hardware virtualisation needed), the release `arbiter` daemon in dom0 on
+# the real libxl/xenstore, the release `arbiter-reporter` in the guests. Exits 0 only if every check in
+# check.sh passed. Needs root for apt; everything else lives under .build-xen/ (kept after the run:
+# console.log, results/ with the decision database, the daemon logs, xl samples and guest consoles).
+#   integration/xen/run.sh               install what is missing, build, boot, check
+#   integration/xen/run.sh --check-only  re-run the checks on the last results
+# Knobs (env): TIMEOUT=900 (s, hard cap on qemu)  QEMU_MEM=1856 (MiB)  DOM0_MEM=768M  SMP=2
+# (dom0 holds its 150 MB initramfs twice while unpacking it: packed and unpacked)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+WORK=${WORK:-$ROOT/.build-xen}
+OUT=$WORK/out RES=$WORK/results
+TIMEOUT=${TIMEOUT:-900} QEMU_MEM=${QEMU_MEM:-1856} DOM0_MEM=${DOM0_MEM:-768M} SMP=${SMP:-2}
+T0=$SECONDS
+phase() { echo "### $* (at $((SECONDS - T0)) s)"; }
+
+if [ "${1:-}" = --check-only ]; then exec "$HERE/check.sh" "$RES"; fi
+
+phase "packages"
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+ls /boot/xen-4.17-amd64.gz >/dev/null 2>&1 || need+=(xen-hypervisor-4.17-amd64)
+[ -x /usr/lib/xen-4.17/bin/xl ] || need+=(xen-utils-4.17)
+command -v xenstore >/dev/null || need+=(xenstore-utils)
+ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
+[ -x /bin/busybox ] && /bin/busybox --list | grep -qx tr || need+=(busybox-static)
+for p in cpio:cpio modprobe:kmod xz:xz-utils sqlite3:sqlite3 strip:binutils pkg-config:pkg-config; do
+    command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")
+done
+dpkg -s libxen-dev libsqlite3-dev >/dev/null 2>&1 || need+=(libxen-dev libsqlite3-dev)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}"
+    # Package scripts must not start Xen daemons on this (non-Xen) machine.
+    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q && apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+phase "build (release, static Swift stdlib)"
+cd "$ROOT"
+swift build -c release --static-swift-stdlib --product arbiter
+swift build -c release --static-swift-stdlib --product arbiter-reporter
+
+phase "images"
+"$HERE/images.sh" "$OUT" "$ROOT/.build/release" | tail -6
+
+phase "boot Xen + dom0 under qemu (TCG), run the scenario"
+rm -rf "$RES" && mkdir -p "$RES"
+XEN_CMD="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all console_timestamps=boot"
+XEN_CMD+=" dom0_mem=$DOM0_MEM,max:$DOM0_MEM dom0_max_vcpus=$SMP noreboot spec-ctrl=no xpti=no"
+DOM0_CMD="console=hvc0 earlyprintk=xen rdinit=/init mitigations=off loglevel=5"   # no commas: -initrd splits on them
+QEMU=(qemu-system-x86_64 -accel tcg,thread=multi,tb-size=256 -cpu qemu64 -smp "$SMP" -m "$QEMU_MEM"
+      -nographic -no-reboot -monitor none -serial stdio -net none
+      -device isa-debug-exit,iobase=0xf4,iosize=0x04
+      -virtfs "local,path=$RES,mount_tag=results,security_model=none"
+      -kernel "$OUT/xen" -append "$XEN_CMD"
+      -initrd "$OUT/vmlinux $DOM0_CMD,$OUT/dom0.cpio")
+LOG=$WORK/console.log
+echo "# ${QEMU[*]}" > "$LOG"
+start=${EPOCHREALTIME/./}
+set +e
+timeout "$TIMEOUT" "${QEMU[@]}" < /dev/null 2>&1 | while IFS= read -r line; do
+    line=${line%$'\r'}
+    us=$(( ${EPOCHREALTIME/./} - start ))
+    printf '[%4d.%03d] %s\n' $((us / 1000000)) $((us % 1000000 / 1000)) "$line" >> "$LOG"
+    case $line in
+        *E2E*|*"Xen version"*|*"(XEN)"*"Panic on CPU"*|*"(XEN)"*"Dom0 crashed"*)
+            printf '[%4d] %s\n' $((us / 1000000)) "$line" ;;
+    esac
+    case $line in
+        # Xen itself died: nothing more will come (a guest's "Kernel panic" is not this)
+        *"(XEN)"*"Panic on CPU"*|*"(XEN)"*"Dom0 crashed"*) pkill -f "mount_tag=results" ;;
+    esac
+done
+qrc=${PIPESTATUS[0]}
+set -e
+echo "qemu exit $qrc (1 = scenario ran to its end, 3 = it could not, 124 = timed out after $TIMEOUT s); console: $LOG"
+if ! grep -q 'E2E-DONE' "$LOG"; then
+    echo "FAIL: the scenario did not finish; last console lines:"; tail -40 "$LOG"; exit 1
+fi
+
+phase "checks"
+rc=0
+"$HERE/check.sh" "$RES" || rc=$?
+if [ "$rc" != 0 ]; then
+    echo "--- events (dom0)"; cat "$RES/events.log"
+    for f in "$RES"/arbiter-*.log; do echo "--- $f (tail)"; tail -15 "$f"; done
+fi
+phase "done rc=$rc"
+exit $rc
