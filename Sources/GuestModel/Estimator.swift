@@ -83,6 +83,8 @@ public enum Estimator {
                               allocation: KiB, atRest: Bool = true, config c: EstimatorConfig) {
         let alloc = Swift.max(allocation.asDouble, 1)
         let seen = Swift.max(0, alloc - r.memTotal.asDouble)
+        if atRest { state.overhead = seen }
+        let overhead = Swift.min(atRest ? seen : Swift.max(state.overhead ?? seen, seen), c.maxOverheadFraction * alloc)
         var faults = 0.0
         if let rates {
             faults = Swift.max(rates.refaults ?? 0, Swift.max(rates.majorFaults ?? 0, rates.swapIns ?? 0))
@@ -95,8 +97,6 @@ public enum Estimator {
             state.alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
         }
         let alphaFast = state.alphaFast, alphaSlow = state.alphaSlow
-        if atRest { state.overhead = seen }
-        let overhead = Swift.min(atRest ? seen : Swift.max(state.overhead ?? seen, seen), c.maxOverheadFraction * alloc)
         var w = state.fileWeight ?? c.activeFileWeight
         let deficit = Swift.min(faults * 4 * c.refaultWindowSeconds, c.maxBoost * alloc)
         if deficit > 0.01 * alloc {

@@ -72,7 +72,9 @@ timeout "$TIMEOUT" "${QEMU[@]}" < /dev/null 2>&1 | while IFS= read -r line; do
     esac
     case $line in
         # Xen itself died: nothing more will come (a guest's "Kernel panic" is not this)
-        *"(XEN)"*"Panic on CPU"*|*"(XEN)"*"Dom0 crashed"*) pkill -f "mount_tag=results" ;;
+        *"(XEN)"*"Panic on CPU"*|*"(XEN)"*"Dom0 crashed"*) pkill -f "path=$RES,mount_tag=results" ;;
+        # dom0 ends qemu through isa-debug-exit; should that fail, do not wait for the timeout
+        *E2E-DONE*) ( sleep 15; pkill -f "path=$RES,mount_tag=results" ) > /dev/null 2>&1 & ;;
     esac
 done
 qrc=${PIPESTATUS[0]}
