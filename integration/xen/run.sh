@@ -52,7 +52,8 @@ rm -rf "$RES" && mkdir -p "$RES"
 XEN_CMD="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all console_timestamps=boot"
 XEN_CMD+=" dom0_mem=$DOM0_MEM,max:$DOM0_MEM dom0_max_vcpus=$SMP noreboot spec-ctrl=no xpti=no"
 DOM0_CMD="console=hvc0 earlyprintk=xen rdinit=/init mitigations=off loglevel=5"   # no commas: -initrd splits on them
-QEMU=(qemu-system-x86_64 -accel tcg,thread=multi,tb-size=256 -cpu qemu64 -smp "$SMP" -m "$QEMU_MEM"
+RUN_ID=arbiter-e2e-$$-$RANDOM    # names this run's qemu, so that only it is ever killed
+QEMU=(qemu-system-x86_64 -name "$RUN_ID" -accel tcg,thread=multi,tb-size=256 -cpu qemu64 -smp "$SMP" -m "$QEMU_MEM"
       -nographic -no-reboot -monitor none -serial stdio -net none
       -device isa-debug-exit,iobase=0xf4,iosize=0x04
       -virtfs "local,path=$RES,mount_tag=results,security_model=none"
@@ -72,9 +73,9 @@ timeout "$TIMEOUT" "${QEMU[@]}" < /dev/null 2>&1 | while IFS= read -r line; do
     esac
     case $line in
         # Xen itself died: nothing more will come (a guest's "Kernel panic" is not this)
-        *"(XEN)"*"Panic on CPU"*|*"(XEN)"*"Dom0 crashed"*) pkill -f "path=$RES,mount_tag=results" ;;
+        *"(XEN)"*"Panic on CPU"*|*"(XEN)"*"Dom0 crashed"*) pkill -f "$RUN_ID" ;;
         # dom0 ends qemu through isa-debug-exit; should that fail, do not wait for the timeout
-        *E2E-DONE*) ( sleep 15; pkill -f "path=$RES,mount_tag=results" ) > /dev/null 2>&1 & ;;
+        *E2E-DONE*) ( sleep 15; pkill -f "$RUN_ID" ) > /dev/null 2>&1 & ;;
     esac
 done
 qrc=${PIPESTATUS[0]}
