@@ -58,6 +58,12 @@ done
 check "every guest was seen through @introduceDomain by the running daemon" \
     test "$(q "SELECT count(DISTINCT name) FROM domains WHERE name IN ('idle','hungry','silent','hostile')")" = 4
 
+# Alive: a guest squeezed into what it uses dies ("System is deadlocked on memory"), crashed state 'c'.
+for g in idle hungry silent hostile; do
+    st=$(awk -v n="$g" '$1 == n {print $5}' "$RES/xl-list-end.txt")
+    check "$g: running at the end (xl list state '${st:-absent}')" sh -c "case '$st' in ''|*c*|*s*|*d*) exit 1 ;; esac"
+done
+
 # Pace: over any window, no guest's target fell faster than the configured shrink rate (at the
 # boot size, the largest base it had), plus one interval of accrued allowance.
 pace_violations() {
@@ -96,6 +102,8 @@ check "hungry: memory stall (PSI some) over the run $(awk -v u="$STALL" 'BEGIN {
 check "hungry: $MAJ major faults over the run, at most 1000" test "$MAJ" -le 1000
 check "hungry: grown by $(mib $GROWTH) MiB, more than the $(mib $SPARE) MiB that was spare after boot (the rest came from idle)" \
     test "$GROWTH" -gt "$SPARE"
+check "hungry: the balloon followed (xl list $(xl_end hungry) MiB vs target $(mib "$(last_target hungry)") MiB, within 16)" \
+    awk -v m="$(xl_end hungry)" -v t="$(last_target hungry)" 'BEGIN {d = m - t / 1024; exit !(d < 16 && d > -16)}'
 check "hungry: idle gave back at least what hungry took beyond the spare memory" \
     test $(( IB - $(min_target idle) )) -ge $(( GROWTH - SPARE ))
 
