@@ -42,8 +42,9 @@ public struct EstimatorState: Sendable, Equatable {
     public var wsNow = 0.0
     /// The most memory the guest recently had (KiB), decaying with the slow half-life.
     public var peak = 0.0
-    /// Kernel overhead (KiB): allocation − MemTotal, learned while the balloon is at rest (see `Estimator`).
-    public var overhead: Double?
+    /// Kernel overhead (KiB): allocation − MemTotal, learned while the balloon is at rest (see `Estimator`);
+    /// negative until then (a sentinel, not an optional: this state is walked for every domain each round).
+    public var overhead = -1.0
     public var lastAt: TimePoint?
     public var lastSource: ReportSource = .reporter
     /// Stall shares of the last accepted report (nil: no PSI).
@@ -84,7 +85,7 @@ public enum Estimator {
         let alloc = Swift.max(allocation.asDouble, 1)
         let seen = Swift.max(0, alloc - r.memTotal.asDouble)
         if atRest { state.overhead = seen }
-        let overhead = Swift.min(atRest ? seen : Swift.max(state.overhead ?? seen, seen), c.maxOverheadFraction * alloc)
+        let overhead = Swift.min(atRest ? seen : Swift.max(state.overhead, seen), c.maxOverheadFraction * alloc)
         var faults = 0.0
         if let rates {
             faults = Swift.max(rates.refaults ?? 0, Swift.max(rates.majorFaults ?? 0, rates.swapIns ?? 0))
