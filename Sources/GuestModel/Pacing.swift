@@ -31,7 +31,7 @@ enum Pacer {
             let o = out[i]
             let cur = min(o.previousTarget, staticMax[i])
             let want = o.allocation
-            let band = Swift.max(p.deadband.value, Int64((Double(cur.value) * p.deadbandFraction).rounded()))
+            let band = p.band(at: cur)
             var newTarget = cur
             var reason = holdReason(o, phase: phase)
 
@@ -123,7 +123,7 @@ enum Pacer {
         let cur = o.target
         let want = o.allocation
         let newTarget = KiB(start(o).value + grant)
-        let band = Swift.max(p.deadband.value, Int64((Double(cur.value) * p.deadbandFraction).rounded()))
+        let band = p.band(at: cur)
         if newTarget <= cur || (newTarget.value - cur.value < band && newTarget < want && cur >= o.floor) {
             o.reason = .heldNoFree
             o.paced = true

@@ -128,7 +128,7 @@ public enum ConfigFile {
         Key(section: "pacing", name: "max_shrink_lead", kind: .size(\.policy.pacing.maxShrinkLead),
             doc: "While a guest is more than this above its lower target, the shrink is not extended (wait for the balloon)."),
         Key(section: "pacing", name: "deadband", kind: .size(\.policy.pacing.deadband),
-            doc: "Changes smaller than max(deadband, deadband_fraction x target) are not pushed."),
+            doc: "Changes smaller than max(deadband, deadband_fraction x target) are not pushed; the deadband is at most 5 % of the target."),
         Key(section: "pacing", name: "deadband_fraction", kind: .double(\.policy.pacing.deadbandFraction),
             doc: "See deadband."),
         Key(section: "pacing", name: "calm_grow_fraction", kind: .double(\.policy.pacing.calmGrowFraction),
