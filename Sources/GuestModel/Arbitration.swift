@@ -122,10 +122,10 @@ public struct Arbitration: Sendable {
             guests[s].rejectedReports += 1
             return .rejected(why)
         case .accepted(let rates):
-            let g = guests[s]
-            let alloc = allocation ?? g.lastActual ?? report.memTotal
+            let lastActual = guests[s].lastActual
+            let alloc = allocation ?? lastActual ?? report.memTotal
             var atRest = false
-            if let last = g.lastActual, let since = g.actualSince {
+            if let last = lastActual, let since = guests[s].actualSince {
                 atRest = abs(alloc.value - last.value) <= Self.restTolerance.value && at.seconds(since: since) >= Self.restSeconds
             }
             Estimator.update(&guests[s].estimator, with: report, rates: rates, at: at, allocation: alloc, atRest: atRest,
