@@ -155,9 +155,8 @@ public struct Arbitration: Sendable {
 
         for d in snapshot.domains {
             let s = slot(d.domid)
-            if let last = guests[s].lastActual, abs(d.actual.value - last.value) <= Self.restTolerance.value {
-                if guests[s].actualSince == nil { guests[s].actualSince = now }
-            } else {
+            // lastActual and actualSince are set together: a move (or the first sight) restarts the clock.
+            if guests[s].lastActual.map({ abs(d.actual.value - $0.value) > Self.restTolerance.value }) ?? true {
                 guests[s].actualSince = now
             }
             guests[s].lastActual = d.actual

@@ -27,10 +27,9 @@ ls /boot/xen-4.17-amd64.gz >/dev/null 2>&1 || need+=(xen-hypervisor-4.17-amd64)
 command -v xenstore >/dev/null || need+=(xenstore-utils)
 ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
 [ -x /bin/busybox ] && /bin/busybox --list | grep -qx tr || need+=(busybox-static)
-for p in cpio:cpio modprobe:kmod xz:xz-utils sqlite3:sqlite3 strip:binutils pkg-config:pkg-config; do
+for p in cpio:cpio modprobe:kmod xz:xz-utils sqlite3:sqlite3 strip:binutils; do
     command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")
 done
-dpkg -s libxen-dev libsqlite3-dev >/dev/null 2>&1 || need+=(libxen-dev libsqlite3-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     # Package scripts must not start Xen daemons on this (non-Xen) machine.
@@ -41,6 +40,7 @@ fi
 
 phase "build (release, static Swift stdlib)"
 cd "$ROOT"
+./scripts/setup.sh     # the build's own packages (libxen-dev, libsqlite3-dev, pkg-config)
 swift build -c release --static-swift-stdlib --product arbiter
 swift build -c release --static-swift-stdlib --product arbiter-reporter
 
