@@ -34,7 +34,7 @@ let package = Package(
         .target(
             name: "BundledScenarios", path: "scenarios", exclude: ["README.md"], sources: ["BundledScenarios.swift"],
             resources: [.embedInCode("default.toml"), .embedInCode("idle-fleet.toml"), .embedInCode("spikes.toml"),
-                        .embedInCode("hostile.toml")]),
+                        .embedInCode("hostile.toml"), .embedInCode("lifecycle.toml")]),
         // The guest reporter: /proc parsing (pure) and the executable that writes ~/data/pressure.
         .target(name: "ReporterCore", dependencies: ["GuestModel"]),
         .executableTarget(name: "ArbiterReporter", dependencies: ["ReporterCore", "GuestModel", "CXen"]),

@@ -8,6 +8,7 @@ public enum BundledScenarios {
         ("idle-fleet", String(decoding: PackageResources.idle_fleet_toml, as: UTF8.self)),
         ("spikes", String(decoding: PackageResources.spikes_toml, as: UTF8.self)),
         ("hostile", String(decoding: PackageResources.hostile_toml, as: UTF8.self)),
+        ("lifecycle", String(decoding: PackageResources.lifecycle_toml, as: UTF8.self)),
     ]
 
     public static func named(_ name: String) -> String? { all.first { $0.name == name }?.text }

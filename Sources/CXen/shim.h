@@ -23,6 +23,7 @@
 #include <xentoollog.h>
 #include <libxl.h>
 #include <libxl_utils.h>
+#include <libxlutil.h>
 
 /// XBT_NULL is `#define XBT_NULL 0` and imports as Int32; give Swift a typed transaction constant.
 static const xs_transaction_t CXEN_XBT_NULL = XBT_NULL;

@@ -143,8 +143,8 @@ public struct Arbitration: Sendable {
         generation &+= 1
         let c = config
         let n = snapshot.domains.count
-        var floors = [KiB](), demands = [KiB](), taxed = [KiB](), ceilings = [KiB](), weights = [Double]()
-        floors.reserveCapacity(n); demands.reserveCapacity(n); ceilings.reserveCapacity(n); weights.reserveCapacity(n)
+        var floors = [KiB](), demands = [KiB](), taxed = [KiB](), ceilings = [KiB](), weights = [Double](), statics = [KiB]()
+        floors.reserveCapacity(n); statics.reserveCapacity(n); demands.reserveCapacity(n); ceilings.reserveCapacity(n); weights.reserveCapacity(n)
         var hardCeilings = [KiB](), lastRounds = [TimePoint?](), outcomes = [DomainOutcome]()
         hardCeilings.reserveCapacity(n); lastRounds.reserveCapacity(n); outcomes.reserveCapacity(n)
         var sumActual: Int64 = 0
@@ -181,8 +181,12 @@ public struct Arbitration: Sendable {
 
             var floor: KiB, kind: FloorKind, demand: KiB, idleTaxed: KiB
             var edge = hold
+            // The floor whatever the guest reports (admin, absolute, selfballoon's); the working-set
+            // floor above it may slow a shrink under contention, never freeze the weighted split.
+            var staticFloor: KiB
             if status == .fresh || c.floors.silent == .adminFloor {
                 (floor, kind) = Self.baseFloor(adminMin: adminMin, staticMax: staticMax, config: c.floors)
+                staticFloor = floor
                 if status == .fresh {
                     // The automatic floor protects what the guest holds; it never forces growth (that is
                     // demand's job, under fair share). Without this cap a guest reporting itself full
@@ -203,6 +207,7 @@ public struct Arbitration: Sendable {
                 // Never shrink on missing or bad data: hold the current target (admin min still applies).
                 floor = max(hold, adminMin).pageCeil
                 kind = adminMin > hold ? .admin : .hold
+                staticFloor = floor
                 demand = floor
                 idleTaxed = floor
                 ceiling = min(ceiling, floor)
@@ -219,11 +224,12 @@ public struct Arbitration: Sendable {
             let uncooperative = guests[s].responsiveness.isUncooperative
             if uncooperative {
                 let holding = min(max(d.actual, floor), staticMax).pageCeil
-                floor = holding; demand = holding; idleTaxed = holding; ceiling = holding
+                floor = holding; demand = holding; idleTaxed = holding; ceiling = holding; staticFloor = holding
             }
             if floor > ceiling { floor = ceiling; kind = .ceiling }
             demand = clamp(demand, floor, ceiling)
             floors.append(floor)
+            statics.append(min(staticFloor, floor))
             demands.append(demand)
             taxed.append(clamp(idleTaxed, floor, demand))
             ceilings.append(ceiling)
@@ -239,25 +245,51 @@ public struct Arbitration: Sendable {
                 allocation: floor, basis: .floor,
                 actual: d.actual, previousTarget: prev, target: prev, reason: .steady, paced: false,
                 quarantined: quarantined, uncooperative: uncooperative))
+            outcomes[outcomes.count - 1].staticFloor = statics[statics.count - 1]
         }
 
-        let reserve = c.share.hostReserve
+        // Kept free: the host reserve, the start reserve, and memory held for domains about to be built.
+        let held = KiB(Swift.max(0, snapshot.held.value))
+        let reserve = KiB(c.share.hostReserve.value &+ Swift.max(0, c.share.startReserve.value) &+ held.value)
         let budget = KiB(Swift.max(0, sumActual &+ snapshot.free.value &- reserve.value))
         // Under contention, idle memory is taxed: demands the guests are not using now count less.
         let contended = demands.reduce(Int64(0)) { $0 &+ $1.value } > budget.value
         if contended {
             demands = taxed
             for k in outcomes.indices { outcomes[k].demand = taxed[k] }
+            // Weights decide contention: the weighted split above the static floors is the goal. A
+            // working-set floor protects a guest only up to its share of that split; above it, the guest
+            // is shrunk towards its share at the slow pace (and not while it stalls), never frozen.
+            let ideal = FairShare.solve(floors: statics, demands: demands, ceilings: ceilings, weights: weights,
+                                        budget: budget, surplus: c.share.surplus, slack: c.share.slack, bases: statics)
+            if ideal.phase == .contended {
+                for k in floors.indices where floors[k] > statics[k] && ideal.allocations[k] < floors[k] {
+                    floors[k] = max(statics[k], ideal.allocations[k].pageCeil)
+                    outcomes[k].floor = floors[k]
+                    if floors[k] == statics[k] {
+                        outcomes[k].floorKind = Self.baseFloor(adminMin: snapshot.domains[k].adminMin ?? .zero,
+                                                               staticMax: snapshot.domains[k].staticMax, config: c.floors).1
+                    }
+                }
+            }
+        }
+        var pacing = c.pacing
+        if snapshot.urgent {
+            // Memory is wanted for a start: what a guest gives back goes at the fast pace, down to its share,
+            // and no shrink waits in the deadband (the reservation needs every page of it).
+            for k in outcomes.indices { outcomes[k].cheapShrinkEdge = .zero }
+            pacing.deadband = .zero
+            pacing.deadbandFraction = 0
         }
         let share = FairShare.solve(floors: floors, demands: demands, ceilings: ceilings, weights: weights,
-                                    budget: budget, surplus: c.share.surplus, slack: c.share.slack)
+                                    budget: budget, surplus: c.share.surplus, slack: c.share.slack, bases: statics)
 
         for k in outcomes.indices {
             outcomes[k].allocation = share.allocations[k]
             outcomes[k].basis = share.basis[k]
         }
         let growBudget = Pacer.pace(&outcomes, staticMax: hardCeilings, shrinkSince: lastRounds,
-                                    free: snapshot.free, reserve: reserve, phase: share.phase, now: now, config: c.pacing)
+                                    free: snapshot.free, reserve: reserve, phase: share.phase, now: now, config: pacing)
         for k in outcomes.indices where outcomes[k].reason != .heldRateLimit || lastRounds[k] == nil {
             guests[Int(slotOf[Int(outcomes[k].domid.raw)])].shrinkSince = now
         }
@@ -269,7 +301,7 @@ public struct Arbitration: Sendable {
             alerts.append(Alert(kind: .floorsExceedHost, shortfall: KiB(share.shortfall.value - reserve.value),
                                 domains: snapshot.domains.map(\.domid)))
         }
-        return Decision(at: now, budget: budget, free: snapshot.free, reserve: reserve, growBudget: growBudget,
+        return Decision(at: now, budget: budget, free: snapshot.free, reserve: reserve, held: held, growBudget: growBudget,
                         phase: share.phase, level: share.level, shortfall: share.shortfall,
                         outcomes: outcomes, alerts: alerts)
     }

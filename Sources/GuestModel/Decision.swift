@@ -34,9 +34,17 @@ public struct HostSnapshot: Sendable, Equatable {
     /// The managed domains (dom0 and other unmanaged domains are left out: their memory is neither
     /// free nor ours to move).
     public var domains: [DomainFacts]
-    public init(free: KiB, domains: [DomainFacts]) {
+    /// Memory held out of the budget for domains about to be built (reservations for VM starts and
+    /// restarts), on top of the host reserve: never handed to a guest while held.
+    public var held: KiB
+    /// A reservation is waiting for memory: shrinks go at the fast pace all the way to the allocation
+    /// (never below a floor), not slowly through the guest's working set.
+    public var urgent: Bool
+    public init(free: KiB, domains: [DomainFacts], held: KiB = .zero, urgent: Bool = false) {
         self.free = free
         self.domains = domains
+        self.held = held
+        self.urgent = urgent
     }
 }
 
@@ -163,6 +171,10 @@ public struct DomainOutcome: Sendable, Equatable {
     public var status: ReportStatus
     public var floor: KiB
     public var floorKind: FloorKind
+    /// The part of the floor that holds whatever the guest reports and whatever the host needs (admin,
+    /// absolute, selfballoon's, or what a guest without usable reports holds). Above it, the working-set
+    /// floor gives way to the weighted split under contention and to reservations for VM starts.
+    public var staticFloor: KiB = .zero
     public var demand: KiB
     public var ceiling: KiB
     public var weight: Double
@@ -213,7 +225,10 @@ public struct Decision: Sendable, Equatable {
     /// Σ allocations + Xen free − reserve: what the solver shared out.
     public var budget: KiB
     public var free: KiB
+    /// What was kept free this round: the host reserve, the start reserve and memory held for starts.
     public var reserve: KiB
+    /// The part of `reserve` held for domains about to be built.
+    public var held: KiB = .zero
     /// Free memory the grows of this round could use (free − reserve − grows still outstanding).
     public var growBudget: KiB
     public var phase: SharePhase

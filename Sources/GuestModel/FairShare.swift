@@ -59,10 +59,17 @@ public struct FairShareResult: Sendable, Equatable {
 public enum FairShare {
     /// Solves one round. Inputs are per guest, in the same order; they are normalised so that
     /// floor ≤ demand ≤ ceiling (floors win). Weights must be positive and finite.
+    ///
+    /// `bases` (optional, at most each floor): water-fill the memory above them, so a guest not clamped
+    /// gets `base_i + λ·w_i` and the memory above the bases is split in the ratio of the weights. The
+    /// arbiter passes each guest's static floor (admin, absolute, static-max floor), so weights decide
+    /// contention whatever the guests' sizes; without bases the level is absolute (`λ·w_i`).
     public static func solve(floors: [KiB], demands: [KiB], ceilings: [KiB], weights: [Double],
-                             budget: KiB, surplus: SurplusPolicy = .distribute, slack: KiB = .zero) -> FairShareResult {
+                             budget: KiB, surplus: SurplusPolicy = .distribute, slack: KiB = .zero,
+                             bases: [KiB]? = nil) -> FairShareResult {
         let n = floors.count
-        precondition(demands.count == n && ceilings.count == n && weights.count == n, "FairShare.solve: ragged input")
+        precondition(demands.count == n && ceilings.count == n && weights.count == n && (bases?.count ?? n) == n,
+                     "FairShare.solve: ragged input")
         var lo = [Int64](repeating: 0, count: n)
         var mid = [Int64](repeating: 0, count: n)
         var hi = [Int64](repeating: 0, count: n)
@@ -77,6 +84,21 @@ public enum FairShare {
         }
         let b = Swift.max(budget.value, 0)
         var basis = [ShareBasis](repeating: .floor, count: n)
+        // The offset of each guest's water level: its base, never above its floor.
+        var base = [Int64](repeating: 0, count: n)
+        var sumBase: Int64 = 0
+        if let bases {
+            for i in 0..<n { base[i] = Swift.min(Swift.max(bases[i].value, 0), lo[i]); sumBase &+= base[i] }
+        }
+        /// Water-fills `from`…`to` above the bases with `budget` in all.
+        func fill(_ from: [Int64], _ to: [Int64], _ budget: Int64, _ alloc: inout [Int64]) -> Double? {
+            if sumBase == 0 { return waterFill(lo: from, hi: to, weights: weights, budget: budget, into: &alloc) }
+            var l = from, h = to
+            for i in 0..<n { l[i] -= base[i]; h[i] -= base[i] }
+            let level = waterFill(lo: l, hi: h, weights: weights, budget: budget - sumBase, into: &alloc)
+            for i in 0..<n { alloc[i] += base[i] }
+            return level
+        }
 
         if sumFloor > b {
             return FairShareResult(allocations: lo.map { KiB($0) }, basis: basis, phase: .infeasible,
@@ -84,7 +106,7 @@ public enum FairShare {
         }
         if sumDemand >= b {
             var alloc = lo
-            let level = waterFill(lo: lo, hi: mid, weights: weights, budget: b, into: &alloc)
+            let level = fill(lo, mid, b, &alloc)
             for i in 0..<n {
                 basis[i] = alloc[i] >= mid[i] ? .demand : (alloc[i] <= lo[i] ? .floor : .fairShare)
             }
@@ -95,7 +117,7 @@ public enum FairShare {
         var level: Double? = nil
         if surplus == .distribute {
             let target = Swift.max(sumDemand, b - Swift.max(slack.value, 0))
-            level = waterFill(lo: mid, hi: hi, weights: weights, budget: target, into: &alloc)
+            level = fill(mid, hi, target, &alloc)
         }
         for i in 0..<n {
             basis[i] = alloc[i] <= mid[i] ? .demand : (alloc[i] >= hi[i] ? .ceiling : .surplus)

@@ -45,8 +45,8 @@ enum Pacer {
                 if want >= o.actual {
                     newTarget = want
                     reason = .trimGrow
-                } else if o.critical || (o.stall ?? 0) >= p.shrinkStopPressure {
-                    // Stop a shrink in flight where it stands; never squeeze a stalling guest.
+                } else if (o.critical || (o.stall ?? 0) >= p.shrinkStopPressure) && !overShare(o, phase: phase) {
+                    // Stop a shrink in flight where it stands; never squeeze a stalling guest for idle memory.
                     if cur < o.actual { newTarget = o.actual }
                     reason = .heldPressure
                 } else if o.actual.value - cur.value > p.maxShrinkLead.value {
@@ -54,7 +54,10 @@ enum Pacer {
                 } else {
                     let base = min(cur, o.actual)
                     let dt = shrinkSince[i].map { clamp(now.seconds(since: $0), 0, p.maxIntervalSeconds) } ?? 0
-                    let (paced, step) = shrinkStep(base: base, want: want, edge: o.cheapShrinkEdge, stall: o.stall ?? 0, dt: dt, config: p)
+                    // Under contention a guest above its weighted share gives way even while it stalls (the
+                    // others stall too, or the first to grow would keep everything): at a quarter of the pace.
+                    let (paced, step) = shrinkStep(base: base, want: want, edge: o.cheapShrinkEdge, stall: o.stall ?? 0, dt: dt, config: p,
+                                                   minRelief: overShare(o, phase: phase) ? Self.contendedRelief : 0)
                     // Steps under the deadband wait (their allowance accrues), unless they finish the move.
                     if paced < cur && cur.value - paced.value >= KiB.page.value && (step >= band || paced == want) {
                         newTarget = paced
@@ -77,18 +80,21 @@ enum Pacer {
         let budget = Swift.max(0, free.value - reserve.value - promised)
         // Critical guests first, then guests below their floor, each served in full while memory
         // lasts; everyone else gets the same fraction of what they asked for (no sort needed).
+        // Ranks are taken before any grant: a guest raised to its floor is not served again (and its
+        // reason overwritten) as an ordinary grower.
+        let ranks = growers.map { rank(out[$0]) }
         var left = budget
         var rest: Int64 = 0
-        for i in growers where rank(out[i]) == 0 { rest += need(out[i]) }
+        for (k, i) in growers.enumerated() where ranks[k] == 0 { rest += need(out[i]) }
         for r in [2, 1] {
-            for i in growers where rank(out[i]) == r {
+            for (k, i) in growers.enumerated() where ranks[k] == r {
                 let grant = Swift.min(need(out[i]), left) & ~3
                 left -= grant
                 grow(&out[i], by: grant, config: p)
             }
         }
         let fraction = rest > left ? Double(left) / Double(rest) : 1
-        for i in growers where rank(out[i]) == 0 {
+        for (k, i) in growers.enumerated() where ranks[k] == 0 {
             let grant = Swift.min(Int64(Double(need(out[i])) * fraction), left) & ~3
             left -= grant
             grow(&out[i], by: grant, config: p)
@@ -98,8 +104,9 @@ enum Pacer {
 
     /// The paced shrink from `base` towards `want`: fast down to `edge` (what the guest can give back
     /// cheaply), slowly below it. Returns the new target and the size of the step.
-    static func shrinkStep(base: KiB, want: KiB, edge cheap: KiB, stall: Double, dt: Double, config p: PacingConfig) -> (KiB, Int64) {
-        let relief = Swift.max(0, 1 - stall / p.shrinkStopPressure)
+    static func shrinkStep(base: KiB, want: KiB, edge cheap: KiB, stall: Double, dt: Double, config p: PacingConfig,
+                           minRelief: Double = 0) -> (KiB, Int64) {
+        let relief = Swift.max(minRelief, 1 - stall / p.shrinkStopPressure)
         let lo = p.minShrinkPerSecond.asDouble, hi = p.maxShrinkPerSecond.asDouble
         let fast = KiB.pageFloor(clamp(p.surplusShrinkFractionPerSecond * base.asDouble, lo, hi) * relief * dt)
         let slow = KiB.pageFloor(clamp(p.shrinkFractionPerSecond * base.asDouble, lo, hi) * relief * dt)
@@ -112,6 +119,16 @@ enum Pacer {
             target = max(want, edge - KiB.pageFloor(slow.asDouble * Swift.max(0, left)))
         }
         return (target, base.value - target.value)
+    }
+
+    /// The share of the pace at which a stalling guest above its weighted share gives way under contention.
+    static let contendedRelief = 0.25
+
+    /// Under contention, the guest holds more than its weighted share (the solver gave it less than it
+    /// wants and less than its target): it gives way to the guests below theirs.
+    static func overShare(_ o: DomainOutcome, phase: SharePhase) -> Bool {
+        phase == .contended && (o.basis == .fairShare || o.basis == .floor) && o.status == .fresh && !o.uncooperative
+            && o.allocation < o.demand
     }
 
     /// Raising a target up to what the guest already has costs nothing; the rest needs free memory.

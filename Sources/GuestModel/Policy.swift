@@ -84,6 +84,12 @@ public struct ShareConfig: Sendable, Equatable {
     public var slack = KiB(mib: 256)
     public var surplus: SurplusPolicy = .keepFree
     public var defaultWeight = 1.0
+    /// Kept free on top of the reserve at all times, so a VM start needs no reservation (0: starts ask
+    /// with `arbiter reserve`/`arbiter start`; memory kept free is memory no guest uses).
+    public var startReserve = KiB.zero
+    /// How long a released domain's memory is held for a domain of the same name (a reboot or
+    /// `xl destroy` + `xl create`), seconds; then it returns to the pool.
+    public var releaseGraceSeconds = 60.0
     public init() {}
 }
 
@@ -169,6 +175,10 @@ public struct PolicyConfig: Sendable, Equatable {
         fraction(floors.padding, "floors.padding", max: 4)
         if share.hostReserve.value < 0 { p.append("share.host_reserve must not be negative") }
         if share.slack.value < 0 { p.append("share.slack must not be negative") }
+        if share.startReserve.value < 0 { p.append("share.start_reserve must not be negative") }
+        if !(share.releaseGraceSeconds >= 0 && share.releaseGraceSeconds <= 3600) {
+            p.append("share.release_grace_seconds must be between 0 and 3600")
+        }
         positive(share.defaultWeight, "share.default_weight")
         fraction(pacing.shrinkFractionPerSecond, "pacing.shrink_fraction_per_second")
         fraction(pacing.surplusShrinkFractionPerSecond, "pacing.surplus_shrink_fraction_per_second")

@@ -32,6 +32,8 @@ public struct GuestSpec: Sendable, Equatable {
     public var anonFraction = 0.6
     /// Swap space; zero for none.
     public var swap = KiB.zero
+    /// Booted with the host (false: only a scenario event creates it).
+    public var autostart = true
     public var reportInterval = 2.0
     public var legacyInterval = 60.0
     /// For `.stale`: seconds after which the reporter stops.
@@ -85,8 +87,18 @@ public struct XenstoreWrite: Sendable, Equatable {
 /// Whatever part of the working set is not resident is the deficit; a guest with a deficit faults and
 /// stalls in proportion to it, and that stall is what PSI reports.
 public struct SimGuest: Sendable {
+    /// A domain's life on the simulated host.
+    public enum Life: Sendable, Equatable {
+        /// Being built until then: its memory is allocated, `memory/target` is not written yet.
+        case building(until: Double)
+        case running
+        /// Destroyed: its memory went back to Xen.
+        case destroyed
+    }
+
     public let spec: GuestSpec
     public let domid: DomID
+    public internal(set) var life = Life.running
     public internal(set) var actual: Double
     public internal(set) var target: Double
     public let overhead: Double
@@ -112,7 +124,8 @@ public struct SimGuest: Sendable {
     /// Losing this share of the working set means stalling all the time.
     static let stallGain = 4.0
 
-    public init(spec: GuestSpec, domid: DomID, reportPhase: Double) {
+    /// `bornAt`: when it starts running (its reporter starts then).
+    public init(spec: GuestSpec, domid: DomID, reportPhase: Double, bornAt: Double = 0) {
         self.spec = spec
         self.domid = domid
         let boot = Swift.min(spec.boot, spec.staticMax).asDouble
@@ -120,8 +133,8 @@ public struct SimGuest: Sendable {
         target = boot
         // struct page (≈1.6 % of static-max) plus a kernel base.
         overhead = spec.staticMax.asDouble * 0.016 + 24 * 1024
-        nextReportAt = reportPhase
-        nextLegacyAt = reportPhase
+        nextReportAt = bornAt + reportPhase
+        nextLegacyAt = bornAt + reportPhase
         let ws = spec.workload.workingSet(at: 0)
         let usable = usableSize
         hotAnon = Swift.min(ws * spec.anonFraction, usable)

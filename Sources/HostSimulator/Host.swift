@@ -16,6 +16,9 @@ public struct Scenario: Sendable, Equatable {
     public var xenReserve: KiB
     public var policy = PolicyConfig()
     public var guests: [GuestSpec]
+    /// VMs created, destroyed, restarted and started during the run (the daemon's simulated host acts on
+    /// them; the policy comparison does not).
+    public var events: [LifecycleEvent] = []
 
     public init(name: String, description: String = "", hostMemory: KiB, xenReserve: KiB = .zero, guests: [GuestSpec]) {
         self.name = name
@@ -36,7 +39,14 @@ public struct Scenario: Sendable, Equatable {
         if !(hours > 0 && hours <= 24 * 31) { p.append("hours must be between 0 and 744") }
         if !(stepSeconds > 0 && stepSeconds <= 60) { p.append("step_seconds must be between 0 and 60") }
         if !(roundSeconds >= stepSeconds && roundSeconds <= 3600) { p.append("round_seconds must be at least step_seconds and at most 3600") }
-        let boot = guests.reduce(Int64(0)) { $0 + Swift.min($1.boot, $1.staticMax).value }
+        let boot = guests.filter(\.autostart).reduce(Int64(0)) { $0 + Swift.min($1.boot, $1.staticMax).value }
+        if !guests.contains(where: \.autostart) { p.append("no guest boots with the host (every one has autostart = false)") }
+        var names = Set<String>()
+        for g in guests where !names.insert(g.name).inserted { p.append("two guests are named \(g.name)") }
+        for e in events {
+            if !names.contains(e.guest) { p.append("event at \(e.at) s: no guest named \(e.guest)") }
+            if !(e.at >= 0 && e.at.isFinite) { p.append("event for \(e.guest): at must be a time in seconds") }
+        }
         if boot > pool.value { p.append("guests boot with \(formatSize(KiB(boot))) but the host gives guests only \(formatSize(pool))") }
         for g in guests {
             if g.staticMax.value <= 0 { p.append("guest \(g.name): static_max must be positive") }
@@ -46,6 +56,42 @@ public struct Scenario: Sendable, Equatable {
             if !(g.reportInterval > 0) { p.append("guest \(g.name): report_interval must be positive") }
         }
         return p + policy.problems()
+    }
+}
+
+/// Something an admin does to a VM at a given time of a scenario.
+public struct LifecycleEvent: Sendable, Equatable {
+    public enum Action: String, Sendable, Equatable, CaseIterable {
+        /// `xl destroy`: the domain goes, its memory back to Xen.
+        case destroy
+        /// `xl create` as it is, without asking the arbiter: fails if Xen has too little free memory.
+        case create
+        /// `xl reboot` (on_reboot = "restart"): destroy, then create the same config at once.
+        case restart
+        /// `arbiter start`: reserve what the build needs, wait until it is free, then create.
+        case start
+    }
+    public var at: Double
+    public var action: Action
+    public var guest: String
+    public init(at: Double, action: Action, guest: String) {
+        self.at = at
+        self.action = action
+        self.guest = guest
+    }
+}
+
+/// Why a simulated `xl create` failed.
+public enum CreateError: Error, Equatable, CustomStringConvertible {
+    /// Xen had less free memory than the build needs (xc_dom_boot_mem_init: Out of memory).
+    case outOfMemory(need: KiB, free: KiB)
+    /// A domain of that name exists already.
+    case nameInUse(String)
+    public var description: String {
+        switch self {
+        case .outOfMemory(let need, let free): "cannot allocate memory for the domain: needs \(need), Xen has \(free) free (Out of memory)"
+        case .nameInUse(let n): "domain \(n) already exists"
+        }
     }
 }
 
@@ -94,9 +140,9 @@ public struct SimHost: Sendable {
     public init(scenario: Scenario) {
         rng = SplitMix64(seed: scenario.seed)
         var gs = [SimGuest]()
-        for (i, spec) in scenario.guests.enumerated() {
+        for spec in scenario.guests where spec.autostart {
             let phase = Double(rng.next() % 2000) / 1000
-            gs.append(SimGuest(spec: spec, domid: DomID(UInt16(i + 1)), reportPhase: phase))
+            gs.append(SimGuest(spec: spec, domid: DomID(UInt16(gs.count + 1)), reportPhase: phase))
         }
         guests = gs
         pool = scenario.pool.asDouble
@@ -108,10 +154,57 @@ public struct SimHost: Sendable {
         return i >= 0 && i < guests.count ? i : nil
     }
 
+    /// Free memory libxl says building `spec` needs (libxl_domain_need_memory for PV: the boot size plus
+    /// 1 MiB, rounded up to 2 MiB).
+    public static func buildNeed(_ spec: GuestSpec) -> KiB {
+        let k = Swift.min(spec.boot, spec.staticMax).value + 1024
+        return KiB((k + 2047) / 2048 * 2048)
+    }
+
+    /// `xl create`: a new domain (the next domid; Xen does not reuse them soon), built for `buildSeconds`
+    /// during which its boot memory is taken from Xen and it has no `memory/target`. Fails like Xen when
+    /// less than the build needs is free.
+    public mutating func create(_ spec: GuestSpec, buildSeconds: Double = 2) throws(CreateError) -> DomID {
+        if guests.contains(where: { $0.spec.name == spec.name && $0.life != .destroyed }) { throw .nameInUse(spec.name) }
+        let need = Self.buildNeed(spec)
+        guard free >= need.asDouble else { throw .outOfMemory(need: need, free: KiB(Int64(free))) }
+        let phase = Double(rng.next() % 2000) / 1000
+        var g = SimGuest(spec: spec, domid: DomID(UInt16(guests.count + 1)), reportPhase: phase, bornAt: seconds + buildSeconds)
+        g.life = .building(until: seconds + buildSeconds)
+        free -= g.actual
+        guests.append(g)
+        return g.domid
+    }
+
+    /// `xl destroy`: the domain's memory goes back to Xen at once; its keys and pending writes are gone.
+    @discardableResult
+    public mutating func destroy(_ domid: DomID) -> Bool {
+        guard let i = index(of: domid), guests[i].life != .destroyed else { return false }
+        free += guests[i].actual
+        guests[i].actual = 0
+        guests[i].target = 0
+        guests[i].life = .destroyed
+        store[domid] = nil
+        pending.removeAll { $0.domid == domid }
+        return true
+    }
+
+    /// The live domain of that name (building or running).
+    public func live(named name: String) -> DomID? {
+        guests.last { $0.spec.name == name && $0.life != .destroyed }?.domid
+    }
+
     /// Advances the physics by `dt` seconds and lets guests write their reports.
     public mutating func step(_ dt: Double) {
         seconds += dt
         for i in guests.indices {
+            switch guests[i].life {
+            case .destroyed: continue
+            case .building(let until):
+                if seconds + 1e-9 < until { continue }
+                guests[i].life = .running
+            case .running: break
+            }
             guests[i].step(dt: dt, t: seconds, hostFree: &free)
             let w = guests[i].writes(at: seconds, rng: &rng)
             if !w.isEmpty { pending.append(contentsOf: w) }
@@ -134,7 +227,7 @@ public struct SimHost: Sendable {
 
     /// The trusted facts dom0 would read from Xen and libxl, with the admin settings of the scenario.
     public var snapshot: HostSnapshot {
-        HostSnapshot(free: KiB(Int64(free)), domains: guests.map {
+        HostSnapshot(free: KiB(Int64(free)), domains: guests.filter { $0.life == .running }.map {
             DomainFacts(domid: $0.domid, staticMax: $0.spec.staticMax, actual: KiB(Int64($0.actual)), target: KiB(Int64($0.target)),
                         adminMin: $0.spec.adminMin, adminMax: $0.spec.adminMax, weight: $0.spec.weight)
         })
@@ -142,7 +235,8 @@ public struct SimHost: Sendable {
 
     /// Sets a balloon target, with libxl's rules.
     public mutating func setTarget(_ domid: DomID, _ target: KiB) throws(SetTargetError) {
-        guard let i = index(of: domid) else { throw .noSuchDomain(domid) }
+        // A domain under construction has no memory/target yet: libxl fails (errno 2), like a gone one.
+        guard let i = index(of: domid), guests[i].life == .running else { throw .noSuchDomain(domid) }
         guard target.value > 0 else { throw .notPositive(domid) }
         guard target <= guests[i].spec.staticMax else {
             throw .aboveStaticMax(domid, target: target, staticMax: guests[i].spec.staticMax)

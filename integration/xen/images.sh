@@ -74,6 +74,8 @@ cpio_of "$G" | gzip -1 > "$OUT/guest.cpio.gz"
 # --- dom0 ------------------------------------------------------------------------------------------
 D=$OUT/rootfs-dom0
 skeleton "$D"
+# `arbiter start` runs `/usr/bin/env xl create …`; busybox's links are only in /bin.
+ln -sf ../../bin/busybox "$D/usr/bin/env"
 xenstore_utils "$D"
 for b in xl xenstored oxenstored xenconsoled xen-init-dom0 libxl-save-helper; do put_elf "$D" "$XENBIN/$b"; done
 mkdir -p "$D/etc/xen" && cp -a /etc/xen/. "$D/etc/xen/"

@@ -112,6 +112,10 @@ public enum ConfigFile {
             doc: "Memory left after every demand is met: \"distribute\" by weight up to ceilings, or \"keep-free\"."),
         Key(section: "share", name: "default_weight", kind: .double(\.policy.share.defaultWeight),
             doc: "Weight of a domain without its own setting."),
+        Key(section: "share", name: "start_reserve", kind: .size(\.policy.share.startReserve),
+            doc: "Kept free on top of host_reserve at all times so a VM start needs no reservation (memory no guest can use; 0: starts ask with `arbiter start` or `arbiter reserve`)."),
+        Key(section: "share", name: "release_grace_seconds", kind: .double(\.policy.share.releaseGraceSeconds),
+            doc: "A destroyed domain's memory is held this long for a domain of the same name (reboot, destroy + create), then returns to the pool."),
 
         Key(section: "pacing", name: "shrink_fraction_per_second", kind: .double(\.policy.pacing.shrinkFractionPerSecond),
             doc: "Largest shrink per second into the guest's estimated demand, as a fraction of the current target."),

@@ -39,6 +39,15 @@ public actor ControlLoop {
     var pendingLegacy = Set<DomID>()
     var names = [DomID: String]()
     var lastRecorded = [DomID: Recorded]()
+    /// Every domain of the last host read, whatever its phase: a domain missing from the next read was
+    /// released (destroyed, or saved and gone).
+    var seen = [DomID: DomainInfo]()
+    /// Memory held for domains about to be built.
+    var reservations = Reservations()
+    /// Memory guests could give up for a start this round: Σ allocation + free − what is always kept free
+    /// − Σ static floors (a working-set floor gives way to a reservation, as it does to the weighted split
+    /// under contention). A reservation beyond it cannot be met.
+    public private(set) var room: KiB?
     public private(set) var rounds = 0
     public private(set) var lastRoundAt: TimePoint?
     public private(set) var unrecordedRounds = 0
@@ -85,12 +94,6 @@ public actor ControlLoop {
         switch event {
         case .domainIntroduced(let d):
             pendingPressure.insert(d)
-        case .domainReleased(let d):
-            arbitration.forget(d)
-            pendingPressure.remove(d); pendingLegacy.remove(d)
-            lastRecorded[d] = nil
-            names[d] = nil
-            do { try store?.domainReleased(d, at: wall()) } catch { logger.error("store: \(error)") }
         case .reportWritten(let d, let key):
             if key == "data/pressure" { pendingPressure.insert(d) } else { pendingLegacy.insert(d) }
         case .resync:
@@ -111,14 +114,18 @@ public actor ControlLoop {
     @discardableResult
     public func round(trigger: DecisionStore.Trigger) async -> Decision? {
         let t = await now()
-        let domains: [DomainInfo], memory: HostMemory
+        let all: [DomainInfo], memory: HostMemory
         do {
-            domains = try await backend.domains()
+            all = try await backend.domains()
             memory = try await backend.memory()
         } catch {
             logger.error("round skipped: cannot read the host: \(error)")
             return nil
         }
+        lifecycle(all, at: t)
+        // Only complete domains are decided: one being built has no target yet (libxl would refuse a push,
+        // the store a zero target), one stopping is Xen's to free. Their memory is neither free nor ours.
+        let domains = all.filter { $0.phase == .running }
         for d in domains { names[d.domid] = d.name }
         let uuids = Dictionary(domains.compactMap { d in d.uuid.map { (d.domid, $0) } }, uniquingKeysWith: { a, _ in a })
         let staticMax = Dictionary(uniqueKeysWithValues: domains.map { ($0.domid, $0.staticMax) })
@@ -142,9 +149,22 @@ public actor ControlLoop {
             return DomainFacts(domid: d.domid, staticMax: d.staticMax, actual: d.current, target: d.target,
                                adminMin: o?.min ?? b?.min, adminMax: o?.max ?? b?.max, weight: o?.weight ?? b?.weight)
         }
-        let decision = arbitration.step(HostSnapshot(free: memory.free, domains: facts), now: t)
+        let held = reservations.held
+        // Only a start asked for frees memory at the fast pace; a restart's hold is memory already free.
+        let urgent = reservations.open.contains { $0.status == .pending && $0.kind == .start }
+        let decision = arbitration.step(HostSnapshot(free: memory.free, domains: facts, held: held, urgent: urgent), now: t)
         lastRoundAt = t
         lastDecision = decision
+        let share = config.policy.share
+        let keep = share.hostReserve.value + share.startReserve.value
+        let sumFloors = decision.outcomes.reduce(Int64(0)) { $0 + $1.staticFloor.value }
+        let sumActual = decision.outcomes.reduce(Int64(0)) { $0 + $1.actual.value }
+        room = KiB(Swift.max(0, sumActual + memory.free.value - keep - sumFloors))
+        let wasPending = reservations.open.filter { $0.status == .pending }.map(\.id)
+        _ = reservations.markReady(available: KiB(Swift.max(0, memory.free.value - keep)), at: t)
+        for r in reservations.open where r.status == .ready && wasPending.contains(r.id) {
+            logger.notice("reservation ready", metadata: reservationMetadata(r, at: t))
+        }
 
         var pushes = [DomID: DecisionStore.Push]()
         if !config.daemon.dryRun {
@@ -191,6 +211,60 @@ public actor ControlLoop {
             "free": "\(memory.free)", "phase": "\(DecisionStore.phaseName(decision.phase))", "recorded": "\(rows.count)",
         ])
         return decision
+    }
+
+    /// Domains that came, were built, or went since the last host read. A domain missing now was
+    /// released: its lifetime is closed, its state dropped, and (if it was running) its memory held for a
+    /// domain of the same name for `share.release_grace_seconds`.
+    func lifecycle(_ all: [DomainInfo], at t: TimePoint) {
+        var now = [DomID: DomainInfo]()
+        for d in all {
+            var d = d
+            // A dying domain hands memory back as it goes: remember what it had while it ran.
+            if d.phase == .stopping, let old = seen[d.domid], old.name == d.name { d.current = max(d.current, old.current) }
+            now[d.domid] = d
+        }
+        for (d, old) in seen.sorted(by: { $0.key.raw < $1.key.raw }) {
+            if let cur = now[d], cur.name == old.name { continue }
+            release(old, at: t)
+        }
+        for d in all {
+            let before = seen[d.domid].flatMap { $0.name == d.name ? $0.phase : nil }
+            guard before != d.phase else { continue }
+            let meta: Logger.Metadata = ["domain": "\(d.name)", "domid": "\(d.domid)", "memory": "\(d.current)"]
+            switch d.phase {
+            case .building: logger.notice("domain under construction: not decided until built", metadata: meta)
+            case .running: if before != nil || rounds > 0 { logger.notice("domain built", metadata: meta) }
+            case .stopping: logger.notice("domain stopping: left alone", metadata: meta)
+            }
+        }
+        seen = now
+        for r in reservations.update(domains: all, at: t) {
+            logger.notice("reservation \(r.status == .done ? "used" : "expired")", metadata: reservationMetadata(r, at: t))
+        }
+    }
+
+    func release(_ old: DomainInfo, at t: TimePoint) {
+        let d = old.domid
+        arbitration.forget(d)
+        pendingPressure.remove(d); pendingLegacy.remove(d); marked.remove(d)
+        lastRecorded[d] = nil
+        names[d] = nil
+        do { try store?.domainReleased(d, at: wall()) } catch { logger.error("store: domain release not recorded: \(error)") }
+        var meta: Logger.Metadata = ["domain": "\(old.name)", "domid": "\(d)", "memory": "\(old.current)"]
+        let grace = config.policy.share.releaseGraceSeconds
+        // What it had is free now: held for its restart, so that nobody grows into it meanwhile. (A restart
+        // built bigger than that needs the host reserve, start_reserve or `arbiter reserve` for the rest.)
+        if old.phase != .building && grace > 0 && old.current.value > 0 {
+            let r = reservations.add(kind: .restart, size: old.current, name: old.name, at: t, seconds: grace, excluded: [d])
+            meta["held_for_restart"] = "\(r.size) for \(formatFixed(grace, decimals: 0)) s (reservation \(r.id))"
+        }
+        logger.notice("domain released", metadata: meta)
+    }
+
+    func reservationMetadata(_ r: Reservation, at t: TimePoint) -> Logger.Metadata {
+        ["id": "\(r.id)", "kind": "\(r.kind.rawValue)", "size": "\(r.size)", "for": "\(r.name ?? "-")",
+         "after_s": "\(formatFixed(t.seconds(since: r.created), decimals: 1))"]
     }
 
     /// Reads, bounds, parses and ingests a domain's report keys; rejections are recorded.

@@ -94,6 +94,7 @@ public struct ArbiterDaemon: Service {
                     while !Task.isShuttingDownGracefully && !Task.isCancelled {
                         try? await Task.sleep(for: .milliseconds(100))
                         await sim.advance(by: 0.1 * speed)
+                        await sim.driveStarts(loop)
                     }
                 }
             }

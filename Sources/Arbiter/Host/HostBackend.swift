@@ -1,10 +1,22 @@
 import GuestModel
 import HostSimulator
 
+/// Where a domain is in its life, as the arbiter treats it.
+public enum DomainPhase: String, Sendable, Equatable {
+    /// Being built (or restored): `memory/target` or `memory/static-max` not yet in xenstore. Its memory
+    /// counts as used; it is neither decided nor pushed.
+    case building
+    /// Complete: decided and pushed every round.
+    case running
+    /// Shut down, suspended (`xl save`) or dying: its memory is still Xen's to free; left alone.
+    case stopping
+}
+
 /// One domain as the host shows it (trusted facts: libxl domain info and `memory/*` in xenstore).
 public struct DomainInfo: Sendable, Equatable {
     public var domid: DomID
     public var name: String
+    public var phase: DomainPhase = .running
     /// The domain's current allocation (libxl `current_memkb`).
     public var current: KiB
     /// Xen's maxmem for the domain (libxl `max_memkb`).
@@ -16,9 +28,11 @@ public struct DomainInfo: Sendable, Equatable {
     /// The domain's UUID, where the backend knows it.
     public var uuid: String?
 
-    public init(domid: DomID, name: String, current: KiB, maxMem: KiB, staticMax: KiB, target: KiB, uuid: String? = nil) {
+    public init(domid: DomID, name: String, current: KiB, maxMem: KiB, staticMax: KiB, target: KiB, uuid: String? = nil,
+                phase: DomainPhase = .running) {
         self.domid = domid
         self.name = name
+        self.phase = phase
         self.uuid = uuid
         self.current = current
         self.maxMem = maxMem
@@ -38,7 +52,6 @@ public struct HostMemory: Sendable, Equatable {
 /// loop re-reads what it needs, and a periodic full pass catches what was lost.
 public enum HostEvent: Sendable, Equatable {
     case domainIntroduced(DomID)
-    case domainReleased(DomID)
     /// A guest wrote one of its report keys (relative path, e.g. `data/pressure`).
     case reportWritten(DomID, key: String)
     /// Something changed that the event does not say precisely (a domain came or went, the watch
@@ -85,17 +98,40 @@ extension HostBackend {
 
 /// The simulated Xen host behind the backend protocol: the embedded default when there is no Xen.
 /// Time only moves when `advance` is called, so tests and the daemon's demo decide how fast it runs.
+/// The scenario's lifecycle events (destroy, create, restart, start) happen as time passes; starts
+/// wait for the arbiter's reservation (`SimulatedHost.driveStarts`), as `arbiter start` does.
 public actor SimulatedHost: HostBackend {
     private var host: SimHost
-    private let names: [String]
     private let stream: AsyncStream<HostEvent>
     private let continuation: AsyncStream<HostEvent>.Continuation
     public let scenario: Scenario
+    private var schedule: [LifecycleEvent]
+    /// Creates to try once each, when due (a restart's create follows its destroy by `restartSeconds`).
+    private var creates = [(name: String, at: Double, due: Double, action: LifecycleEvent.Action)]()
+    /// `xl reboot`: the guest shuts down and xl's monitor destroys and re-creates it; from the destroy to
+    /// the new build on a busy dom0, about this long.
+    public static let restartSeconds = 2.0
+    /// Starts waiting for a reservation: due (not yet asked) and asked (reservation id).
+    private var startsDue = [(name: String, at: Double)]()
+    private var startsWaiting = [(name: String, at: Double, reservation: Int)]()
+    /// What each lifecycle event came to, in order.
+    public private(set) var lifecycle = [LifecycleOutcome]()
+
+    /// How one lifecycle event ended.
+    public struct LifecycleOutcome: Sendable, Equatable {
+        public var action: LifecycleEvent.Action
+        public var guest: String
+        public var at: Double
+        public var ok: Bool
+        /// Seconds from the event to the domain's creation (or to the failure).
+        public var seconds: Double
+        public var detail: String
+    }
 
     public init(scenario: Scenario) {
         self.scenario = scenario
         host = SimHost(scenario: scenario)
-        names = scenario.guests.map(\.name)
+        schedule = scenario.events.sorted { $0.at < $1.at }
         (stream, continuation) = AsyncStream.makeStream(of: HostEvent.self, bufferingPolicy: .bufferingNewest(4096))
         for g in host.guests { continuation.yield(.domainIntroduced(g.domid)) }
     }
@@ -114,26 +150,108 @@ public actor SimulatedHost: HostBackend {
             let step = Swift.min(dt, left)
             host.step(step)
             left -= step
+            out += runEvents()
             for w in host.drain(upTo: host.seconds) {
-                let e = HostEvent.reportWritten(w.domid, key: w.key.path)
-                continuation.yield(e)
-                out.append(e)
+                out.append(.reportWritten(w.domid, key: w.key.path))
             }
         }
+        for e in out { continuation.yield(e) }
         return out
     }
 
+    private func spec(_ name: String) -> GuestSpec? { scenario.guests.first { $0.name == name } }
+
+    /// The lifecycle events due now. Returns the host events they raise.
+    private func runEvents() -> [HostEvent] {
+        var out = [HostEvent]()
+        let t = host.seconds
+        while let e = schedule.first, e.at <= t + 1e-9 {
+            schedule.removeFirst()
+            switch e.action {
+            case .destroy, .restart:
+                if let d = host.live(named: e.guest) {
+                    host.destroy(d)
+                    out.append(.resync)
+                    if e.action == .destroy { lifecycle.append(LifecycleOutcome(action: .destroy, guest: e.guest, at: e.at, ok: true, seconds: 0, detail: "destroyed dom\(d)")) }
+                    else { creates.append((e.guest, e.at, t + Self.restartSeconds, .restart)) }
+                } else {
+                    lifecycle.append(LifecycleOutcome(action: e.action, guest: e.guest, at: e.at, ok: false, seconds: 0, detail: "no such domain"))
+                }
+            case .create:
+                creates.append((e.guest, e.at, t, .create))
+            case .start:
+                startsDue.append((e.guest, e.at))
+            }
+        }
+        for c in creates where c.due <= t + 1e-9 {
+            out += create(c.name, action: c.action, since: c.at)
+        }
+        creates.removeAll { $0.due <= t + 1e-9 }
+        return out
+    }
+
+    private func create(_ name: String, action: LifecycleEvent.Action, since: Double) -> [HostEvent] {
+        guard let spec = spec(name) else { return [] }
+        let t = host.seconds
+        do {
+            let d = try host.create(spec)
+            lifecycle.append(LifecycleOutcome(action: action, guest: name, at: since, ok: true, seconds: t - since, detail: "created dom\(d)"))
+            return [.domainIntroduced(d)]
+        } catch {
+            lifecycle.append(LifecycleOutcome(action: action, guest: name, at: since, ok: false, seconds: t - since, detail: error.description))
+            return []
+        }
+    }
+
+    /// What the starts of the scenario need from the arbiter, as `arbiter start` asks for it: a
+    /// reservation of what the build needs, then `xl create` once it is ready, then the reservation is
+    /// released. Call after each `advance` (the daemon's simulated clock and the tests do).
+    public func driveStarts(_ loop: ControlLoop) async {
+        let due = startsDue
+        startsDue.removeAll()
+        for s in due {
+            guard let spec = spec(s.name) else { continue }
+            switch await loop.reserve(SimHost.buildNeed(spec), for: s.name, timeout: 120, who: "scenario") {
+            case .success(let r): startsWaiting.append((s.name, s.at, r.id))
+            case .failure(let why):
+                lifecycle.append(LifecycleOutcome(action: .start, guest: s.name, at: s.at, ok: false, seconds: host.seconds - s.at,
+                                                  detail: why.description))
+            }
+        }
+        var still = [(name: String, at: Double, reservation: Int)]()
+        for w in startsWaiting {
+            switch await loop.reservation(w.reservation)?.status {
+            case .ready?, .done?:
+                for e in create(w.name, action: .start, since: w.at) { continuation.yield(e) }
+                await loop.unreserve(w.reservation)
+            case .pending?:
+                still.append(w)
+            default:
+                lifecycle.append(LifecycleOutcome(action: .start, guest: w.name, at: w.at, ok: false, seconds: host.seconds - w.at,
+                                                  detail: "reservation \(w.reservation) ended before its memory was free"))
+            }
+        }
+        startsWaiting = still
+    }
+
     public func domains() -> [DomainInfo] {
-        host.guests.enumerated().map { i, g in
-            DomainInfo(domid: g.domid, name: names[i], current: KiB(Int64(g.actual)), maxMem: g.spec.staticMax,
-                       staticMax: g.spec.staticMax, target: KiB(Int64(g.target)))
+        host.guests.compactMap { g in
+            let phase: DomainPhase
+            switch g.life {
+            case .destroyed: return nil
+            case .building: phase = .building
+            case .running: phase = .running
+            }
+            // Under construction: no memory/target in xenstore yet.
+            return DomainInfo(domid: g.domid, name: g.spec.name, current: KiB(Int64(g.actual)), maxMem: g.spec.staticMax,
+                              staticMax: g.spec.staticMax, target: phase == .running ? KiB(Int64(g.target)) : .zero, phase: phase)
         }
     }
 
     public func memory() -> HostMemory { HostMemory(total: scenario.pool, free: KiB(Int64(host.free))) }
 
     public func readReport(_ domid: DomID, key: String, limit: Int) throws -> [UInt8]? {
-        guard host.index(of: domid) != nil else { throw HostError.noSuchDomain(domid) }
+        guard let i = host.index(of: domid), host.guests[i].life != .destroyed else { throw HostError.noSuchDomain(domid) }
         guard let v = host.read(domid, key) else { return nil }
         return Array(v.utf8.prefix(limit + 1))
     }
@@ -153,7 +271,7 @@ public actor SimulatedHost: HostBackend {
 
     /// The admin-facing per-domain settings of the scenario (min, max, weight), for the control loop.
     public func adminSettings() -> [DomID: AdminSetting] {
-        Dictionary(uniqueKeysWithValues: host.guests.map {
+        Dictionary(uniqueKeysWithValues: host.guests.filter { $0.life != .destroyed }.map {
             ($0.domid, AdminSetting(min: $0.spec.adminMin, max: $0.spec.adminMax, weight: $0.spec.weight))
         })
     }

@@ -41,7 +41,7 @@ public enum ScenarioFile {
         }
 
         mutating func scenario(_ t: TOMLTable) -> Scenario? {
-            let known: Set = ["name", "description", "seed", "hours", "step_seconds", "round_seconds", "host", "arbiter", "guest"]
+            let known: Set = ["name", "description", "seed", "hours", "step_seconds", "round_seconds", "host", "arbiter", "guest", "event"]
             for k in t.keys where !known.contains(k) { fail(k, "unknown key") }
             guard let host = t["host"]?.table else { fail("host", "missing [host] table (memory, xen_reserve)"); return nil }
             for k in host.keys where !["memory", "xen_reserve"].contains(k) { fail("host.\(k)", "unknown key", section: "host") }
@@ -71,12 +71,30 @@ public enum ScenarioFile {
                 guard let gt = g.table else { fail("guest", "each [[guest]] must be a table"); continue }
                 s.guests += guestSpecs(gt, index: i)
             }
+            if let events = t["event"] {
+                guard let list = events.array else { fail("event", "must be [[event]] tables"); return s }
+                for e in list {
+                    guard let et = e.table else { fail("event", "each [[event]] must be a table"); continue }
+                    if let ev = event(et) { s.events.append(ev) }
+                }
+            }
             return s
+        }
+
+        /// `[[event]]`: at (seconds), action (destroy, create, restart, start), guest (a [[guest]] name).
+        mutating func event(_ t: TOMLTable) -> LifecycleEvent? {
+            for k in t.keys where !["at", "action", "guest"].contains(k) { fail("event.\(k)", "unknown key") }
+            let actions = LifecycleEvent.Action.allCases.map(\.rawValue).joined(separator: ", ")
+            guard let at = number(t["at"], "event.at") else { fail("event.at", "missing: seconds into the run"); return nil }
+            guard let a = string(t["action"], "event.action") else { fail("event.action", "missing (\(actions))"); return nil }
+            guard let action = LifecycleEvent.Action(rawValue: a) else { fail("event.action", "expected one of \(actions)"); return nil }
+            guard let guest = string(t["guest"], "event.guest") else { fail("event.guest", "missing: the name of a [[guest]]"); return nil }
+            return LifecycleEvent(at: at, action: action, guest: guest)
         }
 
         mutating func guestSpecs(_ t: TOMLTable, index: Int) -> [GuestSpec] {
             let known: Set = ["name", "count", "static_max", "boot", "min", "max", "weight", "behaviour", "anon_fraction", "swap",
-                              "report_interval", "legacy_interval", "stale_after", "balloon_speed", "workload"]
+                              "report_interval", "legacy_interval", "stale_after", "balloon_speed", "workload", "autostart"]
             let name = string(t["name"], "guest.name") ?? "guest\(index + 1)"
             let line = lines.guestLine(index)
             for k in t.keys where !known.contains(k) { fail("guest[\(name)].\(k)", "unknown key", line: line) }
@@ -103,6 +121,9 @@ public enum ScenarioFile {
             if let d = number(t["legacy_interval"], "guest[\(name)].legacy_interval", line: line) { spec.legacyInterval = d }
             if let d = number(t["stale_after"], "guest[\(name)].stale_after", line: line) { spec.staleAfter = d }
             if let k = size(t["balloon_speed"], "guest[\(name)].balloon_speed", line: line) { spec.balloonSpeed = k }
+            if let v = t["autostart"] {
+                if let b = v.bool { spec.autostart = b } else { fail("guest[\(name)].autostart", "expected true or false", line: line) }
+            }
             var count = 1
             if let c = t["count"] {
                 if let i = c.int, (1...1000).contains(i) { count = i } else { fail("guest[\(name)].count", "expected 1-1000", line: line) }
@@ -219,7 +240,7 @@ public enum TraceFile {
 }
 
 /// A plain message error for file problems.
-public struct CLIMessage: Error, CustomStringConvertible {
+public struct CLIMessage: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ d: String) { description = d }
 }

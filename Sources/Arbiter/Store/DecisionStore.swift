@@ -133,6 +133,14 @@ public final class DecisionStore: Sendable {
         }
     }
 
+    /// Records an alert raised outside a round (e.g. a floor forced past what the host has).
+    public func recordAlert(kind: Alert.Kind, shortfall: KiB, message: String, at: Date) throws {
+        try db.write { db in
+            try db.execute(sql: "INSERT INTO alerts (round_id, at, kind, shortfall_kib, message) VALUES (NULL, ?, ?, ?, ?)",
+                           arguments: [at.timeIntervalSince1970, kind.rawValue, shortfall.value, message])
+        }
+    }
+
     /// Marks a domain released by Xen: its domid may come back as another domain.
     public func domainReleased(_ domid: DomID, at: Date) throws {
         domainCache.withLock { $0[domid] = nil }
@@ -293,26 +301,29 @@ public final class DecisionStore: Sendable {
         public var stall: Double?
         public var status: String
         public var reason: String
+        /// When Xen released this lifetime of the domain (nil: live).
+        public var released: Double? = nil
     }
 
     /// The columns `state(_:)` reads.
     static let stateColumns = """
         d.name, d.domid, r.at, a.actual_kib, a.target_kib, a.floor_kib, a.ceiling_kib, a.weight, a.demand_kib,
-        a.stall, a.report_status, a.reason
+        a.stall, a.report_status, a.reason, d.released
         """
 
-    /// Every live domain with its latest recorded decision.
-    public func latest() throws -> [DomainState] {
+    /// Every live domain with its latest recorded decision; with `all`, released lifetimes too (after
+    /// the live ones, newest release first).
+    public func latest(all: Bool = false) throws -> [DomainState] {
         try db.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT \(Self.stateColumns)
                 FROM domains d
                 JOIN allocations a ON a.domain_id = d.id
                 JOIN rounds r ON r.id = a.round_id
-                WHERE d.released IS NULL
+                WHERE (d.released IS NULL OR ?)
                   AND a.round_id = (SELECT MAX(round_id) FROM allocations WHERE domain_id = d.id)
-                ORDER BY d.domid
-                """).map(Self.state)
+                ORDER BY d.released IS NOT NULL, d.released DESC, d.domid
+                """, arguments: [all]).map(Self.state)
         }
     }
 
@@ -407,6 +418,7 @@ public final class DecisionStore: Sendable {
     static func state(_ r: Row) -> DomainState {
         DomainState(name: r["name"], domid: r["domid"], at: r["at"], actual: KiB(r["actual_kib"] as Int64), target: KiB(r["target_kib"] as Int64),
                     floor: KiB(r["floor_kib"] as Int64), ceiling: KiB(r["ceiling_kib"] as Int64), weight: r["weight"],
-                    demand: KiB(r["demand_kib"] as Int64), stall: r["stall"], status: r["report_status"], reason: r["reason"])
+                    demand: KiB(r["demand_kib"] as Int64), stall: r["stall"], status: r["report_status"], reason: r["reason"],
+                    released: r["released"])
     }
 }

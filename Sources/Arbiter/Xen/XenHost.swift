@@ -37,18 +37,25 @@ public final class XenHost: HostBackend, @unchecked Sendable {
             guard info.domid < UInt32(DomID.firstReserved) else { continue }
             let d = DomID(UInt16(info.domid))
             if d.raw == 0 && !includeDom0 { continue }
-            if info.dying || info.shutdown { continue }     // going away: not ours to move
             var name = "dom\(d.raw)"
             if let raw = libxl_domid_to_name(libxl.ctx, info.domid) {
                 name = String(cString: raw)
                 free(raw)
             }
             let current = KiB(Int64(clamping: info.current_memkb))
-            let staticMax = XenstorePaths.kib(try? xs.read(XenstorePaths.staticMax(d), limit: 20)) ?? KiB(Int64(clamping: info.max_memkb))
-            let target = XenstorePaths.kib(try? xs.read(XenstorePaths.target(d), limit: 20)) ?? current
+            // libxl writes memory/static-max and memory/target when the build is done (libxl__build_post):
+            // until both are there the domain is under construction, and a target pushed now would fail
+            // or be lost.
+            let staticMaxKey = XenstorePaths.kib(try? xs.read(XenstorePaths.staticMax(d), limit: 20))
+            let targetKey = XenstorePaths.kib(try? xs.read(XenstorePaths.target(d), limit: 20))
+            let phase: DomainPhase
+            if info.dying || info.shutdown { phase = .stopping }
+            else if let s = staticMaxKey, let t = targetKey, s.value > 0, t.value > 0 { phase = .running }
+            else { phase = .building }
             let uuid = withUnsafeBytes(of: info.uuid.uuid) { XenHost.uuidString(Array($0)) }
             out.append(DomainInfo(domid: d, name: name, current: current, maxMem: KiB(Int64(clamping: info.max_memkb)),
-                                  staticMax: staticMax, target: target, uuid: uuid))
+                                  staticMax: staticMaxKey ?? KiB(Int64(clamping: info.max_memkb)), target: targetKey ?? current,
+                                  uuid: uuid, phase: phase))
         }
         return out
     }

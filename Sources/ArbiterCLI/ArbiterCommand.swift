@@ -17,7 +17,8 @@ struct ArbiterCommand: AsyncParsableCommand {
             Until the daemon lands, the default verb runs our policy on the simulated host's default \
             scenario and prints its decisions (see README).
             """,
-        subcommands: [Demo.self, DaemonCommand.self, ListCommand.self, Top.self, SetCommand.self, Explain.self, History.self, Alerts.self, ReportCommand.self, Simulate.self,
+        subcommands: [Demo.self, DaemonCommand.self, ListCommand.self, Top.self, SetCommand.self, ReserveCommand.self, UnreserveCommand.self,
+                      StartCommand.self, Explain.self, History.self, Alerts.self, ReportCommand.self, Simulate.self,
                       ConfigCheck.self, ConfigExample.self, XenInfo.self],
         defaultSubcommand: Demo.self)
 }
@@ -316,21 +317,26 @@ struct ListCommand: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per domain, one per line.")
     var json = false
 
+    @Flag(name: .long, help: "Also domains Xen has released (destroyed, saved), with when.")
+    var all = false
+
     func run() throws {
-        let rows = try store.open().latest()
+        let rows = try store.open().latest(all: all)
         if json {
             for r in rows {
                 print("{\"name\":\"\(r.name)\",\"id\":\(r.domid),\"mem_kib\":\(r.actual.value),\"target_kib\":\(r.target.value),"
                       + "\"floor_kib\":\(r.floor.value),\"ceiling_kib\":\(r.ceiling.value),\"weight\":\(r.weight),"
-                      + "\"stall\":\(r.stall.map { String($0) } ?? "null"),\"report\":\"\(r.status)\",\"reason\":\"\(r.reason)\"}")
+                      + "\"stall\":\(r.stall.map { String($0) } ?? "null"),\"report\":\"\(r.status)\",\"reason\":\"\(r.reason)\","
+                      + "\"released\":\(r.released.map { String($0) } ?? "null")}")
             }
             return
         }
-        var table = [["Name", "ID", "Mem", "Target", "Floor", "Ceiling", "Weight", "Stall", "Report", "Reason"]]
+        var table = [["Name", "ID", "Mem", "Target", "Floor", "Ceiling", "Weight", "Stall", "Report", "Reason"] + (all ? ["Released"] : [])]
         for r in rows {
             table.append([r.name, String(r.domid), formatSize(r.actual), formatSize(r.target), formatSize(r.floor), formatSize(r.ceiling),
                           formatFixed(r.weight, decimals: r.weight == r.weight.rounded() ? 0 : 2),
-                          r.stall.map { formatFixed($0 * 100, decimals: 2) + "%" } ?? "-", r.status, r.reason])
+                          r.stall.map { formatFixed($0 * 100, decimals: 2) + "%" } ?? "-", r.status, r.reason]
+                         + (all ? [r.released.map(timeText) ?? "-"] : []))
         }
         print(DecisionTable.table(table, rightAligned: [1, 2, 3, 4, 5, 6, 7]))
     }
@@ -419,8 +425,11 @@ struct SetCommand: ParsableCommand {
     @Option(name: .long, help: "Admin ceiling (never targeted above; at most static-max); 'none' to remove.")
     var ceiling: SizeSetting?
 
-    @Option(name: .long, help: "Weight in the fair share (default 1); 'none' to remove.")
+    @Option(name: .long, help: "Weight in the fair share, 0.01-100 (default 1); 'none' to remove.")
     var weight: String?
+
+    @Flag(name: .long, help: "Store a floor the host cannot meet now (an alert is recorded) instead of refusing it.")
+    var force = false
 
     @OptionGroup var socket: SocketOptions
 
@@ -432,7 +441,7 @@ struct SetCommand: ParsableCommand {
     }
 
     func run() throws {
-        var r = ControlRequest(cmd: "set", domain: domain, who: ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "root")
+        var r = ControlRequest(cmd: "set", domain: domain, who: currentUser(), force: force ? true : nil)
         var clear = [String]()
         switch floor { case .size(let k): r.floorKiB = k.value; case .clear: clear.append("floor"); case nil: break }
         switch ceiling { case .size(let k): r.ceilingKiB = k.value; case .clear: clear.append("ceiling"); case nil: break }
@@ -463,8 +472,9 @@ struct Top: ParsableCommand {
                               d.stall.map { formatFixed($0 * 100, decimals: 2) + "%" } ?? "-", d.report, d.reason])
             }
             let header = "arbiter top — Xen free \(formatSize(KiB(reply.freeKiB ?? 0))), \(reply.phase ?? "?"), \(timeText(Date().timeIntervalSince1970))"
+            let held = (reply.reservations ?? []).map { "\n" + $0.summary }.joined()
             if !once { print("\u{1B}[H\u{1B}[2J", terminator: "") }
-            print(header + "\n" + DecisionTable.table(table, rightAligned: [1, 2, 3, 4, 5, 6, 7, 8]))
+            print(header + "\n" + DecisionTable.table(table, rightAligned: [1, 2, 3, 4, 5, 6, 7, 8]) + held)
             if once { return }
             Thread.sleep(forTimeInterval: max(0.2, interval))
         }

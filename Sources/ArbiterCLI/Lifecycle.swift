@@ -1,0 +1,164 @@
+import Arbiter
+import ArgumentParser
+import Foundation
+import GuestModel
+
+/// `arbiter reserve`, `unreserve` and `start`: memory for VM starts, asked of the running daemon (as xapi
+/// asks squeezed and qubesd asks qmemman before a domain is built).
+
+extension ReservationInfo {
+    var summary: String {
+        let what = name.map { " for \($0)" } ?? ""
+        return "reservation \(id): \(formatSize(KiB(sizeKiB)))\(what), \(status), \(formatSize(KiB(heldKiB))) held, "
+            + "\(formatFixed(leftSeconds, decimals: 0)) s left"
+    }
+}
+
+/// Polls a reservation until it is ready (or was used), and returns the seconds waited.
+func waitForReservation(_ socket: SocketOptions, id: Int) throws -> Double {
+    let start = Date()
+    while true {
+        let reply = try socket.request(ControlRequest(cmd: "reservation", id: id))
+        guard let r = reply.reservations?.first else { throw CLIError("reservation \(id) is gone") }
+        switch r.status {
+        case "ready", "done":
+            return Date().timeIntervalSince(start)
+        case "expired":
+            let free = reply.freeKiB.map { formatSize(KiB($0)) } ?? "?"
+            let room = reply.roomKiB.map { formatSize(KiB($0)) } ?? "?"
+            throw CLIError("\(formatSize(KiB(r.sizeKiB))) was not free before the reservation's deadline "
+                           + "(Xen free \(free); the floors leave \(room) to give up)")
+        case "cancelled":
+            throw CLIError("reservation \(id) was cancelled")
+        default:
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+    }
+}
+
+func currentUser() -> String {
+    let env = ProcessInfo.processInfo.environment
+    return String((env["SUDO_USER"] ?? env["USER"] ?? "root").prefix(64))
+}
+
+struct ReserveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reserve", abstract: "Free memory for a domain about to be built, and hold it until the domain exists.",
+        discussion: """
+            The daemon frees SIZE now (Xen's free memory first, then memory guests hold above their demand, then \
+            idle memory at the fast pace; never below a floor) and keeps it out of every guest's share until a new \
+            domain named NAME has been built, or TIMEOUT seconds pass. Refused at once when the floors leave less \
+            than SIZE. Then `xl create` (or `xl restore`) the domain.
+            """)
+
+    @Argument(help: "How much: 512M, 2G (a bare number is KiB): what the build needs (see `arbiter start`).")
+    var size: String
+
+    @Option(name: .customLong("for"), help: "The name of the domain it is for (released when that domain is built).")
+    var name: String?
+
+    @Option(name: .long, help: "Seconds to hold it at most.")
+    var timeout: Double = 120
+
+    @Flag(name: .long, help: "Return only when the memory is free in Xen (exit 1 if it is not by the timeout).")
+    var wait = false
+
+    @OptionGroup var socket: SocketOptions
+
+    func validate() throws {
+        guard let k = KiB(parsing: size), k.value > 0 else { throw ValidationError("SIZE must be a size such as 512M or 2G") }
+        guard timeout.isFinite, timeout >= 1, timeout <= 3600 else { throw ValidationError("--timeout must be between 1 and 3600 seconds") }
+    }
+
+    func run() throws {
+        let kib = KiB(parsing: size)!
+        let reply = try socket.request(ControlRequest(cmd: "reserve", domain: name, who: currentUser(), sizeKiB: kib.value,
+                                                      timeoutSeconds: timeout))
+        guard let r = reply.reservations?.first else { throw CLIError("the daemon made no reservation") }
+        print(reply.message ?? r.summary)
+        if wait {
+            let waited = try waitForReservation(socket, id: r.id)
+            print("ready: \(formatSize(KiB(r.sizeKiB))) free\(name.map { " for \($0)" } ?? "") after \(formatFixed(waited, decimals: 1)) s")
+        }
+    }
+}
+
+struct UnreserveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unreserve", abstract: "Cancel a reservation: its memory goes back to the guests.")
+
+    @Argument(help: "The reservation's number (from `arbiter reserve` or `arbiter top`).")
+    var id: Int
+
+    @OptionGroup var socket: SocketOptions
+
+    func run() throws {
+        print(try socket.request(ControlRequest(cmd: "unreserve", id: id)).message ?? "ok")
+    }
+}
+
+struct StartCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start", abstract: "Start a domain: reserve the memory its build needs, run `xl create`, release the reservation.",
+        discussion: """
+            Reads the config file as xl does (libxlutil), asks libxl how much free memory the build needs \
+            (libxl_domain_need_memory), reserves it with the daemon and waits until it is free, then runs \
+            `xl create CFG [XL-ARGS...]`. The exit status is xl's. Put arbiter's own options before CFG.
+            """)
+
+    @Option(name: .long, help: "Seconds to wait for the memory at most.")
+    var timeout: Double = 120
+
+    @Option(name: .long, help: "The xl program.")
+    var xl = "xl"
+
+    @OptionGroup var socket: SocketOptions
+
+    @Argument(help: "The xl domain config file.")
+    var cfg: String
+
+    @Argument(parsing: .captureForPassthrough, help: "Passed to `xl create` after CFG.")
+    var xlArguments: [String] = []
+
+    func run() throws {
+        let t0 = Date()
+        let domain: XenDomainConfig
+        do {
+            domain = try XenDomainConfig(path: cfg, libxl: try LibxlContext(quiet: true))
+        } catch let e as XenError {
+            throw CLIError("libxl: \(e)\(e.meansNoXen ? " — this machine is not a Xen dom0" : "")")
+        } catch {
+            throw CLIError("\(error)")
+        }
+        let reply = try socket.request(ControlRequest(cmd: "reserve", domain: domain.name, who: currentUser(), sizeKiB: domain.need.value,
+                                                      timeoutSeconds: timeout))
+        guard let r = reply.reservations?.first else { throw CLIError("the daemon made no reservation") }
+        print("start \(domain.name): the build needs \(formatSize(domain.need)) (memory \(formatSize(domain.memory)), libxl_domain_need_memory); reservation \(r.id)")
+        let waited: Double
+        do {
+            waited = try waitForReservation(socket, id: r.id)
+        } catch {
+            _ = try? socket.request(ControlRequest(cmd: "unreserve", id: r.id))
+            throw error
+        }
+        print("start \(domain.name): memory free after \(formatFixed(waited, decimals: 1)) s; xl create \(cfg)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [xl, "create", cfg] + xlArguments
+        let t1 = Date()
+        do { try p.run() } catch {
+            _ = try? socket.request(ControlRequest(cmd: "unreserve", id: r.id))
+            throw CLIError("cannot run \(xl): \(error)")
+        }
+        p.waitUntilExit()
+        // The domain is built (or failed): what the reservation still holds goes back to the pool.
+        _ = try? socket.request(ControlRequest(cmd: "unreserve", id: r.id))
+        let took = Date().timeIntervalSince(t0)
+        guard p.terminationStatus == 0 else {
+            FileHandle.standardError.write(Data("arbiter: xl create \(cfg) failed (exit \(p.terminationStatus)) after \(formatFixed(took, decimals: 1)) s\n".utf8))
+            throw ExitCode(p.terminationStatus)
+        }
+        print("started \(domain.name) in \(formatFixed(took, decimals: 1)) s (waited \(formatFixed(waited, decimals: 1)) s for memory, "
+              + "xl create \(formatFixed(Date().timeIntervalSince(t1), decimals: 1)) s)")
+    }
+}
