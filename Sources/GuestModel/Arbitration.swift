@@ -258,12 +258,20 @@ public struct Arbitration: Sendable {
             demands = taxed
             for k in outcomes.indices { outcomes[k].demand = taxed[k] }
             // Weights decide contention: the weighted split above the static floors is the goal. A
-            // working-set floor protects a guest only up to its share of that split; above it, the guest
-            // is shrunk towards its share at the slow pace (and not while it stalls), never frozen.
+            // working-set floor protects a guest only up to its share of that split while a guest of
+            // another weight wants more and has less than its share; above it, the guest gives way at the
+            // pace. Between guests of equal weight the working-set floors stand (who holds memory keeps
+            // it: moving a working set between equals costs stall on both sides and buys nothing).
             let ideal = FairShare.solve(floors: statics, demands: demands, ceilings: ceilings, weights: weights,
                                         budget: budget, surplus: c.share.surplus, slack: c.share.slack, bases: statics)
-            if ideal.phase == .contended {
-                for k in floors.indices where floors[k] > statics[k] && ideal.allocations[k] < floors[k] {
+            var shortWeights = Set<Double>()
+            for k in floors.indices where demands[k] > snapshot.domains[k].actual && ideal.allocations[k] > snapshot.domains[k].actual {
+                shortWeights.insert(weights[k])
+            }
+            // A start waiting for its reservation is such a claimant too: it was asked for by the admin.
+            if ideal.phase != .uncontended && (snapshot.urgent || !shortWeights.isEmpty) {
+                for k in floors.indices where floors[k] > statics[k] && ideal.allocations[k] < floors[k]
+                    && (snapshot.urgent || shortWeights.contains(where: { $0 != weights[k] })) {
                     floors[k] = max(statics[k], ideal.allocations[k].pageCeil)
                     outcomes[k].floor = floors[k]
                     if floors[k] == statics[k] {
