@@ -132,4 +132,90 @@ struct LifecycleTests {
             try await expectNothingLost(r)
         }
     }
+
+    /// Two 4G guests on a 4G host: small enough to reason about every floor.
+    static let small = """
+        name = "small"
+        [host]
+        memory = "4G"
+        [[guest]]
+        name = "a"
+        static_max = "4G"
+        boot = "1G"
+        workload = { kind = "steady", size = "600M" }
+        [[guest]]
+        name = "b"
+        static_max = "4G"
+        boot = "1G"
+        workload = { kind = "steady", size = "600M" }
+        """
+
+    func ask(_ r: Run, _ request: ControlRequest) async throws -> ControlReply {
+        let line = String(decoding: try JSONEncoder().encode(request), as: UTF8.self)
+        return try JSONDecoder().decode(ControlReply.self, from: Data(await r.loop.handle(line).utf8))
+    }
+
+    @Test func settingsAreValidatedBeforeTheyAreStored() async throws {
+        let r = try setup(try ScenarioFile.parse(Self.small))
+        await drive(r, seconds: 20)
+        func set(_ f: (inout ControlRequest) -> Void) async throws -> ControlReply {
+            var q = ControlRequest(cmd: "set", domain: "a", who: "test")
+            f(&q)
+            return try await ask(r, q)
+        }
+        let refused: [(String, (inout ControlRequest) -> Void)] = [
+            ("below floors.absolute_min", { $0.floorKiB = 1 }),
+            ("below floors.absolute_min", { $0.ceilingKiB = 4 }),
+            ("between 0.01 and 100", { $0.weight = 5e-324 }),
+            ("between 0.01 and 100", { $0.weight = 101 }),
+            ("printable", { $0.who = "evil\u{1B}[2J" }),
+            ("above a's static-max", { $0.floorKiB = KiB(gib: 5).value }),
+            ("above ceiling", { $0.floorKiB = KiB(gib: 2).value; $0.ceilingKiB = KiB(gib: 1).value }),
+        ]
+        for (why, f) in refused {
+            let reply = try await set(f)
+            #expect(!reply.ok && (reply.error ?? "").contains(why), "\(why): \(reply)")
+        }
+        let fine = try await set { $0.domain = "b"; $0.floorKiB = KiB(mib: 512).value; $0.weight = 2 }
+        #expect(fine.ok, "\(fine)")
+        #expect(try r.store.settings()["b"] == AdminSetting(min: KiB(mib: 512), weight: 2))
+        // 3.9G of floor on a 4G host beside b's static floor: refused with the shortfall, stored with --force.
+        let impossible = try await set { $0.floorKiB = KiB(mib: 3900).value }
+        #expect(!impossible.ok && (impossible.error ?? "").contains("cannot be met") && (impossible.error ?? "").contains("short by"))
+        #expect(try r.store.settings()["a"] == nil)
+        let forced = try await set { $0.floorKiB = KiB(mib: 3900).value; $0.force = true }
+        #expect(forced.ok && (forced.message ?? "").contains("alert recorded"))
+        #expect(try r.store.settings()["a"]?.min == KiB(mib: 3900))
+        #expect(try r.store.alerts().contains { $0.message.contains("forced") })
+    }
+
+    @Test func aReservationBeyondTheFloorsIsRefusedAtOnceAndOneWithinIsServed() async throws {
+        let r = try setup(try ScenarioFile.parse(Self.small))
+        await drive(r, seconds: 20)
+        let tooMuch = try await ask(r, ControlRequest(cmd: "reserve", domain: "c", sizeKiB: KiB(gib: 4).value))
+        #expect(!tooMuch.ok && (tooMuch.error ?? "").contains("floors leave only"), "\(tooMuch)")
+        for bad in [ControlRequest(cmd: "reserve", sizeKiB: 0), ControlRequest(cmd: "reserve", sizeKiB: 1024, timeoutSeconds: 1e9),
+                    ControlRequest(cmd: "reserve", domain: "x\ny", sizeKiB: 1024)] {
+            #expect(try await ask(r, bad).ok == false)
+        }
+        // 3G: more than is free (about 2.6G), less than the floors leave (3.5G): freed from the guests, then ready.
+        let made = try await ask(r, ControlRequest(cmd: "reserve", domain: "c", sizeKiB: KiB(mib: 3072).value, timeoutSeconds: 60))
+        let id = try #require(made.reservations?.first?.id)
+        #expect(made.ok)
+        let before = try #require(await r.loop.lastDecision).free
+        #expect(before < KiB(mib: 3072 + 64))
+        await drive(r, seconds: 30)
+        let status = try await ask(r, ControlRequest(cmd: "reservation", id: id))
+        #expect(status.reservations?.first?.status == "ready", "\(status)")
+        let d = try #require(await r.loop.lastDecision)
+        #expect(d.free >= KiB(mib: 3072 + 64))
+        #expect(d.outcomes.allSatisfy { $0.target >= $0.floor })
+        // Cancelled: the memory goes back to the guests' budget.
+        let cancelled = try await ask(r, ControlRequest(cmd: "unreserve", id: id))
+        #expect(cancelled.ok && cancelled.reservations?.first?.status == "cancelled")
+        await drive(r, seconds: 4)
+        #expect(try #require(await r.loop.lastDecision).held == .zero)
+        try await expectNothingLost(r)
+    }
 }
+
