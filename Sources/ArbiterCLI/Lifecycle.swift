@@ -36,6 +36,27 @@ func waitForReservation(_ socket: SocketOptions, id: Int) throws -> Double {
     }
 }
 
+/// Runs a program found on PATH with our stdin/stdout/stderr and waits for it: its exit status (128 + N
+/// when killed by signal N). posix_spawn and waitpid, not Foundation's Process, whose run loop needs a
+/// socket pair a minimal dom0 may not give it (seen under qemu: "Could not create wakeup socket pair",
+/// and waitUntilExit never returned). `xl create` leaves its domain monitor running: only xl itself is
+/// waited for.
+func spawnAndWait(_ argv: [String]) throws -> Int32 {
+    var pid: pid_t = 0
+    var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    var cenv: [UnsafeMutablePointer<CChar>?] = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { for p in cargs + cenv { free(p) } }
+    let rc = posix_spawnp(&pid, argv[0], nil, nil, &cargs, &cenv)
+    guard rc == 0 else { throw CLIError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        guard errno == EINTR else { throw CLIError("waiting for \(argv[0]): \(String(cString: strerror(errno)))") }
+    }
+    // WIFEXITED/WEXITSTATUS are macros Swift does not import.
+    let signal = status & 0x7f
+    return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+}
+
 func currentUser() -> String {
     let env = ProcessInfo.processInfo.environment
     return String((env["SUDO_USER"] ?? env["USER"] ?? "root").prefix(64))
@@ -142,21 +163,18 @@ struct StartCommand: ParsableCommand {
             throw error
         }
         print("start \(domain.name): memory free after \(formatFixed(waited, decimals: 1)) s; xl create \(cfg)")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [xl, "create", cfg] + xlArguments
         let t1 = Date()
-        do { try p.run() } catch {
+        let status: Int32
+        do { status = try spawnAndWait([xl, "create", cfg] + xlArguments) } catch {
             _ = try? socket.request(ControlRequest(cmd: "unreserve", id: r.id))
-            throw CLIError("cannot run \(xl): \(error)")
+            throw error
         }
-        p.waitUntilExit()
         // The domain is built (or failed): what the reservation still holds goes back to the pool.
         _ = try? socket.request(ControlRequest(cmd: "unreserve", id: r.id))
         let took = Date().timeIntervalSince(t0)
-        guard p.terminationStatus == 0 else {
-            FileHandle.standardError.write(Data("arbiter: xl create \(cfg) failed (exit \(p.terminationStatus)) after \(formatFixed(took, decimals: 1)) s\n".utf8))
-            throw ExitCode(p.terminationStatus)
+        guard status == 0 else {
+            FileHandle.standardError.write(Data("arbiter: xl create \(cfg) failed (exit \(status)) after \(formatFixed(took, decimals: 1)) s\n".utf8))
+            throw ExitCode(status)
         }
         print("started \(domain.name) in \(formatFixed(took, decimals: 1)) s (waited \(formatFixed(waited, decimals: 1)) s for memory, "
               + "xl create \(formatFixed(Date().timeIntervalSince(t1), decimals: 1)) s)")

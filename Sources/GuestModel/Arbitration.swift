@@ -246,6 +246,10 @@ public struct Arbitration: Sendable {
                 actual: d.actual, previousTarget: prev, target: prev, reason: .steady, paced: false,
                 quarantined: quarantined, uncooperative: uncooperative))
             outcomes[outcomes.count - 1].staticFloor = statics[statics.count - 1]
+            if fresh && est.givable >= 0 {
+                let gaveSince = Swift.max(0, est.givableAllocation - d.actual.asDouble)
+                outcomes[outcomes.count - 1].givable = KiB(Int64(Swift.max(0, est.givable - gaveSince)))
+            }
         }
 
         // Kept free: the host reserve, the start reserve, and memory held for domains about to be built.

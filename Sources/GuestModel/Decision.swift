@@ -116,6 +116,8 @@ public enum Reason: String, Sendable, Equatable, CaseIterable, CustomStringConve
     case heldConverging = "held:converging"
     /// A shrink was due but the pace allows nothing this round.
     case heldRateLimit = "held:rate-limit"
+    /// A shrink was due but the guest (without free swap) reports nothing more it could give back.
+    case heldNoAvailable = "held:guest-full"
     /// At its floor.
     case heldFloor = "held:floor"
     /// Wants more, but under contention this is its weighted fair share.
@@ -153,6 +155,7 @@ public enum Reason: String, Sendable, Equatable, CaseIterable, CustomStringConve
         case .heldPressure: "a shrink was due, but it is stalling: not squeezed"
         case .heldConverging: "a shrink was due, but its balloon has not reached the last one yet"
         case .heldRateLimit: "a shrink was due, but the pace allows nothing yet"
+        case .heldNoAvailable: "a shrink was due, but without free swap it has nothing more to give back: the balloon would take the memory its kernel needs"
         case .heldFloor: "at its floor"
         case .heldFairShare: "wants more, but under contention this is its weighted fair share"
         case .heldStale: "its last report is too old: held, never shrunk on old data"
@@ -184,6 +187,9 @@ public struct DomainOutcome: Sendable, Equatable {
     public var cheapShrinkEdge: KiB
     /// PSI some share of the last accepted report, if any.
     public var stall: Double?
+    /// What the guest can give back now without swapping (its MemAvailable at the last report, less what
+    /// its balloon gave since); nil when it has free swap or no fresh report. No shrink takes more.
+    public var givable: KiB? = nil
     public var critical: Bool
     /// The solver's allocation and why.
     public var allocation: KiB

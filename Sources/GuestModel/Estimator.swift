@@ -55,6 +55,10 @@ public struct EstimatorState: Sendable, Equatable {
     public var fileWeight: Double?
     /// When the guest last stalled above the pressure target.
     public var lastPressureAt: TimePoint?
+    /// What the guest could give back without swapping at its last report (MemAvailable, KiB), and its
+    /// allocation then; negative when it has free swap to give back through (or has not reported).
+    public var givable = -1.0
+    public var givableAllocation = 0.0
     /// The last interval and its averaging weights: reporters run on a fixed period, so the same
     /// interval recurs and the exponentials need not be recomputed.
     var lastDt = -1.0
@@ -111,6 +115,10 @@ public enum Estimator {
         let hot = r.activeFile.map { w * $0.asDouble } ?? c.blindAvailableWeight * r.memAvailable.asDouble
         let ws = r.used.asDouble + hot + overhead
 
+        // Without free swap, what a guest can give back is what it has available; with it, more.
+        let swapFree = r.swapFree?.asDouble ?? 0
+        state.givable = swapFree >= 64 * 1024 ? -1 : r.memAvailable.asDouble
+        state.givableAllocation = alloc
         let stall = r.stall(rates), fullStall = r.fullStall(rates)
         let s = stall ?? 0
         let full = fullStall ?? 0

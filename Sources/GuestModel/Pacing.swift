@@ -56,16 +56,28 @@ enum Pacer {
                     let dt = shrinkSince[i].map { clamp(now.seconds(since: $0), 0, p.maxIntervalSeconds) } ?? 0
                     // Under contention a guest above its weighted share gives way even while it stalls (the
                     // others stall too, or the first to grow would keep everything): at a quarter of the pace.
-                    let (paced, step) = shrinkStep(base: base, want: want, edge: o.cheapShrinkEdge, stall: o.stall ?? 0, dt: dt, config: p,
+                    var (paced, step) = shrinkStep(base: base, want: want, edge: o.cheapShrinkEdge, stall: o.stall ?? 0, dt: dt, config: p,
                                                    minRelief: overShare(o, phase: phase) ? Self.contendedRelief : 0)
+                    // Without free swap a guest cannot give back more than it has available: the balloon would
+                    // take the free pages its own kernel needs (on real Xen a full guest died of it: OOM panic).
+                    var full = false
+                    if let g = o.givable {
+                        let lowest = KiB(o.actual.value - Swift.max(0, g.value - givableMargin(o.actual).value)).pageCeil
+                        if paced < lowest {
+                            paced = Swift.min(cur, lowest)
+                            step = base.value - paced.value
+                            full = true
+                        }
+                    }
                     // Steps under the deadband wait (their allowance accrues), unless they finish the move.
-                    if paced < cur && cur.value - paced.value >= KiB.page.value && (step >= band || paced == want) {
+                    if paced < cur && cur.value - paced.value >= KiB.page.value
+                        && (step >= band || paced == want || (full && step >= KiB(mib: 1).value)) {
                         newTarget = paced
                         out[i].paced = paced > want
                         reason = cur > o.ceiling ? .shrinkCeiling
                             : (o.basis == .fairShare || o.basis == .floor ? .shrinkContention : .shrinkIdle)
                     } else {
-                        reason = .heldRateLimit
+                        reason = full ? .heldNoAvailable : .heldRateLimit
                     }
                 }
             }
@@ -120,6 +132,10 @@ enum Pacer {
         }
         return (target, base.value - target.value)
     }
+
+    /// Memory a guest without free swap keeps available through any shrink: its kernel's own needs
+    /// (page tables, a fork, the reporter) come from it.
+    static func givableMargin(_ actual: KiB) -> KiB { KiB(Swift.max(KiB(mib: 16).value, actual.value / 25)) }
 
     /// The share of the pace at which a stalling guest above its weighted share gives way under contention.
     static let contendedRelief = 0.25

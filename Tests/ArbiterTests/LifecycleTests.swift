@@ -217,5 +217,21 @@ struct LifecycleTests {
         #expect(try #require(await r.loop.lastDecision).held == .zero)
         try await expectNothingLost(r)
     }
+
+    @Test func aStartForTheSameNameReplacesTheRestartHold() async throws {
+        var s = try ScenarioFile.parse(Self.small)
+        s.events = [LifecycleEvent(at: 20, action: .destroy, guest: "b")]
+        let r = try setup(s)
+        await drive(r, seconds: 24)
+        let hold = try #require(await r.loop.lastDecision).held
+        #expect(hold > KiB(mib: 600), "b's memory is held for its restart")
+        // `xl restore b` after `xl save b`: the admin reserves for b; the hold is replaced, not added to.
+        let made = try await ask(r, ControlRequest(cmd: "reserve", domain: "b", sizeKiB: hold.value + KiB(mib: 8).value))
+        #expect(made.ok)
+        await drive(r, seconds: 2)
+        let d = try #require(await r.loop.lastDecision)
+        #expect(d.held == hold + KiB(mib: 8), "held \(d.held), hold was \(hold)")
+        #expect(r.log.lines.contains { $0.contains("reservation replaced") && $0.contains("for=b") })
+    }
 }
 

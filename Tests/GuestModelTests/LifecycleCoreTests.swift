@@ -5,6 +5,40 @@ import Testing
 /// floor grow, and weights that decide contention above the static floors.
 @Suite("Arbitration: starts, floors and weights")
 struct LifecycleCoreTests {
+    /// Free swap: the guest can give back more than its MemAvailable (by swapping).
+    let swap = " swap_total_kb=1048576 swap_free_kb=1048576"
+
+    @Test func aGuestWithoutSwapIsNeverShrunkPastWhatItHasAvailable() {
+        // Weight 1 holds 1100M of unswappable memory with 30M available, weight 2 wants more: the split
+        // says shrink, but the balloon may only take what the guest can give (30M less the 44M margin: none).
+        var arb = Arbitration(config: { var c = PolicyConfig(); c.floors.selfballoonFloor = false; return c }())
+        var host = TinyHost(facts: [
+            DomainFacts(domid: DomID(1), staticMax: KiB(gib: 4), actual: KiB(mib: 700), target: KiB(mib: 700), weight: 2),
+            DomainFacts(domid: DomID(2), staticMax: KiB(gib: 4), actual: KiB(mib: 1100), target: KiB(mib: 1100), weight: 1),
+        ], free: KiB(mib: 64))
+        var t = TimePoint(ms: 0)
+        var reasons = Set<Reason>()
+        for k in 0..<100 {
+            for f in host.facts {
+                let total = f.actual.value * 80 / 100
+                let available = f.domid == DomID(2) ? KiB(mib: 30).value : total / 50
+                arb.ingest(f.domid, line: line(seq: Int64(k) * 2000 + 1, total: total, available: available), at: t)
+            }
+            let d = arb.step(host.snapshot, now: t)
+            reasons.insert(d.outcomes[1].reason)
+            #expect(d.outcomes[1].target >= KiB(mib: 1100), "round \(k): \(d.outcomes[1].target)")
+            host.apply(d, seconds: 2)
+            t = t.adding(seconds: 2)
+        }
+        #expect(reasons.contains(.heldNoAvailable))
+        // Once it frees memory (an elastic cache, a yielding application), it is taken, less the margin.
+        let total = KiB(mib: 1100).value * 80 / 100
+        arb.ingest(DomID(2), line: line(seq: 300_001, total: total, available: KiB(mib: 124).value), at: t)
+        arb.ingest(DomID(1), line: line(seq: 300_001, total: host.facts[0].actual.value * 80 / 100, available: 1024), at: t)
+        let d = arb.step(host.snapshot, now: t)
+        #expect(d.outcomes[1].target == KiB(mib: 1100 - 124 + 44), "\(d.outcomes[1].target) \(d.outcomes[1].reason)")
+    }
+
     @Test func aFloorGrowIsRecordedAsSuch() {
         // 128M guest, admin floor raised to 256M, plenty free: raised at once, and said so.
         var arb = Arbitration()
@@ -40,7 +74,7 @@ struct LifecycleCoreTests {
             var target = KiB(gib: 4)
             for k in 0..<3 {
                 arb.ingest(DomID(1), line: line(seq: Int64(k) * 5000 + 1, total: KiB(gib: 4).value * 97 / 100, available: KiB(gib: 1).value,
-                                                activeFile: 0), at: t)
+                                                activeFile: 0) + swap, at: t)
                 var f = facts
                 f[0].target = target
                 let d = arb.step(HostSnapshot(free: .zero, domains: f, held: KiB(gib: 2), urgent: urgent), now: t)
@@ -98,7 +132,7 @@ struct LifecycleCoreTests {
         for k in 0..<600 {
             for (i, f) in host.facts.enumerated() {
                 let total = f.actual.value * 80 / 100
-                arb.ingest(f.domid, line: line(seq: Int64(k) * 2000 + 1, total: total, available: total / 50, psi: 2), at: t)
+                arb.ingest(f.domid, line: line(seq: Int64(k) * 2000 + 1, total: total, available: total / 50, psi: 2) + swap, at: t)
                 _ = i
             }
             let d = arb.step(host.snapshot, now: t)

@@ -187,13 +187,20 @@ extension ControlLoop {
         guard size.value > 0 else { return .failure(CLIMessage("reserve needs a positive size")) }
         guard lastDecision != nil, let room else { return .failure(CLIMessage("no round has run yet: try again in a moment")) }
         let want = size.pageCeil
-        let others = reservations.held
+        // A restart hold for the same name is what this reservation is for: it replaces it, not adds to it.
+        let replaced = name.map { n in reservations.open.filter { $0.kind == .restart && $0.name == n } } ?? []
+        let others = KiB(reservations.held.value - replaced.reduce(Int64(0)) { $0 + $1.held.value })
         let left = KiB(Swift.max(0, room.value - others.value))
         if want > left {
             let heldNote = others.value > 0 ? " (\(formatSize(others)) already held for other starts)" : ""
             return .failure(CLIMessage("cannot reserve \(formatSize(want)): floors leave only \(formatSize(left))\(heldNote)"))
         }
         let t = await now()
+        for r in replaced {
+            if let e = reservations.end(r.id, as: .done) {
+                logger.notice("reservation replaced by a start's", metadata: reservationMetadata(e, at: t))
+            }
+        }
         let excluded = Set(seen.values.filter { $0.name == name }.map(\.domid))
         let res = reservations.add(kind: .start, size: want, name: name, at: t, seconds: timeout, excluded: excluded)
         logger.notice("reservation made", metadata: reservationMetadata(res, at: t).merging(["who": "\(who)"]) { a, _ in a })
