@@ -77,6 +77,14 @@ struct DaemonProcessTests {
         try await Task.sleep(for: .seconds(1.5))
         let after = try run(["top", "--once", "--socket", sock])
         #expect(after.out.split(separator: "\n").first { $0.hasPrefix("web-1") }?.contains("3G") == true, "\(after.out)")
+        // Memory for a VM start: refused beyond what the floors leave, else freed and held.
+        let tooBig = try run(["reserve", "100G", "--for", "newvm", "--socket", sock])
+        #expect(tooBig.status != 0 && tooBig.err.contains("floors leave only"), "\(tooBig)")
+        let reserved = try run(["reserve", "512M", "--for", "newvm", "--timeout", "60", "--wait", "--socket", sock])
+        #expect(reserved.status == 0 && reserved.out.contains("ready: 512M free for newvm"), "\(reserved)")
+        let held = try run(["top", "--once", "--socket", sock])
+        #expect(held.out.contains("reservation 1: 512M for newvm"), "\(held.out)")
+        #expect(try run(["unreserve", "1", "--socket", sock]).status == 0)
         // A bad config: refused, the daemon keeps running on the old one.
         try "[pacing]\ndeadband = \"lots\"\n".write(to: config, atomically: true, encoding: .utf8)
         kill(p.processIdentifier, SIGHUP)
@@ -91,6 +99,9 @@ struct DaemonProcessTests {
         #expect(p.terminationStatus == 0)
 
         let text = try String(contentsOf: log, encoding: .utf8)
+        // No round lost, no push failed: read from the daemon's own log.
+        #expect(!text.contains("decision not recorded") && !text.contains("target not set") && text.contains("unrecorded=0"))
+        #expect(text.contains("reservation made") && text.contains("reservation cancelled"))
         #expect(text.contains("config refused, keeping the old one") && text.contains("deadband"))
         #expect(text.contains("config reloaded"))
         let store = try DecisionStore(readingAt: db)

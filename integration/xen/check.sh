@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The checks of the end-to-end run, on the host, from what dom0 brought back in RESULTS: the decision
-# database (the daemon's own record), xl list / xenstore samples and timestamped xenstore watches.
-# Prints PASS/FAIL per check and a summary table; exits 0 only if every check passed.
+# database (the daemon's own record), xl list / xenstore samples, timestamped xenstore watches, the
+# daemon's logs and what the scenario recorded of its VM lifecycle and weights phases.
+# Prints PASS/FAIL per check and two summary tables; exits 0 only if every check passed.
 # Usage: check.sh RESULTS
 set -uo pipefail
 RES=$1
@@ -25,6 +26,13 @@ ABSMIN=$(size_kib "$(cfg absolute_min)"); [ -n "$ABSMIN" ] || ABSMIN=131072
 RESERVE=$(size_kib "$(cfg host_reserve)"); [ -n "$RESERVE" ] || RESERVE=65536
 
 [ -s "$DB" ] || { echo "FAIL no decision database in $RES"; exit 1; }
+# Phase 1 (the policy) ends when hungry's working set is complete and settled: the four guests' "end"
+# is that moment (the lifecycle and weights phases destroy them afterwards). CUT: its Unix second;
+# P1: allocation rows of rounds up to it; CUT_UP: its dom0 uptime, the clock of the xl samples.
+CUT_LINE=$(grep -m1 ' phase 1 end ' "$RES/events.log" 2>/dev/null)
+CUT=$(sed -n 's/.* unix=\([0-9]*\).*/\1/p' <<< "$CUT_LINE"); CUT=${CUT:-1e12}
+CUT_UP=$(awk '{print $2}' <<< "$CUT_LINE"); CUT_UP=${CUT_UP:-1e12}
+P1="round_id IN (SELECT id FROM rounds WHERE at < $CUT + 1)"
 check "decision database intact" test "$(q 'PRAGMA integrity_check')" = ok
 check "scenario reported no problem" sh -c "! grep PROBLEM '$RES/events.log'"
 for n in 1 2; do
@@ -42,18 +50,19 @@ dom() { echo "domain_id IN (SELECT id FROM domains WHERE name = '$1')"; }
 # Rows of one guest in round order: at|previous|target|floor|status|reason
 rows() { q "SELECT r.at, a.previous_target_kib, a.target_kib, a.floor_kib, a.report_status, a.reason
             FROM allocations a JOIN rounds r ON r.id = a.round_id WHERE a.$(dom "$1") ORDER BY r.id"; }
-last_target() { q "SELECT a.target_kib FROM allocations a WHERE a.$(dom "$1") ORDER BY a.round_id DESC LIMIT 1"; }
-min_target() { q "SELECT min(target_kib) FROM allocations WHERE $(dom "$1")"; }
-max_target() { q "SELECT max(target_kib) FROM allocations WHERE $(dom "$1")"; }
-# xl list's memory (MiB) of a guest in the last sample
-xl_end() { awk -v n="$1" '$2 == n {m = $3} END {print m}' "$RES/xl-samples.txt"; }
+# (up to phase 1's end)
+last_target() { q "SELECT a.target_kib FROM allocations a WHERE a.$(dom "$1") AND a.$P1 ORDER BY a.round_id DESC LIMIT 1"; }
+min_target() { q "SELECT min(target_kib) FROM allocations WHERE $(dom "$1") AND $P1"; }
+max_target() { q "SELECT max(target_kib) FROM allocations WHERE $(dom "$1") AND $P1"; }
+# xl list's memory (MiB) of a guest in the last sample of phase 1
+xl_end() { awk -v n="$1" -v c="$CUT_UP" '$2 == n && $1 <= c + 0 {m = $3} END {print m}' "$RES/xl-samples.txt"; }
 
-# snapshot_every = 1: every round records every domain
+# snapshot_every = 1: every round records every domain (phase 1's rounds)
 for g in idle hungry silent hostile; do
     first=$(q "SELECT min(round_id) FROM allocations WHERE $(dom $g)")
-    n=$(q "SELECT count(*) FROM allocations WHERE $(dom $g) AND reason != ''")
-    check "$g: decided with a reason code in each of the $n rounds since it appeared" \
-        test "$n" -gt 10 -a "$n" = "$(q "SELECT count(*) FROM rounds WHERE id >= ${first:-0}")"
+    n=$(q "SELECT count(*) FROM allocations WHERE $(dom $g) AND reason != '' AND $P1")
+    check "$g: decided with a reason code in each of the $n rounds from its first to phase 1's end" \
+        test "$n" -gt 10 -a "$n" = "$(q "SELECT count(*) FROM rounds WHERE id >= ${first:-0} AND at < $CUT + 1")"
 done
 check "every guest was seen through @introduceDomain by the running daemon" \
     test "$(q "SELECT count(DISTINCT name) FROM domains WHERE name IN ('idle','hungry','silent','hostile')")" = 4
@@ -61,7 +70,7 @@ check "every guest was seen through @introduceDomain by the running daemon" \
 # Alive: a guest squeezed into what it uses dies ("System is deadlocked on memory"), crashed state 'c'.
 for g in idle hungry silent hostile; do
     st=$(awk -v n="$g" '$1 == n {print $5}' "$RES/xl-list-end.txt")
-    check "$g: running at the end (xl list state '${st:-absent}')" sh -c "case '$st' in ''|*c*|*s*|*d*) exit 1 ;; esac"
+    check "$g: running at phase 1's end (xl list state '${st:-absent}')" sh -c "case '$st' in ''|*c*|*s*|*d*) exit 1 ;; esac"
 done
 
 # Pace: over any window, no guest's target fell faster than the configured shrink rate (at the
@@ -70,11 +79,11 @@ pace_violations() {
     local b rate
     b=$(boot "$1")
     rate=$(awk -v f="$FRAC" -v b="$b" -v lo="$MINRATE" -v hi="$MAXRATE" 'BEGIN {r = f * b; if (r < lo) r = lo; if (r > hi) r = hi; print r}')
-    q "WITH t AS (SELECT r.at, a.target_kib AS v FROM allocations a JOIN rounds r ON r.id = a.round_id WHERE a.$(dom "$1"))
+    q "WITH t AS (SELECT r.at, a.target_kib AS v FROM allocations a JOIN rounds r ON r.id = a.round_id WHERE a.$(dom "$1") AND r.at < $CUT + 1)
        SELECT count(*) FROM t x JOIN t y ON y.at > x.at WHERE x.v - y.v > $rate * (y.at - x.at + $INTERVAL) + 4"
 }
 for g in idle hungry silent hostile; do
-    check "$g: never shrunk faster than the configured pace" test "$(pace_violations $g)" = 0
+    check "$g: never shrunk faster than the configured pace (phase 1)" test "$(pace_violations $g)" = 0
 done
 
 # idle
@@ -88,7 +97,7 @@ check "idle: the balloon followed (xl list $(xl_end idle) MiB vs target $(mib "$
 # hungry
 HB=$(boot hungry)
 FREE0=$(awk '$1 == "free_memory" {print $3 * 1024}' "$RES/xl-info-start.txt")
-BOOTSUM=$(awk '{s += $4} END {print s * 1024}' "$RES/guests.txt")
+BOOTSUM=$(awk '$1 ~ /^(idle|hungry|silent|hostile)$/ {s += $4} END {print s * 1024}' "$RES/guests.txt")
 SPARE=$(( FREE0 - BOOTSUM - RESERVE ))
 GROWTH=$(( $(max_target hungry) - HB ))
 HOG=$(sed -n 's/.*hungry hog complete: \(.*\) after \([0-9]*\) s/\1 took=\2/p' "$RES/events.log")
@@ -107,11 +116,11 @@ check "hungry: the balloon followed (xl list $(xl_end hungry) MiB vs target $(mi
 check "hungry: idle gave back at least what hungry took beyond the spare memory" \
     test $(( IB - $(min_target idle) )) -ge $(( GROWTH - SPARE ))
 
-# silent and hostile: held at their boot size throughout
+# silent and hostile: held at their boot size throughout (every round of their lives, phase 2's too)
 for g in silent hostile; do
     check "$g: target held at its boot size in every round" \
         test "$(q "SELECT count(*) FROM allocations WHERE $(dom $g) AND target_kib != $(boot $g)")" = 0
-    check "$g: xl list shows it at its boot size at the end" test "$(xl_end $g)" = $(( $(boot $g) / 1024 ))
+    check "$g: xl list shows it at its boot size at phase 1's end" test "$(xl_end $g)" = $(( $(boot $g) / 1024 ))
 done
 check "silent: recorded as having no report" test "$(q "SELECT count(*) FROM allocations WHERE $(dom silent) AND report_status != 'none'")" = 0
 REJ=$(q "SELECT count(*) FROM rejections WHERE $(dom hostile)")
@@ -150,6 +159,115 @@ for g in idle hungry; do
     check "$g: report-to-target latency observed over $n target changes: median ${med} s, max ${max} s" test "$n" -gt 0
 done
 
+# --- Phase 2: VM lifecycle ---------------------------------------------------------------------------
+# lifecycle.txt: EVENT ok|fail SECONDS DETAIL; lifetimes.txt: EVENT NAME OLD_DOMID|- NEW_DOMID|- UNIX;
+# list-EVENT.txt / list-all-EVENT.txt: `arbiter list` / `arbiter list --all` right after EVENT.
+LC=$RES/lifecycle.txt LT=$RES/lifetimes.txt
+EVENTS="hostile-destroy web2-start web-start silent-destroy web-restart web2-reboot web-save web-restore"
+declare -A WHAT=(
+    [hostile-destroy]="xl destroy hostile (room for two more guests)"
+    [web2-start]="web2 started through arbiter reserve 136M --for web2 --wait, then xl create"
+    [web-start]="web started through arbiter start while memory was lent out"
+    [silent-destroy]="xl destroy silent"
+    [web-restart]="web restarted by name: xl destroy, xl create at once"
+    [web2-reboot]="web2 rebooted by xl reboot (xl's monitor built the new domain)"
+    [web-save]="xl save web"
+    [web-restore]="xl restore web after arbiter reserve --for web --wait"
+)
+ENDS=" hostile-destroy silent-destroy web-restart web2-reboot web-save "      # a lifetime ends
+BEGINS=" web2-start web-start web-restart web2-reboot web-restore "          # a lifetime begins
+ev_field() { awk -v e="$1" -v f="$2" '$1 == e {v = $f} END {print v}' "$LC" 2>/dev/null; }
+ev_detail() { awk -v e="$1" '$1 == e {$1 = $2 = $3 = ""; d = $0} END {sub(/^ +/, "", d); print d}' "$LC" 2>/dev/null; }
+for e in $EVENTS; do
+    res=$(ev_field $e 2) s=$(ev_field $e 3)
+    check "lifecycle: ${WHAT[$e]}: ${res:-not recorded}${s:+ in $s s} ($(ev_detail $e))" test "$res" = ok
+done
+check "lifecycle: arbiter start printed 'started web in ...'" grep -qs '^started web in ' "$RES/start-web.txt"
+# The domids arbiter list showed for NAME right after EVENT, space-separated.
+list_ids() { awk -v n="$2" 'NR > 1 && $1 == n {print $2}' "$RES/list-$1.txt" 2>/dev/null | tr '\n' ' ' | sed 's/ *$//'; }
+for e in $EVENTS; do
+    read -r _ name old new _ <<< "$(awk -v e="$e" '$1 == e' "$LT" 2>/dev/null | tail -1)"
+    if [ -z "$name" ]; then bad "$e: no lifetime recorded"; continue; fi
+    if [[ $ENDS == *" $e "* ]]; then
+        n=none; [ "$old" = - ] || n=$(q "SELECT count(*) FROM domains WHERE name = '$name' AND domid = $old AND released IS NOT NULL")
+        check "$e: $name's old lifetime (domid $old) released in the store" test "$n" = 1
+    fi
+    if [[ $BEGINS == *" $e "* ]]; then
+        n=none; [ "$new" = - ] || n=$(q "SELECT count(*) FROM domains WHERE name = '$name' AND domid = $new")
+        check "$e: $name's new lifetime (domid $new) in the store" test "$n" = 1
+    fi
+    want=; [ "$new" = - ] || want=$new
+    got=$(list_ids "$e" "$name")
+    if [ -n "$want" ]; then shows="only as domid $want"; else shows="no more"; fi
+    check "$e: arbiter list then shows $name $shows (it showed '${got}')" test "$got" = "$want"
+done
+DUPS=$(for f in "$RES"/list-*.txt; do case $f in */list-all-*|*'*'*) continue ;; esac
+           awk -v f="${f##*/}" 'NR > 1 {c[$1]++} END {for (n in c) if (c[n] > 1) printf "%s in %s ", n, f}' "$f"; done)
+NLISTS=$(ls "$RES"/list-*.txt 2>/dev/null | grep -vc '/list-all-')
+check "arbiter list showed live domains only, one row per name, in all $NLISTS snapshots (duplicates: ${DUPS:-none})" \
+    test -z "$DUPS" -a "$NLISTS" -ge 8
+ALLWEB=$(awk 'NR > 1 && $1 == "web"' "$RES/list-all-web-restore.txt" 2>/dev/null | wc -l)
+ALLHOST=$(awk 'NR > 1 && $1 == "hostile"' "$RES/list-all-hostile-destroy.txt" 2>/dev/null | wc -l)
+check "arbiter list --all shows released lifetimes too: $ALLWEB of web (3 by its restore), $ALLHOST of hostile" \
+    test "$ALLWEB" -ge 3 -a "$ALLHOST" -ge 1
+LOGS=$(ls "$RES"/arbiter-*.log 2>/dev/null)
+alllogs() { [ -n "$LOGS" ] && cat $LOGS; }
+RELLOG=$(alllogs | grep 'domain released' | grep -c 'domain=hostile')
+check "the daemon logged hostile's release ($RELLOG 'domain released' lines for it)" test "$RELLOG" -ge 1
+UNREL=$(q "SELECT group_concat(name || '/' || domid, ' ') FROM domains
+           WHERE released IS NULL AND name IN ('idle', 'hungry', 'silent', 'hostile', 'web', 'web2')")
+check "every destroyed, saved or rebooted domain's lifetime is released in the store (open: ${UNREL:-none})" test -z "$UNREL"
+FREEWEB=$(cat "$RES/free-before-web.txt" 2>/dev/null)
+
+# --- Phase 3: weights ----------------------------------------------------------------------------------
+# heavy (weight 2) and light (weight 1), the same guest, contending; the memory above their static
+# floors (absolute_min each) should split 2:1. Tolerance 1.5-2.7: the deadband (up to 5 % of a target)
+# and the balloons' lag keep each a little off its share.
+FLOOR_MIB=$((ABSMIN / 1024)) WLO=1.5 WHI=2.7
+WS=$(sed -n 's/.* weights sample start unix=\([0-9]*\).*/\1/p' "$RES/events.log"); WS=${WS:-0}
+WE=$(sed -n 's/.* weights sample end unix=\([0-9]*\).*/\1/p' "$RES/events.log"); WE=${WE:-0}
+WIN="r.at >= $WS AND r.at < $WE + 1"
+above() { awk -v h="$1" -v l="$2" -v f="$FLOOR_MIB" 'BEGIN {if (h != "" && l != "" && l - f > 0) printf "%.2f", (h - f) / (l - f); else print "-"}'; }
+in_tol() { awk -v r="$1" -v lo="$WLO" -v hi="$WHI" 'BEGIN {exit !(r != "-" && r != "" && r + 0 >= lo && r + 0 <= hi)}'; }
+read -r _ WSET _ WSETMSG <<< "$(awk '$1 == "set"' "$RES/weights.txt" 2>/dev/null)"
+check "weights: arbiter set heavy --weight 2 accepted (${WSETMSG:-${WSET:-not run}})" test "$WSET" = ok
+read -r XH XL XN <<< "$(awk '{h += $3; l += $4; n++} END {if (n) printf "%.0f %.0f %d", h / n, l / n, n}' "$RES/weights-samples.txt" 2>/dev/null)"
+XR=$(above "$XH" "$XL")
+check "weights: xl list over the 20 s sample: heavy ${XH:-?} MiB, light ${XL:-?} MiB; above the $FLOOR_MIB MiB floors $XR : 1 (2 : 1 within $WLO-$WHI)" \
+    in_tol "$XR"
+IFS='|' read -r SH SL SN <<< "$(q "SELECT printf('%.0f', avg(CASE WHEN d.name = 'heavy' THEN a.actual_kib END) / 1024.0),
+                                         printf('%.0f', avg(CASE WHEN d.name = 'light' THEN a.actual_kib END) / 1024.0),
+                                         count(DISTINCT a.round_id)
+                                  FROM allocations a JOIN rounds r ON r.id = a.round_id JOIN domains d ON d.id = a.domain_id
+                                  WHERE $WIN AND d.name IN ('heavy', 'light')")"
+SR=$(above "$SH" "$SL")
+check "weights: the store's actual_kib over $SN rounds of the sample: heavy ${SH:-?} MiB, light ${SL:-?} MiB; above the floors $SR : 1 (within $WLO-$WHI)" \
+    in_tol "$SR"
+IFS='|' read -r H2 HN L1 LN <<< "$(q "SELECT count(*) FILTER (WHERE d.name = 'heavy' AND a.weight = 2), count(*) FILTER (WHERE d.name = 'heavy'),
+                                            count(*) FILTER (WHERE d.name = 'light' AND a.weight = 1), count(*) FILTER (WHERE d.name = 'light')
+                                     FROM allocations a JOIN rounds r ON r.id = a.round_id JOIN domains d ON d.id = a.domain_id WHERE $WIN")"
+check "weights: decided at weight 2 for heavy in $H2 of its $HN rounds of the sample, at 1 for light in $L1 of $LN" \
+    test "${HN:-0}" -gt 0 -a "$H2" = "$HN" -a "${LN:-0}" -gt 0 -a "$L1" = "$LN"
+IFS='|' read -r CONT ROUNDS <<< "$(q "SELECT count(*) FILTER (WHERE phase = 'contended'), count(*) FROM rounds r WHERE $WIN")"
+check "weights: the host was contended in $CONT of the sample's $ROUNDS rounds (at least half)" \
+    test "${ROUNDS:-0}" -gt 0 -a $(( ${CONT:-0} * 2 )) -ge "${ROUNDS:-0}"
+for g in heavy light; do
+    h=$(cat "$RES/hog-$g.txt" 2>/dev/null)
+    check "weights: $g's working set still growing, never complete ($h)" grep -q 'done=0' <<< "$h"
+    st=$(awk -v n="$g" '$1 == n {print $5}' "$RES/xl-list-final.txt" 2>/dev/null)
+    check "weights: $g running at the end (xl list state '${st:-absent}')" sh -c "case '$st' in ''|*c*|*s*|*d*) exit 1 ;; esac"
+done
+
+# --- The whole run: no round lost, no push failed -------------------------------------------------------
+check "daemon logs present ($(echo $LOGS | wc -w) files)" test -n "$LOGS"
+LOST=$(alllogs | grep -c 'decision not recorded')
+NOTSET=$(alllogs | grep -c 'target not set')
+SETERR=$(alllogs | grep -c -E 'libxl_set_memory_target|ERROR_DOMAIN_NOTFOUND')
+check "no decision round lost: $LOST 'decision not recorded' in the daemon logs" test "$LOST" = 0
+check "no push failed: $NOTSET 'target not set' in the daemon logs" test "$NOTSET" = 0
+check "no target pushed to a domain being built or gone: $SETERR libxl_set_memory_target / ERROR_DOMAIN_NOTFOUND errors in the logs" \
+    test "$SETERR" = 0
+
 echo
 printf '%-8s %9s %9s %12s %10s %7s %10s %14s\n' guest boot_MiB end_MiB min_tgt_MiB floor_MiB rounds rejections latency_s
 for g in idle hungry silent hostile; do
@@ -166,6 +284,16 @@ for g in idle hungry silent hostile; do
                                     WHERE $(dom $g) GROUP BY reason ORDER BY n DESC)")"
 done
 echo "rejection codes (hostile): $(q "SELECT group_concat(code || ' ' || n, ', ') FROM (SELECT code, count(*) AS n FROM rejections GROUP BY code ORDER BY n DESC)")"
+echo
+printf '%-16s %-6s %8s  %s\n' lifecycle result seconds detail
+for e in $EVENTS; do
+    r=$(ev_field $e 2)
+    printf '%-16s %-6s %8s  %s\n' "$e" "${r:-none}" "$(ev_field $e 3)" "$(ev_detail $e | cut -c1-100)"
+done
+echo "Xen free before web's start: ${FREEWEB:-?} MiB (its build needs about 130 MiB, plus the 32 MiB host reserve)"
+printf 'weights  heavy %s MiB, light %s MiB (xl list, %s samples); above the %s MiB floors %s : 1 (store: %s : 1); 2 : 1 within %s-%s\n' \
+    "${XH:-?}" "${XL:-?}" "${XN:-0}" "$FLOOR_MIB" "$XR" "$SR" "$WLO" "$WHI"
+echo "lost rounds: $LOST ('decision not recorded')  failed pushes: $NOTSET in the logs ('target not set'), $(q 'SELECT count(*) FROM allocations WHERE pushed = 0') in the store  set-target errors: $SETERR"
 echo
 echo "checks: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,23 +1,49 @@
 #!/bin/sh
 # The end-to-end scenario, run by dom0-init once the toolstack is up. Everything it records goes to
 # /results (the host's folder over 9p); the checks run on the host (check.sh). Every wait is bounded.
+# Phase 1, the policy:
 #   idle     448M (static-max 448M), reporter only            → shrunk, paced, never below its floor
 #   hungry   160M (static-max 640M), reporter + growing hog  → grown with memory idle gave back
 #   silent   192M (static-max 384M), no reporter              → held
 #   hostile  160M (static-max 256M), writes garbage reports   → rejected and recorded, held
 # The arbiter starts before the guests (it meets them through @introduceDomain) and is restarted
-# (SIGTERM, start again on the same database) while idle is still shrinking.
+# (SIGTERM, start again on the same database) while idle is still shrinking. Phase 1 ends once hungry's
+# working set is complete and settled; its state then is what check.sh calls the four guests' "end".
+# Phase 2, VM lifecycle (daemon 2 runs on; each event's result and seconds go to lifecycle.txt, each
+# lifetime it ends or begins to lifetimes.txt, `arbiter list` after it to list-EVENT.txt): hostile
+# destroyed; web2 started through `arbiter reserve --for web2 --wait` + xl create; web through
+# `arbiter start` while the host's memory is lent out; silent destroyed; web restarted by name (xl
+# destroy + xl create at once); web2 rebooted (xl's monitor recreates it); web saved, then restored
+# after `arbiter reserve --for web --wait`.
+# Phase 3, weights: the rest destroyed; heavy and light, the same hungry guest whose working set never
+# fits, contend with weights 2:1 until their split settles, which is then sampled for 20 s.
+#
+# Memory (MiB). T, what Xen has for guests: about 960 booted + 73 spare = 1030 (1856 MiB qemu, 768
+# dom0). host_reserve 32. Every guest's static floor is 128 (absolute_min; selfballoon's is lower at
+# these sizes); idle's working-set floor is 128, hungry's 350-386 (its 418-438 target is 1.25 x its
+# working set, 256 of which is tmpfs); silent and hostile are held at 192 and 160. The daemon refuses a
+# reservation beyond room = T - 32 - sum of floors - what other reservations and restart holds keep:
+#   web2 136M, once hostile's restart hold (20 s) has lapsed: room >= 1030 - 32 - (128+386+192) = 292
+#     (with hostile, or within its hold, it would be 132-168: too tight)
+#   web 130M (128 + libxl's 1M, rounded to 2M): room >= 1030 - 32 - (128+386+192+128) = 164, and Xen
+#     free is about 1030 - (133+438+192+130) = 137 < 130 + 32: memory lent out comes back first
+#   restore 136M: silent gone (and its hold lapsed), web's own hold (~130) still open:
+#     room >= 1030 - 32 - (128+386+128) - 130 = 226
+#   weights: heavy and light alone: budget about T - 32 = 1000; 2:1 above 128 each is about 625 and 375
 export PATH=/usr/local/bin:/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
 R=/results
+CONF=/etc/arbiter/arbiter.toml
+STORE=/run/arbiter/decisions.sqlite
 up() { cut -d' ' -f1 /proc/uptime; }
 ev() { echo "E2E $(up) $*" | tee -a $R/events.log; }
 elapsed() { awk -v a="$1" -v b="$(up)" 'BEGIN {print int(b - a)}'; }
+secs() { awk -v a="$1" -v b="$(up)" 'BEGIN {printf "%.1f", b - a}'; }
 FAILED=0
 problem() { ev "PROBLEM $*"; FAILED=1; }
 
 DAEMON=
 start_daemon() {
-    arbiter daemon --config /etc/arbiter/arbiter.toml >> $R/arbiter-$1.log 2>&1 &
+    arbiter daemon --config $CONF >> $R/arbiter-$1.log 2>&1 &
     DAEMON=$!
     ev "daemon $1 started pid=$DAEMON unix=$(date +%s)"
 }
@@ -33,7 +59,7 @@ stop_daemon() {   # SIGTERM: the daemon records a last round and exits 0
 }
 alive() { kill -0 "$DAEMON" 2>/dev/null || problem "daemon $1 is not running at $2"; }
 
-guest() {   # guest NAME ROLE MEMORY MAXMEM [EXTRA]
+cfg() {   # cfg NAME ROLE MEMORY MAXMEM [EXTRA]: writes /run/NAME.cfg
     cat > /run/$1.cfg <<CFG
 name="$1"
 type="pv"
@@ -44,18 +70,23 @@ memory=$3
 maxmem=$4
 vcpus=1
 on_poweroff="destroy"
+on_reboot="restart"
 on_crash="preserve"
 CFG
+}
+GUESTS=$R/guests.txt    # phase 1's guests (check.sh sums their boot sizes); phase 3's go to guests-late.txt
+guest() {   # guest NAME ROLE MEMORY MAXMEM [EXTRA]
+    cfg "$@"
     t=$(up)
     if xl create /run/$1.cfg > $R/xl-create-$1.log 2>&1; then
         id=$(xl domid "$1")
-        echo "$1 $id $2 $3 $4" >> $R/guests.txt
+        echo "$1 $id $2 $3 $4" >> $GUESTS
         ev "guest $1 created domid=$id in $(elapsed "$t") s"
     else
         problem "xl create $1 failed"
     fi
 }
-domid() { awk -v n="$1" '$1 == n {print $2}' $R/guests.txt; }
+domid() { awk -v n="$1" '$1 == n {id = $2} END {print id}' $R/guests.txt $R/guests-late.txt; }
 wait_key() {   # wait_key NAME KEY SECONDS
     t=$(up); id=$(domid "$1")
     until xenstore-exists "/local/domain/$id/$2" 2>/dev/null; do
@@ -72,7 +103,7 @@ stamp_watch() {   # stamp_watch PATH FILE read|noread
     done > "$2" &
 }
 
-: > $R/guests.txt
+: > $R/guests.txt; : > $R/guests-late.txt
 ev "scenario start unix=$(date +%s)"
 xl info > $R/xl-info-start.txt
 start_daemon 1
@@ -121,18 +152,295 @@ while :; do
 done
 sleep 25
 xenstore-read /local/domain/$(domid hungry)/data/pressure > $R/hungry-report-last.txt
-alive 2 "the end"
-stop_daemon 2
-kill $SAMPLER 2>/dev/null
-
+alive 2 "the end of phase 1"
+# Phase 1's end state: what check.sh judges the four guests by (they live on into phase 2).
 xl list > $R/xl-list-end.txt
 xl info > $R/xl-info-end.txt
 for n in idle hungry silent hostile; do
     id=$(domid $n)
     [ -n "$id" ] && xenstore-ls -fp /local/domain/$id > $R/xenstore-$n.txt 2>&1
+done
+ev "phase 1 end unix=$(date +%s)"
+
+# ---------------------------------------------------------------------------------------------------
+# Phase 2: VM lifecycle with the host's memory lent out (the arithmetic is at the top).
+LC=$R/lifecycle.txt     # EVENT ok|fail SECONDS DETAIL
+LT=$R/lifetimes.txt     # EVENT NAME OLD_DOMID|- NEW_DOMID|- UNIX
+: > $LC; : > $LT
+GRACE=$(awk -F= '$1 ~ /^release_grace_seconds *$/ {gsub(/[ "]/, "", $2); print int($2 + 0.999)}' $CONF)
+GRACE=${GRACE:-60}
+xid() { xl domid "$1" 2>/dev/null; }
+free_mib() { xl info 2>/dev/null | awk '$1 == "free_memory" {print $3}'; }
+oneline() { tr '\n' ' ' < "$1" 2>/dev/null | cut -c1-240 | sed 's/ *$//'; }
+result() {   # result EVENT ok|fail T0 DETAIL: a line of lifecycle.txt, seconds since T0
+    s=$(secs "$3")
+    echo "$1 $2 $s $4" >> $LC
+    ev "lifecycle $1 $2 after $s s: $4"
+}
+lifetime() { echo "$1 $2 ${3:--} ${4:--} $(date +%s)" >> $LT; }   # lifetime EVENT NAME OLD NEW
+bounded() {   # bounded SECONDS COMMAND...: COMMAND under timeout, a PROBLEM if it ran out of time
+    local t0 rc
+    t0=$(up)
+    timeout "$@"; rc=$?
+    [ "$(elapsed "$t0")" -ge "$1" ] && problem "$2 $3 did not finish within $1 s"
+    return $rc
+}
+listed() { timeout 20 arbiter list --db $STORE 2>/dev/null | awk -v n="$1" 'NR > 1 && $1 == n {print $2}'; }
+snap() {   # snap EVENT: what arbiter list (live domains) and arbiter list --all show after EVENT
+    timeout 20 arbiter list --db $STORE > $R/list-$1.txt 2>&1
+    timeout 20 arbiter list --all --db $STORE > $R/list-all-$1.txt 2>&1
+}
+wait_listed() {   # wait_listed NAME DOMID|- SECONDS: until arbiter list shows NAME once, as DOMID (-: not at all)
+    local t0 want got
+    t0=$(up) want=$2
+    [ "$want" = - ] && want=
+    while got=$(listed "$1" | tr '\n' ' ' | sed 's/ *$//'); [ "$got" != "$want" ]; do
+        if [ "$(elapsed "$t0")" -ge "$3" ]; then
+            problem "arbiter list shows $1 as '$got', not '${want:-nothing}', after $3 s"; return 1
+        fi
+        sleep 1
+    done
+    ev "arbiter list shows $1 as '${want:-nothing}' after $(secs "$t0") s"
+}
+wait_up() {   # wait_up NAME SECONDS: until NAME's guest has booted (its reporter wrote data/pressure)
+    local t0 id
+    t0=$(up)
+    [ -n "$(xid "$1")" ] || { problem "no domain $1 to wait for"; return 1; }
+    until id=$(xid "$1") && [ -n "$id" ] && xenstore-exists /local/domain/$id/data/pressure 2>/dev/null; do
+        if [ "$(elapsed "$t0")" -ge "$2" ]; then problem "$1 not up (no data/pressure) within $2 s"; return 1; fi
+        sleep 1
+    done
+}
+wait_new() {   # wait_new NAME OLD SECONDS: NEW = NAME's domid once there is one other than OLD
+    local t0
+    t0=$(up)
+    while NEW=$(xid "$1"); [ -z "$NEW" ] || [ "$NEW" = "$2" ]; do
+        if [ "$(elapsed "$t0")" -ge "$3" ]; then problem "no new $1 (it was domid $2) within $3 s"; NEW=; return 1; fi
+        sleep 0.5
+    done
+}
+sleep_past() {   # sleep_past T0 SECONDS: until SECONDS after T0 (an uptime)
+    local left
+    left=$(awk -v a="$1" -v n="$2" -v b="$(up)" 'BEGIN {d = a + n - b; if (d > 0) printf "%.1f", d; else print 0}')
+    [ "$left" = 0 ] || { ev "waiting $left s (restart holds last $GRACE s)"; sleep "$left"; }
+}
+xl_monitor() {   # xl_monitor ARGS...: the pid of a running `xl ARGS` (xl create's background monitor)
+    local p
+    for p in /proc/[0-9]*; do
+        [ "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" = "xl $* " ] && { echo "${p#/proc/}"; return 0; }
+    done
+    return 1
+}
+cfg web idle 128 256
+cfg web2 idle 128 256
+xl info > $R/xl-info-phase2.txt
+snap phase2-start
+
+# hostile is not needed any more: its memory makes room for two more guests.
+old=$(xid hostile) t0=$(up)
+if xl destroy hostile > $R/xl-destroy-hostile.log 2>&1; then result hostile-destroy ok $t0 "domid=$old"
+else result hostile-destroy fail $t0 "domid=$old: $(oneline $R/xl-destroy-hostile.log)"; fi
+lifetime hostile-destroy hostile "$old" -
+HOSTILE_GONE=$t0
+wait_listed hostile - 30
+snap hostile-destroy
+# Its memory is held for a domain named hostile for GRACE s: web2's reservation must not count on it.
+sleep_past $HOSTILE_GONE $((GRACE + 3))
+
+# web2: a reservation, then a plain xl create
+ev "web2: Xen free $(free_mib) MiB before its reservation"
+t0=$(up)
+bounded 150 arbiter reserve 136M --for web2 --timeout 120 --wait --config $CONF > $R/reserve-web2.txt 2>&1
+rc=$?
+if [ $rc = 0 ] && grep -q '^ready:' $R/reserve-web2.txt; then res=ok why="$(grep -m1 '^ready:' $R/reserve-web2.txt)"
+else res=fail why="arbiter reserve exit $rc: $(oneline $R/reserve-web2.txt)"; fi
+# created even when the reservation failed, so that the steps after it have their guest
+if xl create /run/web2.cfg > $R/xl-create-web2.log 2>&1; then new=$(xid web2)
+else
+    res=fail new= why="$why; xl create: $(oneline $R/xl-create-web2.log)"
+    rid=$(sed -n 's/^reserved \([0-9]*\):.*/\1/p' $R/reserve-web2.txt)
+    [ -n "$rid" ] && arbiter unreserve "$rid" --config $CONF >> $R/reserve-web2.txt 2>&1
+fi
+result web2-start $res $t0 "domid=${new:-none}; $why"
+lifetime web2-start web2 - "$new"
+[ -n "$new" ] && wait_listed web2 "$new" 30
+snap web2-start
+
+# web through arbiter start, while guests hold memory above their floors
+xl info > $R/xl-info-before-web.txt
+F=$(free_mib)
+echo "$F" > $R/free-before-web.txt
+ev "web: Xen free $F MiB before arbiter start (the build needs about 130 MiB, plus the 32 MiB host reserve)"
+t0=$(up)
+bounded 150 arbiter start --timeout 120 --config $CONF /run/web.cfg > $R/start-web.txt 2>&1
+rc=$?
+new=$(xid web)
+if [ $rc = 0 ] && [ -n "$new" ]; then result web-start ok $t0 "domid=$new; $(grep -m1 '^started' $R/start-web.txt)"
+else result web-start fail $t0 "exit $rc: $(oneline $R/start-web.txt)"; fi
+if [ -z "$new" ]; then
+    ev "web: plain xl create, so that the steps after it have their guest"
+    xl create /run/web.cfg > $R/xl-create-web.log 2>&1
+    new=$(xid web)
+fi
+lifetime web-start web - "$new"
+[ -n "$new" ] && wait_listed web "$new" 30
+snap web-start
+
+# silent is not needed any more either: its hold lapses while web and web2 restart, before the restore
+# must reserve memory.
+old=$(xid silent) t0=$(up)
+if xl destroy silent > $R/xl-destroy-silent.log 2>&1; then result silent-destroy ok $t0 "domid=$old"
+else result silent-destroy fail $t0 "domid=$old: $(oneline $R/xl-destroy-silent.log)"; fi
+lifetime silent-destroy silent "$old" -
+SILENT_GONE=$t0
+wait_listed silent - 30
+snap silent-destroy
+
+# web restarted by name: xl destroy, then xl create at once (what on_reboot="restart" does)
+wait_up web 60
+old=$(xid web) t0=$(up)
+if xl destroy web > $R/xl-destroy-web.log 2>&1 && xl create /run/web.cfg > $R/xl-create-web-restart.log 2>&1; then
+    new=$(xid web)
+    result web-restart ok $t0 "old=$old new=$new"
+else
+    new=$(xid web)
+    result web-restart fail $t0 "old=$old: $(oneline $R/xl-destroy-web.log) $(oneline $R/xl-create-web-restart.log)"
+fi
+lifetime web-restart web "$old" "$new"
+[ -n "$new" ] && wait_listed web "$new" 30
+snap web-restart
+
+# web2 rebooted: the guest's kernel runs /sbin/reboot, its PID 1 reboots, Xen reports a reboot and the
+# `xl create` that built web2, still running as its monitor, builds a new web2 (on_reboot="restart").
+wait_up web2 60
+old=$(xid web2)
+mon=$(xl_monitor create /run/web2.cfg)
+ev "web2: xl's monitor: ${mon:-none running}"
+t0=$(up)
+if [ -z "$mon" ]; then
+    result web2-reboot fail $t0 "no xl monitor for web2 (nothing would restart it): destroy + create instead"
+    xl destroy web2 > /dev/null 2>&1
+    xl create /run/web2.cfg > $R/xl-create-web2-restart.log 2>&1
+    new=$(xid web2)
+elif ! xl reboot web2 > $R/xl-reboot-web2.log 2>&1; then
+    result web2-reboot fail $t0 "xl reboot: $(oneline $R/xl-reboot-web2.log)"
+    new=$(xid web2)
+elif wait_new web2 "$old" 90; then
+    new=$NEW
+    result web2-reboot ok $t0 "old=$old new=$new (xl monitor pid $mon)"
+else
+    new=$(xid web2)
+    result web2-reboot fail $t0 "old=$old: no new web2 within 90 s"
+fi
+[ "$new" = "$old" ] && new=
+lifetime web2-reboot web2 "$old" "$new"
+[ -n "$new" ] && wait_listed web2 "$new" 60
+snap web2-reboot
+
+# web saved, then restored after a reservation (a restore needs memory as a start does)
+wait_up web 60
+old=$(xid web)
+mem=$(xl list web 2>/dev/null | awk 'NR == 2 {print $3}')
+t0=$(up)
+if bounded 150 xl save web /run/web.save > $R/xl-save-web.log 2>&1; then
+    result web-save ok $t0 "domid=$old at ${mem:-?} MiB, image $(du -m /run/web.save 2>/dev/null | cut -f1) MiB"
+else result web-save fail $t0 "domid=$old: $(oneline $R/xl-save-web.log)"; fi
+lifetime web-save web "$old" -
+wait_listed web - 30
+snap web-save
+# silent's hold must have lapsed (it normally has, long ago); web's own stays open until it is back.
+sleep_past $SILENT_GONE $((GRACE + 3))
+size=$(( ${mem:-128} + 8 ))
+t0=$(up)
+bounded 150 arbiter reserve ${size}M --for web --timeout 120 --wait --config $CONF > $R/reserve-web.txt 2>&1
+rc=$?
+if [ $rc = 0 ] && grep -q '^ready:' $R/reserve-web.txt; then res=ok why="$(grep -m1 '^ready:' $R/reserve-web.txt)"
+else res=fail why="arbiter reserve ${size}M exit $rc: $(oneline $R/reserve-web.txt)"; fi
+if bounded 150 xl restore /run/web.save > $R/xl-restore-web.log 2>&1 && new=$(xid web) && [ -n "$new" ]; then :
+else res=fail new= why="$why; xl restore: $(oneline $R/xl-restore-web.log)"; fi
+result web-restore $res $t0 "domid=${new:-none}; $why"
+rm -f /run/web.save
+lifetime web-restore web - "$new"
+[ -n "$new" ] && wait_listed web "$new" 60
+snap web-restore
+alive 2 "the end of phase 2"
+
+# ---------------------------------------------------------------------------------------------------
+# Phase 3: weights. Two guests of one kind (a working set that grows 8 MiB at a time towards 900 MiB,
+# more than its 768 MiB maximum could ever hold, and gives memory back when its balloon is asked to:
+# never done), one at weight 2; what is above their static floors should settle at 2:1.
+t0=$(up)
+for n in idle hungry web web2; do xl destroy $n > /dev/null 2>&1 || ev "xl destroy $n failed"; done
+ev "phase 3: idle hungry web web2 destroyed in $(secs $t0) s; Xen free $(free_mib) MiB"
+GUESTS=$R/guests-late.txt
+HOG="arbiter.hog=900 arbiter.hog_step=8 arbiter.hog_delay=20 arbiter.hog_yield=1"
+guest heavy hungry 192 768 "$HOG"
+guest light hungry 192 768 "$HOG"
+# before their working sets start to grow (and after the destroyed guests' restart holds have lapsed)
+t0=$(up)
+if bounded 30 arbiter set heavy --weight 2 --config $CONF > $R/set-heavy.txt 2>&1; then res=ok; else res=fail; fi
+echo "set $res $(secs $t0) $(oneline $R/set-heavy.txt)" > $R/weights.txt
+ev "weights: arbiter set heavy --weight 2: $res: $(oneline $R/set-heavy.txt)"
+wait_key heavy data/hog 120
+wait_key light data/hog 120
+
+FLOOR=$(awk -F= '$1 ~ /^absolute_min *$/ {gsub(/[ "M]/, "", $2); print $2}' $CONF)
+FLOOR=${FLOOR:-128}
+measure() {   # HM LM: heavy's and light's memory (xl list, MiB); HT LT: their targets (MiB)
+    xl list > /run/xl-now.txt 2>/dev/null
+    HM=$(awk '$1 == "heavy" {print $3}' /run/xl-now.txt)
+    LM=$(awk '$1 == "light" {print $3}' /run/xl-now.txt)
+    HT=$(( $(xenstore-read /local/domain/$(domid heavy)/memory/target 2>/dev/null || echo 0) / 1024 ))
+    LT=$(( $(xenstore-read /local/domain/$(domid light)/memory/target 2>/dev/null || echo 0) / 1024 ))
+}
+ratio() { awk -v h="$1" -v l="$2" -v f="$FLOOR" 'BEGIN {if (h != "" && l != "" && l - f > 0) printf "%.2f", (h - f) / (l - f); else print "-"}'; }
+# Settled: (heavy − floor) / (light − floor) within 1.6-2.5 and both balloons within 8 MiB of their
+# targets, twice in a row (5 s apart), at least 60 s after the working sets started; 200 s at most.
+ev "weights: heavy (weight 2) and light (weight 1) contend"
+t0=$(up) good=0
+while :; do
+    sleep 5
+    measure
+    r=$(ratio "$HM" "$LM")
+    echo "$(up) heavy=${HM:-?}/$HT light=${LM:-?}/$LT ratio=$r" >> $R/weights-progress.txt
+    if awk -v r="$r" -v hm="${HM:-0}" -v ht="$HT" -v lm="${LM:-0}" -v lt="$LT" \
+        'BEGIN {exit !(r != "-" && r + 0 >= 1.6 && r + 0 <= 2.5 && hm - ht <= 8 && ht - hm <= 8 && lm - lt <= 8 && lt - lm <= 8)}'; then
+        good=$((good + 1))
+    else
+        good=0
+    fi
+    if [ $good -ge 2 ] && [ "$(elapsed "$t0")" -ge 60 ]; then
+        ev "weights settled after $(secs "$t0") s: heavy $HM MiB, light $LM MiB, above $FLOOR MiB $r : 1"; break
+    fi
+    if [ "$(elapsed "$t0")" -ge 200 ]; then
+        problem "weights not settled within 200 s: heavy $HM/$HT MiB, light $LM/$LT MiB (memory/target), ratio $r"; break
+    fi
+done
+ev "weights sample start unix=$(date +%s)"
+t0=$(up)
+while [ "$(elapsed "$t0")" -lt 20 ]; do
+    measure
+    echo "$(up) $(date +%s) ${HM:-0} ${LM:-0} $HT $LT" >> $R/weights-samples.txt
+    sleep 2
+done
+ev "weights sample end unix=$(date +%s)"
+for n in heavy light; do xenstore-read /local/domain/$(domid $n)/data/hog > $R/hog-$n.txt 2>&1; done
+awk -v f="$FLOOR" '{h += $3; l += $4; n++}
+    END {if (n && l / n > f) printf "split heavy=%.0f light=%.0f ratio=%.2f samples=%d\n", h / n, l / n, (h / n - f) / (l / n - f), n
+         else print "split none"}' $R/weights-samples.txt >> $R/weights.txt
+ev "weights: $(tail -1 $R/weights.txt); hogs: heavy $(cat $R/hog-heavy.txt), light $(cat $R/hog-light.txt)"
+
+alive 2 "the end"
+snap end
+stop_daemon 2
+kill $SAMPLER 2>/dev/null
+xl list > $R/xl-list-final.txt
+xl info > $R/xl-info-final.txt
+for n in idle hungry silent hostile web web2 heavy light; do
     cp /var/log/xen/console/guest-$n.log $R/console-$n.log 2>/dev/null
+    cp /var/log/xen/xl-$n.log $R/xl-monitor-$n.log 2>/dev/null
 done
 # The store, closed by the daemon's clean exit; copy the WAL too in case it was not.
-for f in /run/arbiter/decisions.sqlite*; do cp "$f" $R/; done
+for f in $STORE*; do cp "$f" $R/; done
 ev "scenario end"
 exit $FAILED
