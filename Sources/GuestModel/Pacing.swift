@@ -60,9 +60,12 @@ enum Pacer {
                                                    minRelief: overShare(o, phase: phase) ? Self.contendedRelief : 0)
                     // Without free swap a guest cannot give back more than it has available: the balloon would
                     // take the free pages its own kernel needs (on real Xen a full guest died of it: OOM panic).
+                    // Half of what it has beyond the margin per step: it may have used some since it reported
+                    // (on real Xen a guest growing 8 MiB/s between its report and the push lost its reporter
+                    // to the OOM killer).
                     var full = false
                     if let g = o.givable {
-                        let lowest = KiB(o.actual.value - Swift.max(0, g.value - givableMargin(o.actual).value)).pageCeil
+                        let lowest = KiB(o.actual.value - Swift.max(0, g.value - givableMargin(o.actual).value) / 2).pageCeil
                         if paced < lowest {
                             paced = Swift.min(cur, lowest)
                             step = base.value - paced.value
@@ -135,7 +138,7 @@ enum Pacer {
 
     /// Memory a guest without free swap keeps available through any shrink: its kernel's own needs
     /// (page tables, a fork, the reporter) come from it.
-    static func givableMargin(_ actual: KiB) -> KiB { KiB(Swift.max(KiB(mib: 8).value, actual.value / 50)) }
+    static func givableMargin(_ actual: KiB) -> KiB { KiB(Swift.max(KiB(mib: 16).value, actual.value * 3 / 100)) }
 
     /// The share of the pace at which a stalling guest above its weighted share gives way under contention.
     static let contendedRelief = 0.25

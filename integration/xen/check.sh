@@ -163,7 +163,7 @@ done
 # lifecycle.txt: EVENT ok|fail SECONDS DETAIL; lifetimes.txt: EVENT NAME OLD_DOMID|- NEW_DOMID|- UNIX;
 # list-EVENT.txt / list-all-EVENT.txt: `arbiter list` / `arbiter list --all` right after EVENT.
 LC=$RES/lifecycle.txt LT=$RES/lifetimes.txt
-EVENTS="hostile-destroy web2-start web-start silent-destroy web-restart web2-reboot web-save web-restore"
+EVENTS="hostile-destroy web2-start web-start silent-destroy web-restart web2-reboot web-save web-restore web3-plain-create web3-start"
 declare -A WHAT=(
     [hostile-destroy]="xl destroy hostile (room for two more guests)"
     [web2-start]="web2 started through arbiter reserve 136M --for web2 --wait, then xl create"
@@ -173,16 +173,20 @@ declare -A WHAT=(
     [web2-reboot]="web2 rebooted by xl reboot (xl's monitor built the new domain)"
     [web-save]="xl save web"
     [web-restore]="xl restore web after arbiter reserve --for web --wait"
+    [web3-plain-create]="a plain xl create of web3 while heavy and light hold the host fails (Out of memory)"
+    [web3-start]="web3 started through arbiter start while heavy and light hold the host"
 )
 ENDS=" hostile-destroy silent-destroy web-restart web2-reboot web-save "      # a lifetime ends
-BEGINS=" web2-start web-start web-restart web2-reboot web-restore "          # a lifetime begins
+BEGINS=" web2-start web-start web-restart web2-reboot web-restore web3-start "   # a lifetime begins
 ev_field() { awk -v e="$1" -v f="$2" '$1 == e {v = $f} END {print v}' "$LC" 2>/dev/null; }
 ev_detail() { awk -v e="$1" '$1 == e {$1 = $2 = $3 = ""; d = $0} END {sub(/^ +/, "", d); print d}' "$LC" 2>/dev/null; }
 for e in $EVENTS; do
     res=$(ev_field $e 2) s=$(ev_field $e 3)
     check "lifecycle: ${WHAT[$e]}: ${res:-not recorded}${s:+ in $s s} ($(ev_detail $e))" test "$res" = ok
 done
-check "lifecycle: arbiter start printed 'started web in ...'" grep -qs '^started web in ' "$RES/start-web.txt"
+for n in web web3; do
+    check "lifecycle: arbiter start printed 'started $n in ...'" grep -qs "^started $n in " "$RES/start-$n.txt"
+done
 # The domids arbiter list showed for NAME right after EVENT, space-separated.
 list_ids() { awk -v n="$2" 'NR > 1 && $1 == n {print $2}' "$RES/list-$1.txt" 2>/dev/null | tr '\n' ' ' | sed 's/ *$//'; }
 for e in $EVENTS; do
@@ -285,12 +289,12 @@ for g in idle hungry silent hostile; do
 done
 echo "rejection codes (hostile): $(q "SELECT group_concat(code || ' ' || n, ', ') FROM (SELECT code, count(*) AS n FROM rejections GROUP BY code ORDER BY n DESC)")"
 echo
-printf '%-16s %-6s %8s  %s\n' lifecycle result seconds detail
+printf '%-18s %-6s %8s  %s\n' lifecycle result seconds detail
 for e in $EVENTS; do
     r=$(ev_field $e 2)
-    printf '%-16s %-6s %8s  %s\n' "$e" "${r:-none}" "$(ev_field $e 3)" "$(ev_detail $e | cut -c1-100)"
+    printf '%-18s %-6s %8s  %s\n' "$e" "${r:-none}" "$(ev_field $e 3)" "$(ev_detail $e | cut -c1-100)"
 done
-echo "Xen free before web's start: ${FREEWEB:-?} MiB (its build needs about 130 MiB, plus the 32 MiB host reserve)"
+echo "Xen free before web's start: ${FREEWEB:-?} MiB; before web3's: $(cat "$RES/free-before-web3.txt" 2>/dev/null || echo '?') MiB (a build needs about 130 MiB, plus the 32 MiB host reserve)"
 printf 'weights  heavy %s MiB, light %s MiB (xl list, %s samples); above the %s MiB floors %s : 1 (store: %s : 1); 2 : 1 within %s-%s\n' \
     "${XH:-?}" "${XL:-?}" "${XN:-0}" "$FLOOR_MIB" "$XR" "$SR" "$WLO" "$WHI"
 echo "lost rounds: $LOST ('decision not recorded')  failed pushes: $NOTSET in the logs ('target not set'), $(q 'SELECT count(*) FROM allocations WHERE pushed = 0') in the store  set-target errors: $SETERR"

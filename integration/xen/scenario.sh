@@ -373,10 +373,10 @@ t0=$(up)
 for n in idle hungry web web2; do xl destroy $n > /dev/null 2>&1 || ev "xl destroy $n failed"; done
 ev "phase 3: idle hungry web web2 destroyed in $(secs $t0) s; Xen free $(free_mib) MiB"
 GUESTS=$R/guests-late.txt
-HOG="arbiter.hog=900 arbiter.hog_step=8 arbiter.hog_delay=20 arbiter.hog_yield=1"
+HOG="arbiter.hog=900 arbiter.hog_step=8 arbiter.hog_delay=3 arbiter.hog_yield=1"
 guest heavy hungry 192 768 "$HOG"
 guest light hungry 192 768 "$HOG"
-# before their working sets start to grow (and after the destroyed guests' restart holds have lapsed)
+# as their working sets start to grow (3 s after boot, before they are shrunk to their floors)
 t0=$(up)
 if bounded 30 arbiter set heavy --weight 2 --config $CONF > $R/set-heavy.txt 2>&1; then res=ok; else res=fail; fi
 echo "set $res $(secs $t0) $(oneline $R/set-heavy.txt)" > $R/weights.txt
@@ -386,12 +386,12 @@ wait_key light data/hog 120
 
 FLOOR=$(awk -F= '$1 ~ /^absolute_min *$/ {gsub(/[ "M]/, "", $2); print $2}' $CONF)
 FLOOR=${FLOOR:-128}
-measure() {   # HM LM: heavy's and light's memory (xl list, MiB); HT LT: their targets (MiB)
+measure() {   # HM LM: heavy's and light's memory (xl list, MiB); HTGT LTGT: their targets (MiB)
     xl list > /run/xl-now.txt 2>/dev/null
     HM=$(awk '$1 == "heavy" {print $3}' /run/xl-now.txt)
     LM=$(awk '$1 == "light" {print $3}' /run/xl-now.txt)
-    HT=$(( $(xenstore-read /local/domain/$(domid heavy)/memory/target 2>/dev/null || echo 0) / 1024 ))
-    LT=$(( $(xenstore-read /local/domain/$(domid light)/memory/target 2>/dev/null || echo 0) / 1024 ))
+    HTGT=$(( $(xenstore-read /local/domain/$(domid heavy)/memory/target 2>/dev/null || echo 0) / 1024 ))
+    LTGT=$(( $(xenstore-read /local/domain/$(domid light)/memory/target 2>/dev/null || echo 0) / 1024 ))
 }
 ratio() { awk -v h="$1" -v l="$2" -v f="$FLOOR" 'BEGIN {if (h != "" && l != "" && l - f > 0) printf "%.2f", (h - f) / (l - f); else print "-"}'; }
 # Settled: (heavy − floor) / (light − floor) within 1.6-2.5 and both balloons within 8 MiB of their
@@ -402,8 +402,8 @@ while :; do
     sleep 5
     measure
     r=$(ratio "$HM" "$LM")
-    echo "$(up) heavy=${HM:-?}/$HT light=${LM:-?}/$LT ratio=$r" >> $R/weights-progress.txt
-    if awk -v r="$r" -v hm="${HM:-0}" -v ht="$HT" -v lm="${LM:-0}" -v lt="$LT" \
+    echo "$(up) heavy=${HM:-?}/$HTGT light=${LM:-?}/$LTGT ratio=$r" >> $R/weights-progress.txt
+    if awk -v r="$r" -v hm="${HM:-0}" -v ht="$HTGT" -v lm="${LM:-0}" -v lt="$LTGT" \
         'BEGIN {exit !(r != "-" && r + 0 >= 1.6 && r + 0 <= 2.5 && hm - ht <= 8 && ht - hm <= 8 && lm - lt <= 8 && lt - lm <= 8)}'; then
         good=$((good + 1))
     else
@@ -413,14 +413,14 @@ while :; do
         ev "weights settled after $(secs "$t0") s: heavy $HM MiB, light $LM MiB, above $FLOOR MiB $r : 1"; break
     fi
     if [ "$(elapsed "$t0")" -ge 200 ]; then
-        problem "weights not settled within 200 s: heavy $HM/$HT MiB, light $LM/$LT MiB (memory/target), ratio $r"; break
+        problem "weights not settled within 200 s: heavy $HM/$HTGT MiB, light $LM/$LTGT MiB (memory/target), ratio $r"; break
     fi
 done
 ev "weights sample start unix=$(date +%s)"
 t0=$(up)
 while [ "$(elapsed "$t0")" -lt 20 ]; do
     measure
-    echo "$(up) $(date +%s) ${HM:-0} ${LM:-0} $HT $LT" >> $R/weights-samples.txt
+    echo "$(up) $(date +%s) ${HM:-0} ${LM:-0} $HTGT $LTGT" >> $R/weights-samples.txt
     sleep 2
 done
 ev "weights sample end unix=$(date +%s)"
@@ -430,13 +430,41 @@ awk -v f="$FLOOR" '{h += $3; l += $4; n++}
          else print "split none"}' $R/weights-samples.txt >> $R/weights.txt
 ev "weights: $(tail -1 $R/weights.txt); hogs: heavy $(cat $R/hog-heavy.txt), light $(cat $R/hog-light.txt)"
 
+# A VM start with the host lent out (heavy and light hold all but the reserve): a plain xl create fails,
+# as it did before the arbiter took part in starts; arbiter start frees what the build needs and succeeds.
+cfg web3 idle 128 256
+F=$(free_mib)
+echo "$F" > $R/free-before-web3.txt
+ev "web3: Xen free $F MiB while heavy and light contend"
+t0=$(up)
+if xl create /run/web3.cfg > $R/xl-create-web3-plain.log 2>&1; then
+    result web3-plain-create fail $t0 "xl create succeeded: the memory was not lent out (Xen free $F MiB)"
+    xl destroy web3 > /dev/null 2>&1
+else
+    result web3-plain-create ok $t0 "xl create failed, as it must with Xen free $F MiB: $(grep -m1 -i 'memory' $R/xl-create-web3-plain.log | cut -c1-100)"
+fi
+lifetime web3-plain-create web3 - -
+sleep 2
+snap web3-plain-create
+t0=$(up)
+bounded 150 arbiter start --timeout 120 --config $CONF /run/web3.cfg > $R/start-web3.txt 2>&1
+rc=$?
+new=$(xid web3)
+if [ $rc = 0 ] && [ -n "$new" ]; then result web3-start ok $t0 "domid=$new; $(grep -m1 '^started' $R/start-web3.txt)"
+else result web3-start fail $t0 "exit $rc: $(oneline $R/start-web3.txt)"; fi
+lifetime web3-start web3 - "$new"
+[ -n "$new" ] && wait_listed web3 "$new" 30
+snap web3-start
+measure
+ev "web3: after its start heavy $HM MiB, light $LM MiB"
+
 alive 2 "the end"
 snap end
 stop_daemon 2
 kill $SAMPLER 2>/dev/null
 xl list > $R/xl-list-final.txt
 xl info > $R/xl-info-final.txt
-for n in idle hungry silent hostile web web2 heavy light; do
+for n in idle hungry silent hostile web web2 heavy light web3; do
     cp /var/log/xen/console/guest-$n.log $R/console-$n.log 2>/dev/null
     cp /var/log/xen/xl-$n.log $R/xl-monitor-$n.log 2>/dev/null
 done
