@@ -138,7 +138,7 @@ enum Pacer {
 
     /// Memory a guest without free swap keeps available through any shrink: its kernel's own needs
     /// (page tables, a fork, the reporter) come from it.
-    static func givableMargin(_ actual: KiB) -> KiB { KiB(Swift.max(KiB(mib: 16).value, actual.value * 3 / 100)) }
+    static func givableMargin(_ actual: KiB) -> KiB { KiB(Swift.max(KiB(mib: 16).value, actual.value / 50)) }
 
     /// The share of the pace at which a stalling guest above its weighted share gives way under contention.
     static let contendedRelief = 0.25

@@ -9,8 +9,8 @@ struct LifecycleCoreTests {
     let swap = " swap_total_kb=1048576 swap_free_kb=1048576"
 
     @Test func aGuestWithoutSwapIsNeverShrunkPastWhatItHasAvailable() {
-        // Weight 1 holds 1100M of unswappable memory with 30M available, weight 2 wants more: the split
-        // says shrink, but the balloon may only take what the guest can give (30M less the 33M margin: none).
+        // Weight 1 holds 1100M of unswappable memory with 20M available, weight 2 wants more: the split
+        // says shrink, but the balloon may only take what the guest can give (20M less the 22M margin: none).
         var arb = Arbitration(config: { var c = PolicyConfig(); c.floors.selfballoonFloor = false; return c }())
         var host = TinyHost(facts: [
             DomainFacts(domid: DomID(1), staticMax: KiB(gib: 4), actual: KiB(mib: 700), target: KiB(mib: 700), weight: 2),
@@ -21,7 +21,7 @@ struct LifecycleCoreTests {
         for k in 0..<100 {
             for f in host.facts {
                 let total = f.actual.value * 80 / 100
-                let available = f.domid == DomID(2) ? KiB(mib: 30).value : total / 50
+                let available = f.domid == DomID(2) ? KiB(mib: 20).value : total / 50
                 arb.ingest(f.domid, line: line(seq: Int64(k) * 2000 + 1, total: total, available: available), at: t)
             }
             let d = arb.step(host.snapshot, now: t)
@@ -37,7 +37,7 @@ struct LifecycleCoreTests {
         arb.ingest(DomID(2), line: line(seq: 300_001, total: total, available: KiB(mib: 124).value), at: t)
         arb.ingest(DomID(1), line: line(seq: 300_001, total: host.facts[0].actual.value * 80 / 100, available: 1024), at: t)
         let d = arb.step(host.snapshot, now: t)
-        #expect(d.outcomes[1].target < KiB(mib: 1100) && d.outcomes[1].target.value >= KiB(mib: 1100).value - (KiB(mib: 124 - 33).value / 2),
+        #expect(d.outcomes[1].target < KiB(mib: 1100) && d.outcomes[1].target.value >= KiB(mib: 1100).value - (KiB(mib: 124 - 22).value / 2),
                 "\(d.outcomes[1].target) \(d.outcomes[1].reason)")
     }
 

@@ -161,7 +161,7 @@ public actor ControlLoop {
         let sumActual = decision.outcomes.reduce(Int64(0)) { $0 + $1.actual.value }
         room = KiB(Swift.max(0, sumActual + memory.free.value - keep - sumFloors))
         let wasPending = reservations.open.filter { $0.status == .pending }.map(\.id)
-        _ = reservations.markReady(available: KiB(Swift.max(0, memory.free.value - keep)), at: t)
+        reservations.markReady(available: KiB(Swift.max(0, memory.free.value - keep)), at: t)
         for r in reservations.open where r.status == .ready && wasPending.contains(r.id) {
             logger.notice("reservation ready", metadata: reservationMetadata(r, at: t))
         }

@@ -98,19 +98,16 @@ struct Reservations {
     var held: KiB { KiB(open.reduce(Int64(0)) { $0 + $1.held.value }) }
 
     /// Marks reservations ready, in order, while `available` (free memory beyond what is always kept
-    /// free) covers them. Returns whether any is still pending.
-    mutating func markReady(available: KiB, at t: TimePoint) -> Bool {
+    /// free) covers them; the rest are pending.
+    mutating func markReady(available: KiB, at t: TimePoint) {
         var used: Int64 = 0
-        var pending = false
         for k in open.indices {
             used += open[k].held.value
             if used <= available.value {
                 if open[k].status != .ready { open[k].status = .ready; open[k].readyAt = t }
             } else {
                 open[k].status = .pending
-                pending = true
             }
         }
-        return pending
     }
 }
