@@ -69,7 +69,8 @@ let package = Package(
         .testTarget(
             name: "ArbiterTests",
             dependencies: ["Arbiter", "GuestModel", "HostSimulator", "BundledScenarios", "ArbiterMigrations",
-                           .product(name: "GRDB", package: "GRDB.swift")]),
+                           .product(name: "GRDB", package: "GRDB.swift")],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

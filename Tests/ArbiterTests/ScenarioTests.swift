@@ -112,9 +112,9 @@ struct ScenarioTests {
         #expect(sc.guests[0].workload.workingSet(at: 600) == 1_660_000)
     }
 
-    @Test func theSharedGoogleSampleLoads() throws {
-        let path = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/traces/google2011/normalised.csv").path
-        try #require(FileManager.default.fileExists(atPath: path), "../shared/traces is beside the checkout in CI and sessions")
+    @Test func theShippedGoogleSampleLoads() throws {
+        let path = packageRoot.appendingPathComponent("Tests/ArbiterTests/Fixtures/google2011-sample.csv").path
+        try #require(FileManager.default.fileExists(atPath: path), "the sample ships with the repository")
         let vms = try TraceFile.load(path: path, maxVMs: 25)
         #expect(vms.count == 25)
         #expect(vms.allSatisfy { $0.series.times.count > 100 && $0.provisioned.value > 0 })
