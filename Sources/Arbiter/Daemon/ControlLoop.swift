@@ -224,7 +224,7 @@ public actor ControlLoop {
             if d.phase == .stopping, let old = seen[d.domid], old.name == d.name { d.current = max(d.current, old.current) }
             now[d.domid] = d
         }
-        for (d, old) in seen.sorted(by: { $0.key.raw < $1.key.raw }) {
+        for (d, old) in seen {
             if let cur = now[d], cur.name == old.name { continue }
             release(old, at: t)
         }
