@@ -62,7 +62,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "ArbiterBench",
-            dependencies: ["GuestModel", "HostSimulator", "Arbiter", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["GuestModel", "HostSimulator", "Arbiter", "BundledScenarios", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GuestModelTests", dependencies: ["GuestModel"]),
         .testTarget(name: "HostSimulatorTests", dependencies: ["HostSimulator", "GuestModel"]),
         .testTarget(name: "ReporterTests", dependencies: ["ReporterCore", "GuestModel"], resources: [.copy("Fixtures")]),

@@ -103,6 +103,7 @@ var sizes = [10, 100, 1_000, 10_000]
 var repeats = 41
 var extras = true
 var storeBench = false
+var socketBench = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.first {
     args = args.dropFirst()
@@ -112,10 +113,12 @@ while let a = args.first {
         args = args.dropFirst()
     } else if a == "--store" {
         storeBench = true
+    } else if a == "--socket" {
+        socketBench = true
     } else if a == "--round-only" {
         extras = false
     } else if a == "--help" || a == "-h" {
-        print("usage: arbiter-bench [--repeats N] [--sizes 10,100,1000,10000] [--round-only] [--store]")
+        print("usage: arbiter-bench [--repeats N] [--sizes 10,100,1000,10000] [--round-only] [--store] [--socket]")
         sizes = []
     }
 }
@@ -195,6 +198,11 @@ if !sizes.isEmpty && extras {
 // The decision store (--store): recording cost, database size per day, a 30-day report.
 if storeBench {
     StoreBench.run()
+}
+
+// The control socket (--socket): an admin's request with a crowd of idle clients connected.
+if socketBench {
+    await SocketBench.run()
 }
 
 /// A mixed host for the benchmarks: steady, ramping, spiking, periodic and idle guests in turn.

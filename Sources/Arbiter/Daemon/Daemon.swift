@@ -102,11 +102,7 @@ public struct ArbiterDaemon: Service {
                 for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() { await self.reload() }
             }
             if let socket {
-                group.addTask {
-                    while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                        if !(await socket.serveOne({ await loop.handle($0) })) { try? await Task.sleep(for: .milliseconds(50)) }
-                    }
-                }
+                group.addTask { await socket.serve { await loop.handle($0) } }
             }
             // The rounds. A round that has started finishes and is recorded before shutdown proceeds.
             var nextPrune = Date()
