@@ -234,7 +234,10 @@ struct StoreOptions: ParsableArguments {
     func open() throws -> DecisionStore {
         let path = try db ?? loadConfig(config).daemon.database
         guard FileManager.default.fileExists(atPath: path) else { throw CLIError("no decision store at \(path) (has the daemon run? --db PATH)") }
-        do { return try DecisionStore(readingAt: path) } catch { throw CLIError("cannot open \(path): \(error)") }
+        let store: DecisionStore
+        do { store = try DecisionStore(readingAt: path) } catch { throw CLIError("\(error)") }
+        for w in store.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+        return store
     }
 }
 
@@ -471,7 +474,8 @@ struct Top: ParsableCommand {
                               formatSize(KiB(d.ceilingKiB)), formatSize(KiB(d.demandKiB)), formatFixed(d.weight, decimals: d.weight == d.weight.rounded() ? 0 : 2),
                               d.stall.map { formatFixed($0 * 100, decimals: 2) + "%" } ?? "-", d.report, d.reason])
             }
-            let header = "arbiter top — Xen free \(formatSize(KiB(reply.freeKiB ?? 0))), \(reply.phase ?? "?"), \(timeText(Date().timeIntervalSince1970))"
+            var header = "arbiter top — Xen free \(formatSize(KiB(reply.freeKiB ?? 0))), \(reply.phase ?? "?"), \(timeText(Date().timeIntervalSince1970))"
+            if let lost = reply.unrecordedRounds, lost > 0 { header += "\n\(lost) round(s) not recorded since the daemon started (see the daemon log and `arbiter alerts`)" }
             let held = (reply.reservations ?? []).map { "\n" + $0.summary }.joined()
             if !once { print("\u{1B}[H\u{1B}[2J", terminator: "") }
             print(header + "\n" + DecisionTable.table(table, rightAligned: [1, 2, 3, 4, 5, 6, 7, 8]) + held)

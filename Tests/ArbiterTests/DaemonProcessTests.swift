@@ -30,9 +30,9 @@ struct DaemonProcessTests {
     }
 
     /// Runs the CLI to completion: exit status, stdout, stderr.
-    func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    func run(_ args: [String], executable: URL = binary) throws -> (status: Int32, out: String, err: String) {
         let p = Process()
-        p.executableURL = Self.binary
+        p.executableURL = executable
         p.arguments = args
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -97,6 +97,9 @@ struct DaemonProcessTests {
         kill(p.processIdentifier, SIGTERM)
         #expect(await waitForExit(p, seconds: 10), "daemon did not stop on SIGTERM")
         #expect(p.terminationStatus == 0)
+        // The log was folded into the file at shutdown: no -wal is left behind (it used to be 4 MB).
+        let wal = (try? FileManager.default.attributesOfItem(atPath: db + "-wal")[.size] as? Int64) ?? 0
+        #expect(wal == 0, "\(wal) bytes of WAL left after a clean stop")
 
         let text = try String(contentsOf: log, encoding: .utf8)
         // No round lost, no push failed: read from the daemon's own log.
@@ -167,5 +170,61 @@ struct DaemonProcessTests {
         #expect(p.terminationStatus == 3)
         let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 1 && lines[0].contains("not a Xen dom0"), "\(lines)")
+    }
+
+    /// Whether this machine lets a test mount in a namespace of its own (to make a read-only medium).
+    static let canMountPrivately: Bool = {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        p.arguments = ["-rm", "true"]
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }()
+
+    /// The read verbs on a read-only medium (a store copied off a dead host, a ro bind mount): SQLite
+    /// cannot make the WAL's -shm there; they read the file as immutable and say so.
+    @Test(.enabled(if: canMountPrivately, "needs unshare -rm to make a read-only mount"))
+    func readVerbsWorkOnAReadOnlyMedium() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-ro-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("d.sqlite").path
+        do {
+            let store = try DecisionStore(path: db)
+            var arb = Arbitration()
+            let facts = [DomainFacts(domid: DomID(1), staticMax: KiB(gib: 4), actual: KiB(gib: 2), target: KiB(gib: 2))]
+            let d = arb.step(HostSnapshot(free: KiB(gib: 1), domains: facts), now: TimePoint(ms: 0))
+            try store.record(d, at: Date(), trigger: .tick, hostTotal: KiB(gib: 8), outcomes: d.outcomes, fullSnapshot: true, names: [DomID(1): "web"])
+            try store.close()
+        }
+        for s in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + s) }
+        let script = "mount --bind \(dir.path) \(dir.path) && mount -o remount,bind,ro \(dir.path) && exec \(Self.binary.path) list --db \(db)"
+        let r = try run(["-rm", "sh", "-c", script], executable: URL(fileURLWithPath: "/usr/bin/unshare"))
+        #expect(r.status == 0, "\(r)")
+        #expect(r.out.contains("web"), "\(r)")
+        #expect(r.err.contains("read-only medium"), "\(r)")
+    }
+
+    /// A store a newer arbiter migrated: the daemon will not write to it (one line, exit 2).
+    @Test func theDaemonRefusesANewerStore() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-newer-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("d.sqlite").path
+        do {
+            let store = try DecisionStore(path: db)
+            try await store.db.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('V0042_newer')") }
+            try store.close()
+        }
+        let log = dir.appendingPathComponent("stderr.log")
+        let p = try start(["daemon", "--db", db, "--socket", dir.appendingPathComponent("s.sock").path], stderr: log)
+        #expect(await waitForExit(p, seconds: 10))
+        #expect(p.terminationStatus == 2)
+        let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("newer arbiter") && lines[0].contains("V0042_newer"), "\(lines)")
+        let rounds = try DecisionStore(readingAt: db).counts()["rounds"]
+        #expect(rounds == 0)
     }
 }

@@ -96,10 +96,12 @@ public struct ControlReply: Codable, Sendable, Equatable {
     public var reservations: [ReservationInfo]?
     /// Memory the guests could give up for starts now (allocations + free − kept free − floors).
     public var roomKiB: Int64?
+    /// Rounds whose decision the store could not record since the daemon started (`list`).
+    public var unrecordedRounds: Int?
 
     enum CodingKeys: String, CodingKey {
         case ok, error, message, domains, phase, reservations
-        case freeKiB = "free_kib", roomKiB = "room_kib"
+        case freeKiB = "free_kib", roomKiB = "room_kib", unrecordedRounds = "unrecorded_rounds"
     }
 
     static func failure(_ why: String) -> ControlReply { ControlReply(ok: false, error: why) }
@@ -128,7 +130,7 @@ extension ControlLoop {
                            stall: o.stall, report: o.status.description, reason: o.reason.rawValue)
             }
             return ControlReply(ok: true, domains: live, freeKiB: d.free.value, phase: DecisionStore.phaseName(d.phase),
-                                reservations: await reservationInfos(), roomKiB: room?.value)
+                                reservations: await reservationInfos(), roomKiB: room?.value, unrecordedRounds: unrecordedRounds)
         case "set":
             return await set(r)
         case "reserve":
@@ -285,7 +287,7 @@ extension ControlLoop {
         if let gap = shortfall {
             let text = "\(d.name): floor \(s.min.map(formatSize) ?? "-") forced although the floors exceed what guests can have by \(formatSize(gap))"
             logger.warning("\(text)")
-            do { try store?.recordAlert(kind: .floorsExceedHost, shortfall: gap, message: text, at: wall()) }
+            do { try store?.recordAlert(kind: Alert.Kind.floorsExceedHost.rawValue, shortfall: gap, message: text, at: wall()) }
             catch { logger.error("store: alert not recorded: \(error)") }
             return ControlReply(ok: true, message: text + "; applied from the next round (alert recorded)")
         }

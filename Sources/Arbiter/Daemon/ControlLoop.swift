@@ -51,6 +51,8 @@ public actor ControlLoop {
     public private(set) var rounds = 0
     public private(set) var lastRoundAt: TimePoint?
     public private(set) var unrecordedRounds = 0
+    /// The rounds lost since the last one recorded, when the first of them was, and why.
+    var losing: (rounds: Int, since: Date, why: String)?
 
     /// What makes a decision worth a row when no full snapshot is due: a new target, reason, report
     /// status or weight, or a floor, ceiling or allocation that moved by more than the deadband
@@ -200,9 +202,20 @@ public actor ControlLoop {
                 try store.record(decision, at: wall(), trigger: trigger, hostTotal: memory.total, outcomes: rows,
                                  fullSnapshot: full, names: names, uuids: uuids, pushes: pushes)
                 for o in rows { lastRecorded[o.domid] = Recorded(o) }
+                if let lost = losing {
+                    losing = nil
+                    let text = "\(lost.rounds) round(s) not recorded between \(Report.time(lost.since.timeIntervalSince1970)) and \(Report.time(wall().timeIntervalSince1970)): \(lost.why)"
+                    logger.notice("recording resumed after \(lost.rounds) lost round(s)", metadata: ["lost_total": "\(unrecordedRounds)", "first_error": "\(lost.why)"])
+                    do { try store.recordAlert(kind: "rounds-not-recorded", shortfall: .zero, message: text, at: wall()) }
+                    catch { logger.error("alert not recorded: \(text)") }
+                }
             } catch {
                 unrecordedRounds += 1
+                losing = losing.map { ($0.rounds + 1, $0.since, $0.why) } ?? (1, wall(), "\(error)")
                 logger.error("decision not recorded (\(unrecordedRounds) lost so far): \(error)")
+                // A full disk or a log SQLite could not fold back: fold it and cut it to nothing now,
+                // so the next round has the space and the log never grows past its limit.
+                do { try store.checkpoint() } catch { logger.debug("checkpoint after a lost round failed: \(error)") }
             }
         }
         for a in decision.alerts { logger.warning("\(a)") }

@@ -176,6 +176,8 @@ public final class ControlSocket: @unchecked Sendable {
             }
             for c in clients { close(c.fd) }
         }
+        // Stopped: no stale socket file is left for the next `top` to find.
+        unlink(path)
     }
 
     private enum ReadResult { case line(String), tooLong, closed, waiting }

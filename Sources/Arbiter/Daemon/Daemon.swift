@@ -32,7 +32,8 @@ public struct ArbiterDaemon: Service {
         do {
             store = try DecisionStore(path: config.daemon.database)
         } catch {
-            throw StartupError(description: "cannot open the decision store \(config.daemon.database): \(error)", exitCode: 2)
+            let why = (error as? DecisionStore.Refusal)?.description ?? "\(config.daemon.database): \(error)"
+            throw StartupError(description: "decision store: \(why)", exitCode: 2)
         }
         try? store.recordConfigChange(source: configPath ?? "defaults", accepted: true, detail: "startup", at: Date())
         switch config.daemon.backend {
@@ -125,6 +126,8 @@ public struct ArbiterDaemon: Service {
             await loop.round(trigger: .shutdown)
             group.cancelAll()
         }
+        // Fold the log into the file: a clean stop leaves no -wal behind.
+        do { try store?.close() } catch { logger.error("decision store not closed cleanly: \(error)") }
         let rounds = await loop.rounds, unrecorded = await loop.unrecordedRounds
         logger.notice("arbiter stopped", metadata: ["rounds": "\(rounds)", "unrecorded": "\(unrecorded)"])
     }

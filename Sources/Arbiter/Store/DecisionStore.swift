@@ -12,8 +12,22 @@ public final class DecisionStore: Sendable {
     /// Live domain rows by domid and name (the writer is serialised, so a plain lock suffices).
     private let domainCache = Mutex<[DomID: (name: String, id: Int64)]>([:])
 
+    /// Why a file cannot be used as the decision store: one line for the admin.
+    public struct Refusal: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The most the write-ahead log may hold before SQLite moves it into the main file, and the size it
+    /// is cut back to after: a full disk or a busy reader never lets it grow without bound.
+    public static let walLimitBytes = 1 << 20
+
+    /// What the read verbs should say before their output (a database from a newer arbiter, a
+    /// read-only medium); empty when there is nothing to say.
+    public let warnings: [String]
+
     /// Opens (creating if needed) the database at `path` in WAL mode and applies pending migrations,
-    /// each in its own transaction.
+    /// each in its own transaction. Refuses a file that is not an arbiter store, or one a newer
+    /// arbiter has migrated (writing to it could corrupt what that version keeps).
     public init(path: String) throws {
         var config = Configuration()
         config.busyMode = .timeout(5)
@@ -22,9 +36,24 @@ public final class DecisionStore: Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(Self.walLimitBytes)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.walLimitBytes / 4096 / 2)")
         }
-        db = try DatabasePool(path: path, configuration: config)
-        try Self.migrator().migrate(db)
+        do {
+            db = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw Refusal(description: Self.explain(error, path))
+        }
+        let migrator = Self.migrator()
+        try db.read { db in
+            let applied = try Self.checkArbiterStore(db, path: path, migrator: migrator, reading: false)
+            let unknown = applied.subtracting(ArbiterMigrations.all.map(\.id))
+            if !unknown.isEmpty {
+                throw Refusal(description: "\(path) was written by a newer arbiter (migrations \(unknown.sorted().joined(separator: ", ")) are unknown to this one): refusing to write to it; run the newer arbiter or use another --db")
+            }
+        }
+        try migrator.migrate(db)
+        warnings = []
     }
 
     /// An in-memory store (tests).
@@ -33,14 +62,65 @@ public final class DecisionStore: Sendable {
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA foreign_keys = ON") }
         db = try DatabaseQueue(configuration: config)
         try Self.migrator().migrate(db)
+        warnings = []
     }
 
-    /// Opens an existing database read-only, without migrating (for the CLI's read verbs).
+    /// Opens an existing database read-only, without migrating (for the CLI's read verbs). On a
+    /// read-only medium, where SQLite cannot make the WAL's shared-memory file, it opens the file as
+    /// immutable (rows the daemon had not yet checkpointed are then not seen, and it says so).
     public init(readingAt path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw Refusal(description: "\(path): no such file (has the daemon run with this --db?)") }
         var config = Configuration()
         config.readonly = true
         config.busyMode = .timeout(5)
-        db = try DatabaseQueue(path: path, configuration: config)
+        var notes = [String]()
+        var queue: DatabaseQueue
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+            _ = try queue.read { try $0.tableExists("grdb_migrations") }
+        } catch {
+            // SQLITE_CANTOPEN / SQLITE_READONLY: no -shm can be made beside the file.
+            let dir = (path as NSString).deletingLastPathComponent
+            guard let e = error as? DatabaseError, [14, 8].contains(e.resultCode.primaryResultCode.rawValue),
+                  access(dir.isEmpty ? "." : dir, W_OK) != 0 else {
+                throw Refusal(description: Self.explain(error, path))
+            }
+            let uri = "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path) + "?immutable=1"
+            do { queue = try DatabaseQueue(path: uri, configuration: config) } catch { throw Refusal(description: Self.explain(error, path)) }
+            notes.append("\(path) is on a read-only medium: read without locking; rounds the daemon had not checkpointed into the file are not shown")
+        }
+        db = queue
+        let applied = try queue.read { try Self.checkArbiterStore($0, path: path, migrator: Self.migrator(), reading: true) }
+        let unknown = applied.subtracting(ArbiterMigrations.all.map(\.id))
+        if !unknown.isEmpty {
+            notes.append("\(path) was written by a newer arbiter (migrations \(unknown.sorted().joined(separator: ", ")) are unknown to this one): showing what this version understands")
+        }
+        warnings = notes
+    }
+
+    /// The migrations already applied, after checking that this is an arbiter store at all: an empty
+    /// database is one not yet initialised, one with tables but no migration record belongs to
+    /// something else.
+    static func checkArbiterStore(_ db: Database, path: String, migrator: DatabaseMigrator, reading: Bool) throws -> Set<String> {
+        if try db.tableExists("grdb_migrations") { return try migrator.appliedIdentifiers(db) }
+        let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' LIMIT 3")
+        if tables.isEmpty {
+            if reading { throw Refusal(description: "\(path) is empty: not an arbiter decision store yet (the daemon creates it on its first start)") }
+            return []
+        }
+        throw Refusal(description: "\(path) is an SQLite database but not an arbiter decision store (it has tables such as \(tables.joined(separator: ", ")) and no migration record)")
+    }
+
+    /// One line for an error opening `path`.
+    static func explain(_ error: any Error, _ path: String) -> String {
+        guard let e = error as? DatabaseError else { return "\(path): \(error)" }
+        switch e.resultCode.primaryResultCode.rawValue {
+        case 26: return "\(path) is not an SQLite database (not an arbiter decision store)"
+        case 14: return "\(path): cannot open (\(e.message ?? "unable to open database file"))"
+        case 8: return "\(path): read-only (\(e.message ?? "attempt to write a readonly database"))"
+        case 13: return "\(path): the disk is full"
+        default: return "\(path): \(e.message ?? "\(e)")"
+        }
     }
 
     /// The migrations, in order (`migrations/V*.sql`).
@@ -134,10 +214,11 @@ public final class DecisionStore: Sendable {
     }
 
     /// Records an alert raised outside a round (e.g. a floor forced past what the host has).
-    public func recordAlert(kind: Alert.Kind, shortfall: KiB, message: String, at: Date) throws {
+    /// `kind` is a decision alert's kind or the daemon's own: "rounds-not-recorded".
+    public func recordAlert(kind: String, shortfall: KiB, message: String, at: Date) throws {
         try db.write { db in
             try db.execute(sql: "INSERT INTO alerts (round_id, at, kind, shortfall_kib, message) VALUES (NULL, ?, ?, ?, ?)",
-                           arguments: [at.timeIntervalSince1970, kind.rawValue, shortfall.value, message])
+                           arguments: [at.timeIntervalSince1970, kind, shortfall.value, message])
         }
     }
 
@@ -246,9 +327,22 @@ public final class DecisionStore: Sendable {
         }
     }
 
-    /// Moves the WAL into the main file (for size measurements; SQLite also does it by itself).
+    /// Moves the WAL into the main file and cuts it to nothing (after a failed write, at shutdown, and
+    /// for size measurements; SQLite also checkpoints by itself every `walLimitBytes / 2`).
     public func checkpoint() throws {
         try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
+    /// Checkpoints and closes the store: no `-wal` is left behind a clean shutdown.
+    public func close() throws {
+        try checkpoint()
+        try (db as? DatabasePool)?.close()
+    }
+
+    /// The WAL file's size now, in bytes (0 when there is none).
+    public var walBytes: Int64 {
+        guard let path = (db as? DatabasePool)?.path else { return 0 }
+        return (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int64) ?? 0
     }
 
     /// Benchmarks: writes to `path` a 30-day store built from this one's recording (which should span
