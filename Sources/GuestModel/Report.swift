@@ -17,6 +17,25 @@
 /// | `pgmajfault`, `workingset_refault_anon`, `workingset_refault_file`, `pswpin`, `pswpout` | counter | no | /proc/vmstat |
 ///
 /// Unknown keys are rejected (a new key means a new protocol version), as are duplicates.
+///
+/// Syntax is exactly what the reporter writes, one spelling per value (`bad-spacing`, `leading-zero`,
+/// `not-a-number`): fields are separated by exactly one space, with none at either end (one trailing
+/// newline, what `echo` adds, is tolerated); integers are decimal digits without sign or leading zero
+/// (`0` itself is fine, `007` is not); a PSI average is an integer part without leading zero,
+/// optionally a dot and 1–6 decimals (`0.50`, `100.00`; never `.5`, `1.`, `+1`, `1e2`, `05.00`).
+/// Accepted although the kernel always prints two decimals (`%lu.%02lu`): `1`, `0.5`, `0.500000`.
+/// Each has a single reading and gives the value its two-decimal spelling gives, and a liar gains
+/// nothing from them that `1.00` would not give it.
+///
+/// Relations every real kernel keeps (`inconsistent`, `out-of-range`): MemAvailable ≤ MemTotal; the
+/// LRU lists fit in MemTotal; Dirty ≤ MemTotal; SwapFree ≤ SwapTotal, sent together; PSI full ≤ some;
+/// MemTotal ≥ 16 MiB (`ReportLimits.minMemTotalKiB`: a PV guest needs ~100 MiB to boot, the
+/// smallest floor is 128 MiB); and Active(anon) + Inactive(anon) + MemAvailable ≤ MemTotal +
+/// max(16 MiB, MemTotal / 16). Anonymous LRU pages are in use, so they are disjoint from MemFree, the
+/// file LRU and reclaimable slab, the only things MemAvailable counts (less reserves), with or without
+/// swap (swapped-out pages are on no list). The tolerance covers per-CPU vmstat drift (up to
+/// nr_cpus × 125 pages per counter) and pages that move from free to anon while meminfo is printed.
+///
 /// Legacy guests (XenServer-style agents) write `~/data/meminfo_total` and `~/data/meminfo_free`
 /// (KiB, MemAvailable where the agent has it): see `ReportParser.parseLegacy`.
 
@@ -79,6 +98,7 @@ public enum ReportRejection: Error, Sendable, Equatable, CustomStringConvertible
     case empty
     case tooLong(bytes: Int, limit: Int)
     case invalidCharacter(offset: Int)
+    case badSpacing(offset: Int)
     case tooManyFields(limit: Int)
     case malformedField(String)
     case unknownKey(String)
@@ -86,6 +106,7 @@ public enum ReportRejection: Error, Sendable, Equatable, CustomStringConvertible
     case missingKey(String)
     case unsupportedVersion(String)
     case notANumber(key: String, value: String)
+    case leadingZero(key: String, value: String)
     case negative(key: String)
     case overflow(key: String)
     case valueTooLong(key: String, length: Int)
@@ -104,6 +125,7 @@ public enum ReportRejection: Error, Sendable, Equatable, CustomStringConvertible
         case .empty: "empty"
         case .tooLong: "too-long"
         case .invalidCharacter: "invalid-character"
+        case .badSpacing: "bad-spacing"
         case .tooManyFields: "too-many-fields"
         case .malformedField: "malformed-field"
         case .unknownKey: "unknown-key"
@@ -111,6 +133,7 @@ public enum ReportRejection: Error, Sendable, Equatable, CustomStringConvertible
         case .missingKey: "missing-key"
         case .unsupportedVersion: "unsupported-version"
         case .notANumber: "not-a-number"
+        case .leadingZero: "leading-zero"
         case .negative: "negative"
         case .overflow: "overflow"
         case .valueTooLong: "value-too-long"
@@ -130,6 +153,7 @@ public enum ReportRejection: Error, Sendable, Equatable, CustomStringConvertible
         case .empty: "empty report"
         case .tooLong(let n, let limit): "report is \(n) bytes, limit \(limit)"
         case .invalidCharacter(let off): "non-printable or non-ASCII byte at offset \(off)"
+        case .badSpacing(let off): "leading, trailing or doubled space at offset \(off)"
         case .tooManyFields(let limit): "more than \(limit) fields"
         case .malformedField(let t): "field '\(t)' is not key=value"
         case .unknownKey(let k): "unknown key '\(k)'"
@@ -137,6 +161,7 @@ public enum ReportRejection: Error, Sendable, Equatable, CustomStringConvertible
         case .missingKey(let k): "required key '\(k)' is missing"
         case .unsupportedVersion(let v): "unsupported protocol version '\(v)'"
         case .notANumber(let k, let v): "\(k)='\(v)' is not a number"
+        case .leadingZero(let k, let v): "\(k)='\(v)' has a leading zero"
         case .negative(let k): "\(k) is negative"
         case .overflow(let k): "\(k) is larger than any real value"
         case .valueTooLong(let k, let n): "\(k) value is \(n) bytes long"
@@ -160,6 +185,9 @@ public struct ReportLimits: Sendable, Equatable {
     public var maxValueBytes = 20
     public var maxKiB: UInt64 = 1 << 42
     public var maxCounter: UInt64 = 1 << 62
+    /// MemTotal (or legacy meminfo_total) below this (16 MiB) is no real Linux guest: `out-of-range`,
+    /// checked after the relations (a tiny and inconsistent report is `inconsistent`).
+    public var minMemTotalKiB: UInt64 = 16 * 1024
     public init() {}
 }
 
@@ -232,7 +260,9 @@ public enum ReportParser {
         for i in 0..<n {
             let b = raw[i]
             if b < 0x20 || b > 0x7E { return .failure(.invalidCharacter(offset: i)) }
-            if b != 0x20 && (i == 0 || raw[i - 1] == 0x20) { tokens += 1 }
+            if b == 0x20 {
+                if i == 0 || i == n - 1 || raw[i - 1] == 0x20 { return .failure(.badSpacing(offset: i)) }
+            } else if i == 0 || raw[i - 1] == 0x20 { tokens += 1 }
         }
         if tokens > limits.maxFields { return .failure(.tooManyFields(limit: limits.maxFields)) }
 
@@ -303,6 +333,7 @@ public enum ReportParser {
         r.counters.pswpin = counter(.pswpin)
         r.counters.pswpout = counter(.pswpout)
         if let problem = consistencyProblem(r) { return .failure(.inconsistent(problem)) }
+        if UInt64(r.memTotal.value) < limits.minMemTotalKiB { return .failure(.outOfRange(key: Field.memTotal.key, value: String(r.memTotal.value))) }
         return .success(r)
     }
 
@@ -332,6 +363,7 @@ public enum ReportParser {
         switch one(free, "meminfo_free") { case .success(let v): f = v; case .failure(let e): return .failure(e) }
         if t == 0 { return .failure(.inconsistent("meminfo_total is 0")) }
         if f > t { return .failure(.inconsistent("meminfo_free \(f) > meminfo_total \(t)")) }
+        if t < limits.minMemTotalKiB { return .failure(.outOfRange(key: "meminfo_total", value: String(t))) }
         return .success(GuestReport(source: .legacy, seq: nil, memTotal: KiB(Int64(t)), memAvailable: KiB(Int64(f))))
     }
 
@@ -348,23 +380,31 @@ public enum ReportParser {
         // full ⊂ some: all tasks stalled implies at least one stalled (allow the kernel's rounding).
         if let s = r.psiSomeAvg10, let f = r.psiFullAvg10, f > s + 0.5 { return "psi_full_avg10 > psi_some_avg10" }
         if let s = r.counters.psiSomeTotalUs, let f = r.counters.psiFullTotalUs, f > s { return "psi_full_total_us > psi_some_total_us" }
+        // Anon pages are in use, so they do not fit beside MemAvailable (see the protocol comment).
+        if r.activeAnon != nil || r.inactiveAnon != nil {
+            let anon = (r.activeAnon?.value ?? 0) + (r.inactiveAnon?.value ?? 0)
+            if anon + r.memAvailable.value > total + Swift.max(16 * 1024, total / 16) {
+                return "anon LRU (\(anon) KiB) + mem_available_kb \(r.memAvailable.value) exceed mem_total_kb \(total)"
+            }
+        }
         return nil
     }
 
     // MARK: - bounded number parsing
 
     enum NumberFailure: Error {
-        case notANumber, negative, overflow
+        case notANumber, leadingZero, negative, overflow
         func rejection(key: String, value: String) -> ReportRejection {
             switch self {
             case .notANumber: .notANumber(key: key, value: value)
+            case .leadingZero: .leadingZero(key: key, value: value)
             case .negative: .negative(key: key)
             case .overflow: .overflow(key: key)
             }
         }
     }
 
-    /// Decimal digits only: no sign, no spaces, no hex, no exponent. Bounded by `bound`.
+    /// Decimal digits only: no sign, no spaces, no hex, no exponent, no leading zero. Bounded by `bound`.
     static func parseUInt(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, bound: UInt64) -> Result<UInt64, NumberFailure> {
         if start < end && raw[start] == 0x2D { return end - start > 1 && isDigit(raw[start + 1]) ? .failure(.negative) : .failure(.notANumber) }
         var v: UInt64 = 0
@@ -378,11 +418,12 @@ public enum ReportParser {
             v = s
             k += 1
         }
+        if end - start > 1 && raw[start] == 0x30 { return .failure(.leadingZero) }
         return .success(v)
     }
 
-    /// `digits[.digits]`, at most 6 decimals: what the kernel prints for PSI averages. NaN, inf,
-    /// exponents and signs are rejected before any Double is built.
+    /// `digits[.digits]`, at most 6 decimals, no leading zero: what the kernel prints for PSI averages.
+    /// NaN, inf, exponents, signs and a missing integer digit (`.5`) are rejected before any Double is built.
     static func parseDecimal(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Result<Double, NumberFailure> {
         if start < end && raw[start] == 0x2D { return .failure(.negative) }
         var intPart: UInt64 = 0
@@ -390,14 +431,13 @@ public enum ReportParser {
         var fracDigits = 0
         var k = start
         var sawDot = false
-        var digits = 0
+        var intDigits = 0
         while k < end {
             let b = raw[k]
             if b == 0x2E {
-                if sawDot { return .failure(.notANumber) }
+                if sawDot || intDigits == 0 { return .failure(.notANumber) }
                 sawDot = true
             } else if isDigit(b) {
-                digits += 1
                 if sawDot {
                     if fracDigits >= 6 { return .failure(.notANumber) }
                     fracPart = fracPart * 10 + UInt64(b - 0x30)
@@ -405,13 +445,15 @@ public enum ReportParser {
                 } else {
                     if intPart > 1_000_000 { return .failure(.overflow) }
                     intPart = intPart * 10 + UInt64(b - 0x30)
+                    intDigits += 1
                 }
             } else {
                 return .failure(.notANumber)
             }
             k += 1
         }
-        if digits == 0 || (sawDot && fracDigits == 0) { return .failure(.notANumber) }
+        if intDigits == 0 || (sawDot && fracDigits == 0) { return .failure(.notANumber) }
+        if intDigits > 1 && raw[start] == 0x30 { return .failure(.leadingZero) }
         var scale = 1.0
         for _ in 0..<fracDigits { scale *= 10 }
         return .success(Double(intPart) + Double(fracPart) / scale)

@@ -71,6 +71,9 @@ public enum Proc {
         // Keep the LRU lists within MemTotal, as the arbiter checks (they always are on a real kernel).
         let lru = [r.activeAnon, r.inactiveAnon, r.activeFile, r.inactiveFile].reduce(Int64(0)) { $0 + ($1?.value ?? 0) }
         if lru > total { r.activeAnon = nil; r.inactiveAnon = nil; r.activeFile = nil; r.inactiveFile = nil }
+        // Anon pages fit beside MemAvailable on a consistent read; one that raced an allocation drops them.
+        let anon = (r.activeAnon?.value ?? 0) + (r.inactiveAnon?.value ?? 0)
+        if anon + available > total { r.activeAnon = nil; r.inactiveAnon = nil }
         r.dirty = kib("Dirty")
         r.committedAS = m["Committed_AS"].map { KiB(Swift.min($0, Int64(1) << 40)) }
         if let st = m["SwapTotal"], let sf = m["SwapFree"] {

@@ -23,8 +23,8 @@ struct ReportParserTests {
     }
 
     @Test func minimalLineAndTrailingNewline() throws {
-        let r = try ReportParser.parse("v=1 seq=5 mem_total_kb=100 mem_available_kb=40\n").get()
-        #expect(r.memTotal == KiB(100) && r.psiSomeAvg10 == nil && r.counters.pgmajfault == nil)
+        let r = try ReportParser.parse("v=1 seq=5 mem_total_kb=100000 mem_available_kb=40\n").get()
+        #expect(r.memTotal == KiB(100_000) && r.psiSomeAvg10 == nil && r.counters.pgmajfault == nil)
     }
 
     static let hostile: [(String, String)] = [

@@ -66,6 +66,15 @@ struct ProcTests {
         #expect(Proc.pressure("some avg10=250 avg60=0 avg300=0 total=9\nfull avg10=1 avg60=0 avg300=0 total=3\n")?.someAvg10 == 100)
     }
 
+    /// A read that raced an allocation (anon + MemAvailable past MemTotal by more than the parser's
+    /// tolerance) loses its anon fields rather than the whole report.
+    @Test func racyAnonIsDroppedSoTheLineStillParses() throws {
+        let m = Proc.meminfo("MemTotal: 1000000 kB\nMemFree: 600000 kB\nMemAvailable: 700000 kB\nActive(anon): 300000 kB\nInactive(anon): 100000 kB\nActive(file): 50000 kB\nInactive(file): 50000 kB\n")
+        let r = try #require(Proc.report(meminfo: m, vmstat: [:], pressure: nil, seqMs: 1))
+        #expect(r.activeAnon == nil && r.inactiveAnon == nil && r.activeFile == KiB(50_000))
+        #expect(try ReportParser.parse(r.line()).get() == r)
+    }
+
     @Test func garbageMeminfoGivesNoReport() {
         #expect(Proc.report(meminfo: Proc.meminfo("nonsense\n"), vmstat: [:], pressure: nil, seqMs: 1) == nil)
         #expect(Proc.meminfo("MemTotal: -5 kB\nMemFree: x kB\n").isEmpty)
