@@ -14,8 +14,8 @@ struct ArbiterCommand: AsyncParsableCommand {
         commandName: "arbiter",
         abstract: "Xen host memory arbiter: fair-share balloon targets from guest memory pressure.",
         discussion: """
-            Until the daemon lands, the default verb runs our policy on the simulated host's default \
-            scenario and prints its decisions (see README).
+            With no verb, `demo`: our policy on the simulated host's default scenario for an hour, \
+            printing its decisions (see README).
             """,
         subcommands: [Demo.self, DaemonCommand.self, ListCommand.self, Top.self, SetCommand.self, ReserveCommand.self, UnreserveCommand.self,
                       StartCommand.self, Explain.self, History.self, Alerts.self, ReportCommand.self, Simulate.self,
@@ -241,14 +241,43 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-/// `--since 10m|2h|3d|<unix seconds>|<ISO 8601>`.
-func parseSince(_ text: String?) throws -> Date? {
+/// A mistake in how the command was called: one line on stderr, exit 64 (EX_USAGE), no usage dump.
+func usageError(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+    return ExitCode(64)
+}
+
+/// `--since`/`--until`: 10m|2h|3d (ago), Unix seconds or ISO 8601; finite, not before 1970 and not
+/// more than a day ahead (a typo such as `--since 1e12` is not a time the store can hold).
+func parseTime(_ text: String?, flag: String = "--since", now: Date = Date()) throws -> Date? {
     guard let text else { return nil }
     let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-    if let u = text.last, let mult = units[u], let n = Double(text.dropLast()), n >= 0 { return Date().addingTimeInterval(-n * mult) }
-    if let t = Double(text) { return Date(timeIntervalSince1970: t) }
-    if let d = ISO8601DateFormatter().date(from: text) { return d }
-    throw ValidationError("--since: '\(text)' is not 10m, 2h, 3d, Unix seconds or an ISO 8601 time")
+    var date: Date? = nil
+    if let u = text.last, let mult = units[u], let n = Double(text.dropLast()) {
+        guard n.isFinite, n >= 0, n <= 100 * 366 else { throw usageError("\(flag) \(text): the amount must be a finite number from 0 to 36600") }
+        date = now.addingTimeInterval(-n * mult)
+    } else if let t = Double(text) {
+        guard t.isFinite else { throw usageError("\(flag) \(text): not a finite time") }
+        date = Date(timeIntervalSince1970: t)
+    } else if let d = ISO8601DateFormatter().date(from: text) {
+        date = d
+    }
+    guard let date else { throw usageError("\(flag) '\(text.prefix(64))' is not 10m, 2h, 3d, Unix seconds or an ISO 8601 time") }
+    guard date.timeIntervalSince1970 >= 0, date <= now.addingTimeInterval(86400) else {
+        throw usageError("\(flag) \(text): \(timeText(date.timeIntervalSince1970)) is outside 1970 to tomorrow")
+    }
+    return date
+}
+
+/// A size option (`--floor 1G`, a bare number is KiB) or `none`/`auto` to clear it: one clear line for
+/// anything else, a negative or zero size included.
+func parseSizeSetting(_ text: String?, flag: String) throws -> SizeSetting? {
+    guard let text else { return nil }
+    if text == "none" || text == "auto" { return .clear }
+    if text.hasPrefix("-") { throw usageError("\(flag) \(text.prefix(32)): a size cannot be negative") }
+    guard let k = KiB(parsing: text) else { throw usageError("\(flag) '\(text.prefix(32))' is not a size such as 512M or 4G (or 'none')") }
+    guard k.value > 0 else { throw usageError("\(flag) \(text): a size must be more than 0 (use 'none' to remove the setting)") }
+    return .size(k)
 }
 
 func timeText(_ t: Double) -> String {
@@ -357,7 +386,7 @@ struct History: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() throws {
-        let rows = try store.open().history(domain, since: parseSince(since))
+        let rows = try store.open().history(domain, since: parseTime(since))
         guard !rows.isEmpty else { throw CLIError("no recorded decisions for '\(domain)'") }
         var table = [["Time", "Mem", "Target", "Floor", "Demand", "Stall", "Report", "Reason"]]
         for r in rows {
@@ -377,7 +406,7 @@ struct Alerts: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() throws {
-        let rows = try store.open().alerts(since: parseSince(since))
+        let rows = try store.open().alerts(since: parseTime(since))
         if rows.isEmpty { print("no alerts"); return }
         for a in rows { print("\(timeText(a.at))  \(a.kind)  \(a.message)") }
     }
@@ -405,14 +434,7 @@ struct SocketOptions: ParsableArguments {
 }
 
 /// A size, or "none" to clear the setting.
-enum SizeSetting: ExpressibleByArgument {
-    case size(KiB), clear
-    init?(argument: String) {
-        if argument == "none" || argument == "auto" { self = .clear; return }
-        guard let k = KiB(parsing: argument), k.value > 0 else { return nil }
-        self = .size(k)
-    }
-}
+enum SizeSetting { case size(KiB), clear }
 
 struct SetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -422,13 +444,14 @@ struct SetCommand: ParsableCommand {
     @Argument(help: "Domain name or domid.")
     var domain: String
 
-    @Option(name: .long, help: "Admin floor (never targeted below), e.g. 1G; 'none' to remove.")
-    var floor: SizeSetting?
+    // `.unconditional`: `--floor -1G` reaches the validation below instead of reading as an option.
+    @Option(name: .long, parsing: .unconditional, help: "Admin floor (never targeted below), e.g. 1G; 'none' to remove.")
+    var floor: String?
 
-    @Option(name: .long, help: "Admin ceiling (never targeted above; at most static-max); 'none' to remove.")
-    var ceiling: SizeSetting?
+    @Option(name: .long, parsing: .unconditional, help: "Admin ceiling (never targeted above; at most static-max); 'none' to remove.")
+    var ceiling: String?
 
-    @Option(name: .long, help: "Weight in the fair share, 0.01-100 (default 1); 'none' to remove.")
+    @Option(name: .long, parsing: .unconditional, help: "Weight in the fair share, 0.01-100 (default 1); 'none' to remove.")
     var weight: String?
 
     @Flag(name: .long, help: "Store a floor the host cannot meet now (an alert is recorded) instead of refusing it.")
@@ -438,14 +461,17 @@ struct SetCommand: ParsableCommand {
 
     func validate() throws {
         if floor == nil && ceiling == nil && weight == nil { throw ValidationError("give at least one of --floor, --ceiling, --weight") }
-        if let weight, weight != "none", !(Double(weight).map { $0 > 0 && $0.isFinite } ?? false) {
-            throw ValidationError("--weight must be a positive number or 'none'")
+        _ = try parseSizeSetting(floor, flag: "--floor")
+        _ = try parseSizeSetting(ceiling, flag: "--ceiling")
+        if let weight, weight != "none", !(Double(weight).map { $0 >= 0.01 && $0 <= 100 } ?? false) {
+            throw usageError("--weight \(weight.prefix(32)): a weight is a number from 0.01 to 100, or 'none'")
         }
     }
 
     func run() throws {
         var r = ControlRequest(cmd: "set", domain: domain, who: currentUser(), force: force ? true : nil)
         var clear = [String]()
+        let floor = try parseSizeSetting(floor, flag: "--floor"), ceiling = try parseSizeSetting(ceiling, flag: "--ceiling")
         switch floor { case .size(let k): r.floorKiB = k.value; case .clear: clear.append("floor"); case nil: break }
         switch ceiling { case .size(let k): r.ceilingKiB = k.value; case .clear: clear.append("ceiling"); case nil: break }
         if let weight { if weight == "none" { clear.append("weight") } else { r.weight = Double(weight) } }
@@ -506,7 +532,11 @@ struct ReportCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() throws {
-        let r = try store.open().report(since: parseSince(since), until: parseSince(until))
+        let from = try parseTime(since), to = try parseTime(until, flag: "--until")
+        if let from, let to, from > to {
+            throw usageError("--since \(since!) (\(timeText(from.timeIntervalSince1970))) is after --until \(until!) (\(timeText(to.timeIntervalSince1970)))")
+        }
+        let r = try store.open().report(since: from, until: to)
         let text: String
         switch format {
         case .text: text = r.text()

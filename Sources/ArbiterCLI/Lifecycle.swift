@@ -87,8 +87,8 @@ struct ReserveCommand: ParsableCommand {
     @OptionGroup var socket: SocketOptions
 
     func validate() throws {
-        guard let k = KiB(parsing: size), k.value > 0 else { throw ValidationError("SIZE must be a size such as 512M or 2G") }
-        guard timeout.isFinite, timeout >= 1, timeout <= 3600 else { throw ValidationError("--timeout must be between 1 and 3600 seconds") }
+        guard case .size = try parseSizeSetting(size, flag: "SIZE") else { throw usageError("SIZE must be a size such as 512M or 2G") }
+        guard timeout.isFinite, timeout >= 1, timeout <= 3600 else { throw usageError("--timeout \(timeout): must be between 1 and 3600 seconds") }
     }
 
     func run() throws {

@@ -43,6 +43,14 @@ struct ControlSocketTests {
         }
     }
 
+    /// A client request on a thread of its own: its blocking socket calls must not take one of the
+    /// few cooperative threads the server (and the other suites running in parallel) need.
+    static func request(_ path: String, _ line: String) async throws -> String {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<String, any Error>) in
+            Thread { c.resume(with: Result { try ControlSocket.request(path, line, timeoutSeconds: 3) }) }.start()
+        }
+    }
+
     static func echo(_ line: String) async -> String { "{\"ok\":true,\"echo\":\(line.count)}" }
 
     /// A client that sends a byte every 100 ms and never ends its line used to hold the one-at-a-time
@@ -54,15 +62,16 @@ struct ControlSocketTests {
         defer { server.cancel() }
         let stuck = try Self.connectRaw(path)
         defer { close(stuck) }
-        let trickle = Task.detached {
-            for _ in 0..<40 where !Task.isCancelled {
+        let trickle = Thread {
+            for _ in 0..<40 where !Thread.current.isCancelled {
                 Self.send(stuck, "{")
-                try? await Task.sleep(for: .milliseconds(100))
+                Thread.sleep(forTimeInterval: 0.1)
             }
         }
+        trickle.start()
         defer { trickle.cancel() }
         try await Task.sleep(for: .milliseconds(300))
-        let reply = try await Task.detached { try ControlSocket.request(path, "{\"cmd\":\"list\"}", timeoutSeconds: 2) }.value
+        let reply = try await Self.request(path, "{\"cmd\":\"list\"}")
         #expect(reply == "{\"ok\":true,\"echo\":14}")
         for _ in 0..<100 where socket.stats.answered == 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(socket.stats.answered == 1)
@@ -79,14 +88,14 @@ struct ControlSocketTests {
         var idle = [Int32]()
         for _ in 0..<40 { idle.append(try Self.connectRaw(path)) }
         defer { for fd in idle { close(fd) } }
-        let reply = try await Task.detached { try ControlSocket.request(path, "{\"cmd\":\"list\"}", timeoutSeconds: 2) }.value
+        let reply = try await Self.request(path, "{\"cmd\":\"list\"}")
         #expect(reply.hasPrefix("{\"ok\":true"))
         let s = socket.stats
         #expect(s.evicted >= 32)
         #expect(s.accepted == 41)
         // The newest idle clients were not evicted; the timeout cuts them.
         let last = idle.last!
-        #expect(await Task.detached { Self.closedByServer(last, within: 3) }.value)
+        #expect(await withCheckedContinuation { c in Thread { c.resume(returning: Self.closedByServer(last, within: 3)) }.start() })
         #expect(socket.stats.timedOut >= 1)
     }
 
@@ -96,9 +105,7 @@ struct ControlSocketTests {
         let socket = try ControlSocket(path: path)
         let server = Task { await socket.serve(limits: .init(lineLimit: 1024), Self.echo) }
         defer { server.cancel() }
-        let reply = try await Task.detached {
-            try ControlSocket.request(path, String(repeating: "x", count: 8192), timeoutSeconds: 2)
-        }.value
+        let reply = try await Self.request(path, String(repeating: "x", count: 8192))
         #expect(reply.contains("request longer than 1024 bytes"))
         #expect(socket.stats.tooLong == 1)
     }
@@ -114,7 +121,7 @@ struct ControlSocketTests {
         defer { close(deaf) }
         Self.send(deaf, "big\n")
         try await Task.sleep(for: .milliseconds(300))
-        let reply = try await Task.detached { try ControlSocket.request(path, "{\"cmd\":\"list\"}", timeoutSeconds: 2) }.value
+        let reply = try await Self.request(path, "{\"cmd\":\"list\"}")
         #expect(reply == "{\"ok\":true,\"echo\":14}")
     }
 }

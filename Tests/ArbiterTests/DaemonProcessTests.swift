@@ -227,4 +227,35 @@ struct DaemonProcessTests {
         let rounds = try DecisionStore(readingAt: db).counts()["rounds"]
         #expect(rounds == 0)
     }
+
+    /// Calling mistakes are one line on stderr and exit 64: times that are not times, a range that
+    /// ends before it starts, negative or zero sizes, weights out of range.
+    @Test func cliMistakesAreOneLineAndExit64() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-cli-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("d.sqlite").path
+        try DecisionStore(path: db).close()
+        let sock = dir.appendingPathComponent("none.sock").path
+        let cases: [([String], String)] = [
+            (["report", "--since", "1h", "--until", "2h", "--db", db], "is after --until"),
+            (["report", "--since", "nan", "--db", db], "not a finite time"),
+            (["report", "--until", "inf", "--db", db], "not a finite time"),
+            (["alerts", "--since", "1e300", "--db", db], "outside 1970 to tomorrow"),
+            (["alerts", "--since", "infm", "--db", db], "finite number"),
+            (["history", "web", "--since", "yesterday", "--db", db], "is not 10m, 2h, 3d"),
+            (["set", "web", "--floor", "-1G", "--socket", sock], "cannot be negative"),
+            (["set", "web", "--ceiling", "0", "--socket", sock], "must be more than 0"),
+            (["set", "web", "--weight", "5e-324", "--socket", sock], "from 0.01 to 100"),
+            (["set", "web", "--weight", "-2", "--socket", sock], "from 0.01 to 100"),
+            (["reserve", "0M", "--socket", sock], "must be more than 0"),
+        ]
+        for (args, expected) in cases {
+            let r = try run(args)
+            let lines = r.err.split(separator: "\n")
+            #expect(r.status == 64 && lines.count == 1 && r.err.contains(expected), "\(args): \(r)")
+        }
+        // Sane ranges still work.
+        #expect(try run(["report", "--since", "2h", "--until", "1h", "--db", db]).status == 0)
+    }
 }
