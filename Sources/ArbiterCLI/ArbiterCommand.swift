@@ -294,8 +294,11 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .long, help: "config.toml (default: built-in defaults).")
     var config: String?
 
-    @Option(name: .long, help: "Override [daemon] backend: xen or sim.")
+    @Option(name: .long, help: "Override [daemon] backend: auto (xen on a dom0, sim without Xen), xen or sim.")
     var backend: String?
+
+    @Flag(name: .customLong("sim-on-dom0"), help: "Let the simulated host run on a Xen dom0 (refused otherwise).")
+    var simOnDom0 = false
 
     @Option(name: .long, help: "Override [daemon] database.")
     var db: String?
@@ -315,9 +318,10 @@ struct DaemonCommand: AsyncParsableCommand {
     func run() async throws {
         var cfg = try loadConfig(config)
         if let backend {
-            guard let b = BackendKind(rawValue: backend) else { throw ValidationError("--backend must be xen or sim") }
+            guard let b = BackendKind(rawValue: backend) else { throw usageError("--backend must be auto, xen or sim") }
             cfg.daemon.backend = b
         }
+        if simOnDom0 { cfg.daemon.simOnDom0 = true }
         if let db { cfg.daemon.database = db }
         if let socket { cfg.daemon.socket = socket }
         if let scenario { cfg.daemon.simScenario = scenario }
@@ -330,6 +334,7 @@ struct DaemonCommand: AsyncParsableCommand {
         let daemon: ArbiterDaemon
         do {
             daemon = try ArbiterDaemon.make(config: cfg, configPath: config, logger: logger, dryRun: dryRun)
+            try await daemon.checkHost(configText: config.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) })
         } catch let e as StartupError {
             FileHandle.standardError.write(Data("arbiter: \(e.description)\n".utf8))
             throw ExitCode(e.exitCode)

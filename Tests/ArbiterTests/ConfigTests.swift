@@ -2,6 +2,8 @@ import Foundation
 import Testing
 @testable import Arbiter
 import GuestModel
+import BundledScenarios
+import Logging
 
 /// The package root, found from this file's path (tests run from anywhere).
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -123,5 +125,82 @@ struct SizeTests {
         #expect(formatSize(KiB(gib: 4)) == "4G")
         #expect(formatSize(KiB(mib: 1536)) == "1.5G")
         #expect(formatSize(KiB(100)) == "100K")
+    }
+}
+
+@Suite("Backend choice")
+struct BackendChoiceTests {
+    static func procXen(_ capabilities: String?) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-procxen-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        if let capabilities { try capabilities.write(to: dir.appendingPathComponent("capabilities"), atomically: true, encoding: .utf8) }
+        return dir.path
+    }
+
+    @Test func theRoleIsReadFromProcXen() throws {
+        #expect(XenRole.detect(procXen: "/nonexistent/proc/xen") == .none)
+        #expect(XenRole.detect(procXen: try Self.procXen("control_d\n")) == .controlDomain)
+        #expect(XenRole.detect(procXen: try Self.procXen("")) == .guest)
+        #expect(XenRole.detect(procXen: try Self.procXen(nil)) == .unknown)
+    }
+
+    /// The default (`auto`) runs Xen on a dom0 and the simulator elsewhere; an explicit `sim` on a dom0
+    /// is refused (it recorded simulated history into the real store) unless `sim.on_dom0` says so.
+    @Test func autoPicksByRoleAndSimOnADom0NeedsTheFlag() throws {
+        var d = DaemonSettings()
+        #expect(d.backend == .auto)
+        #expect(try d.resolvedBackend(role: .controlDomain).0 == .xen)
+        #expect(try d.resolvedBackend(role: .unknown).0 == .xen)
+        #expect(try d.resolvedBackend(role: .none).0 == .sim)
+        #expect(try d.resolvedBackend(role: .guest).0 == .sim)
+        d.backend = .sim
+        #expect(try d.resolvedBackend(role: .none).0 == .sim)
+        #expect {
+            try d.resolvedBackend(role: .controlDomain)
+        } throws: { e in
+            (e as? StartupError).map { $0.exitCode == 2 && $0.description.contains("on_dom0") } ?? false
+        }
+        d.simOnDom0 = true
+        #expect(try d.resolvedBackend(role: .controlDomain).0 == .sim)
+        d.backend = .xen
+        #expect(try d.resolvedBackend(role: .none).0 == .xen)
+        // The shipped example says so too.
+        let example = ConfigFile.example()
+        #expect(example.contains("backend = \"auto\"") && example.contains("on_dom0 = false"))
+    }
+}
+
+@Suite("Config against the host")
+struct HostConfigTests {
+    /// A reserve that would leave the guests less than their floors is refused once the floors are
+    /// known (it shrank every guest to its floor with no alert); what the host can give is named.
+    @Test func aReserveTheFloorsCannotAffordIsRefused() async throws {
+        let host = SimulatedHost(scenario: try ScenarioFile.parse(BundledScenarios.named("default")!))
+        var logger = Logger(label: "t")
+        logger.logLevel = .critical
+        let loop = ControlLoop(backend: host, store: nil, config: ArbiterConfig(), logger: logger,
+                               now: { TimePoint(seconds: await host.seconds) }, settings: { await host.adminSettings() })
+        #expect(await loop.hostProblems(ArbiterConfig()).isEmpty)
+        await loop.round(trigger: .startup)
+        for _ in 0..<60 {
+            for e in await host.advance(by: 2) { await loop.note(e) }
+            await loop.round(trigger: .tick)
+        }
+        let floors = await loop.lastDecision!.outcomes.reduce(KiB.zero) { $0 + $1.staticFloor }
+        let total = await host.memory().total
+        var c = ArbiterConfig()
+        c.policy.share.hostReserve = KiB(total.value - floors.value + KiB(gib: 1).value)
+        let p = await loop.hostProblems(c)
+        #expect(p.count == 1 && p[0].hasPrefix("share.host_reserve") && p[0].contains("less than their floors"), "\(p)")
+        let placed = ConfigFile.place(p, in: "[share]\nhost_reserve = \"\(c.policy.share.hostReserve.value)\"\n")
+        #expect(placed.first?.line == 2)
+        c.policy.share.hostReserve = KiB(mib: 128)
+        let fine = await loop.hostProblems(c)
+        #expect(fine.isEmpty, "\(fine)")
+        c.policy.share.hostReserve = KiB(gib: 64)
+        #expect(await loop.hostProblems(c).first?.contains("is not below the host's") == true)
+        c = ArbiterConfig()
+        c.policy.floors.absoluteMin = KiB(gib: 16)
+        #expect(await loop.hostProblems(c).contains { $0.hasPrefix("floors.absolute_min 16G is above") })
     }
 }

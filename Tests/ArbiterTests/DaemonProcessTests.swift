@@ -90,6 +90,11 @@ struct DaemonProcessTests {
         kill(p.processIdentifier, SIGHUP)
         try await Task.sleep(for: .seconds(1))
         #expect(p.isRunning)
+        // One the host cannot honour (the sim host has 30 GiB): refused with its line, not applied.
+        try (daemonSection + "[share]\nhost_reserve = \"64G\"\n").write(to: config, atomically: true, encoding: .utf8)
+        kill(p.processIdentifier, SIGHUP)
+        try await Task.sleep(for: .seconds(1))
+        #expect(p.isRunning)
         // A good one: accepted.
         try (daemonSection + "[pacing]\ndeadband = \"32M\"\n").write(to: config, atomically: true, encoding: .utf8)
         kill(p.processIdentifier, SIGHUP)
@@ -106,12 +111,13 @@ struct DaemonProcessTests {
         #expect(!text.contains("decision not recorded") && !text.contains("target not set") && text.contains("unrecorded=0"))
         #expect(text.contains("reservation made") && text.contains("reservation cancelled"))
         #expect(text.contains("config refused, keeping the old one") && text.contains("deadband"))
+        #expect(text.contains("line 7: share.host_reserve 64G") && text.contains("is not below the host's 29G"), "\(text)")
         #expect(text.contains("config reloaded"))
         let store = try DecisionStore(readingAt: db)
         let triggers = try await store.db.read { try String.fetchAll($0, sql: "SELECT trigger FROM rounds ORDER BY id") }
         #expect(triggers.first == "startup" && triggers.last == "shutdown" && triggers.count > 5)
         let changes = try await store.db.read { try Row.fetchAll($0, sql: "SELECT accepted FROM config_changes ORDER BY id") }.map { $0[0] as Int }
-        #expect(changes == [1, 0, 1])
+        #expect(changes == [1, 0, 0, 1])
         let before = try store.latest()
 
         // Restart on the same store and host scenario: it comes back up and records again.
@@ -257,5 +263,21 @@ struct DaemonProcessTests {
         }
         // Sane ranges still work.
         #expect(try run(["report", "--since", "2h", "--until", "1h", "--db", db]).status == 0)
+    }
+
+    /// A config the host cannot honour stops the daemon before its first round: one line, exit 2.
+    @Test func anImpossibleConfigIsRefusedAtStart() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-impossible-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("config.toml")
+        try "[share]\nhost_reserve = \"64G\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let log = dir.appendingPathComponent("stderr.log")
+        let p = try start(["daemon", "--config", config.path, "--db", dir.appendingPathComponent("d.sqlite").path,
+                           "--socket", dir.appendingPathComponent("s.sock").path], stderr: log)
+        #expect(await waitForExit(p, seconds: 10))
+        #expect(p.terminationStatus == 2)
+        let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("line 2: share.host_reserve 64G") && lines[0].contains("is not below the host's"), "\(lines)")
     }
 }

@@ -1,16 +1,69 @@
 import GuestModel
 
+import Foundation
+
 /// Which host the daemon arbitrates.
 public enum BackendKind: String, Sendable, Equatable, CaseIterable {
+    /// `xen` on a Xen control domain, `sim` where there is no Xen (the default).
+    case auto
     /// The real Xen host through libxl/xenstore (a dom0).
     case xen
-    /// The simulated host running a scenario (the embedded default without Xen).
+    /// The simulated host running a scenario.
     case sim
+}
+
+/// What this machine is, as far as the backend choice cares.
+public enum XenRole: Sendable, Equatable {
+    /// `/proc/xen/capabilities` says `control_d`: a dom0 (or a control domain).
+    case controlDomain
+    /// Xen is there but this is a guest: there is no host here to arbitrate.
+    case guest
+    /// Xen is there and the role cannot be read (xenfs not mounted): treated as a control domain.
+    case unknown
+    /// No Xen at all.
+    case none
+
+    /// Reads the role from xenfs (`/proc/xen`), as the Xen tools do.
+    public static func detect(procXen: String = "/proc/xen") -> XenRole {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: procXen, isDirectory: &isDir), isDir.boolValue else { return .none }
+        guard let data = FileManager.default.contents(atPath: procXen + "/capabilities") else { return .unknown }
+        return String(decoding: data.prefix(4096), as: UTF8.self).contains("control_d") ? .controlDomain : .guest
+    }
+}
+
+extension DaemonSettings {
+    /// The backend to run on this machine, and a line to log when the choice was not spelled out:
+    /// `auto` chosen by its Xen role, and `sim` refused on a control domain unless `sim.on_dom0` says
+    /// so (a dom0 running a simulation records fake history where the admin looks for the real one).
+    public func resolvedBackend(role: XenRole) throws(StartupError) -> (BackendKind, String?) {
+        switch (backend, role) {
+        case (.auto, .controlDomain), (.auto, .unknown):
+            return (.xen, "backend auto: this is a Xen control domain (/proc/xen/capabilities), arbitrating the real host")
+        case (.auto, .guest):
+            return (.sim, "backend auto: this is a Xen guest, not a control domain: running the simulated host")
+        case (.auto, .none):
+            return (.sim, "backend auto: no Xen here (/proc/xen absent): running the simulated host")
+        case (.sim, .controlDomain), (.sim, .unknown):
+            guard simOnDom0 else {
+                throw StartupError(description: "backend sim on a Xen control domain would record a simulation where the real host's "
+                                   + "decisions belong: use backend = \"auto\" or \"xen\", or set [sim] on_dom0 = true (or --sim-on-dom0) to run it anyway",
+                                   exitCode: 2)
+            }
+            return (.sim, "backend sim on a Xen control domain (sim.on_dom0): decisions recorded are simulated")
+        case (.sim, _):
+            return (.sim, nil)
+        case (.xen, _):
+            return (.xen, nil)
+        }
+    }
 }
 
 /// The daemon's own settings (`[daemon]` and `[sim]` in config.toml).
 public struct DaemonSettings: Sendable, Equatable {
-    public var backend: BackendKind = .sim
+    public var backend: BackendKind = .auto
+    /// Let `backend = "sim"` run on a Xen control domain (refused otherwise).
+    public var simOnDom0 = false
     /// The decision store (SQLite, WAL).
     public var database = "/var/lib/arbiter/decisions.sqlite"
     /// The control socket (mode 0600) for `list`, `top` and `set`.

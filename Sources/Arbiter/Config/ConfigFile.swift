@@ -148,7 +148,7 @@ public enum ConfigFile {
             doc: "A guest within this of its target owes nothing."),
 
         Key(section: "daemon", name: "backend", kind: .backend,
-            doc: "\"xen\" on a dom0; \"sim\" runs the simulated host (the default without Xen)."),
+            doc: "\"auto\": \"xen\" on a Xen control domain (/proc/xen/capabilities), \"sim\" where there is no Xen; \"sim\" on a dom0 needs sim.on_dom0."),
         Key(section: "daemon", name: "database", kind: .string(\.daemon.database),
             doc: "The decision store: one SQLite file (WAL); its folder must exist."),
         Key(section: "daemon", name: "socket", kind: .string(\.daemon.socket),
@@ -171,6 +171,8 @@ public enum ConfigFile {
             doc: "Decisions, rejections and alerts older than this are deleted."),
         Key(section: "sim", name: "scenario", kind: .string(\.daemon.simScenario),
             doc: "With backend = \"sim\": a shipped scenario name or a scenario file."),
+        Key(section: "sim", name: "on_dom0", kind: .bool(\.daemon.simOnDom0),
+            doc: "Let backend = \"sim\" run on a Xen control domain (refused otherwise: it would record simulated history)."),
         Key(section: "sim", name: "speed", kind: .double(\.daemon.simSpeed),
             doc: "With backend = \"sim\": simulated seconds per wall-clock second."),
     ]
@@ -236,9 +238,19 @@ public enum ConfigFile {
         return errors
     }
 
+    /// Problems found outside the file (against the host), each placed on the line of the key it
+    /// names in `text`.
+    public static func place(_ problems: [String], in text: String?) -> [ConfigError] {
+        place(problems, lines: LineFinder(text ?? ""))
+    }
+
     /// Cross-key checks (`ArbiterConfig.problems`), each placed on the line of the key it names.
     static func validate(_ config: ArbiterConfig, lines: LineFinder) -> [ConfigError] {
-        config.problems().map { problem in
+        place(config.problems(), lines: lines)
+    }
+
+    static func place(_ problems: [String], lines: LineFinder) -> [ConfigError] {
+        problems.map { problem in
             let key = problem.split(separator: " ").first.map(String.init)
             let line = key.flatMap { k -> Int? in
                 let parts = k.split(separator: ".")

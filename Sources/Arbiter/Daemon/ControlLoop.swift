@@ -86,6 +86,41 @@ public actor ControlLoop {
     }
 
     /// Applies a new policy (SIGHUP). The per-guest history is kept.
+    /// What in `c` this host cannot honour, each message starting with the key it is about (so the
+    /// config file's line can be named): reserves the host does not have, or that would leave the
+    /// guests less than their floors. Checked at start and on SIGHUP; empty when the host cannot be
+    /// read (the round reports that).
+    public func hostProblems(_ c: ArbiterConfig) async -> [String] {
+        guard let memory = try? await backend.memory(), let domains = try? await backend.domains() else { return [] }
+        var p = [String]()
+        let share = c.policy.share
+        let reserves = share.hostReserve + share.startReserve
+        if reserves >= memory.total {
+            p.append("share.host_reserve \(formatSize(share.hostReserve)) (with share.start_reserve \(formatSize(share.startReserve))) "
+                     + "is not below the host's \(formatSize(memory.total)) of memory")
+            return p
+        }
+        let running = domains.filter { $0.phase == .running }
+        let have = running.reduce(memory.free) { $0 + $1.current }
+        // The floors: last round's where there was one, never less than absolute_min for each guest.
+        let floorsMin = KiB(c.policy.floors.absoluteMin.value * Int64(running.count))
+        let floorsNow = lastDecision.map { d in d.outcomes.reduce(KiB.zero) { $0 + $1.staticFloor } } ?? .zero
+        let floors = Swift.max(floorsMin, floorsNow)
+        let oldReserves = config.policy.share.hostReserve + config.policy.share.startReserve
+        // Refused when this change is what leaves the floors short (a host already short is alerted
+        // on every round; a smaller reserve must stay possible there).
+        if floors + reserves > have && (floors + oldReserves <= have || lastDecision == nil) {
+            p.append("share.host_reserve \(formatSize(share.hostReserve)) (with share.start_reserve \(formatSize(share.startReserve))) "
+                     + "leaves the guests less than their floors: they and Xen's free memory hold \(formatSize(have)), their floors need "
+                     + "\(formatSize(floors)), so at most \(formatSize(KiB(Swift.max(0, (have - floors).value)))) can be kept free")
+        }
+        if let big = running.first(where: { c.policy.floors.absoluteMin > $0.staticMax }) {
+            p.append("floors.absolute_min \(formatSize(c.policy.floors.absoluteMin)) is above \(big.name)'s static-max "
+                     + "\(formatSize(big.staticMax)): no target could honour it")
+        }
+        return p
+    }
+
     public func reconfigure(_ new: ArbiterConfig) {
         config = new
         arbitration.config = new.policy

@@ -23,11 +23,16 @@ public struct ArbiterDaemon: Service {
     let socket: ControlSocket?
     let configPath: String?
     let logger: Logger
+    /// How an `auto` (or a sim-on-dom0) backend was chosen, logged as the daemon starts.
+    let backendChoice: String?
 
     /// Builds the daemon for `config`: the backend it names, the store, the loop.
-    public static func make(config: ArbiterConfig, configPath: String?, logger: Logger, dryRun: Bool = false) throws -> ArbiterDaemon {
+    public static func make(config: ArbiterConfig, configPath: String?, logger: Logger, dryRun: Bool = false,
+                            role: XenRole = .detect()) throws -> ArbiterDaemon {
         var config = config
         if dryRun { config.daemon.dryRun = true }
+        let (backend, why) = try config.daemon.resolvedBackend(role: role)
+        config.daemon.backend = backend
         let store: DecisionStore
         do {
             store = try DecisionStore(path: config.daemon.database)
@@ -36,7 +41,9 @@ public struct ArbiterDaemon: Service {
             throw StartupError(description: "decision store: \(why)", exitCode: 2)
         }
         try? store.recordConfigChange(source: configPath ?? "defaults", accepted: true, detail: "startup", at: Date())
-        switch config.daemon.backend {
+        switch backend {
+        case .auto:
+            preconditionFailure("resolvedBackend never returns auto")
         case .xen:
             let host: XenHost
             do {
@@ -48,7 +55,8 @@ public struct ArbiterDaemon: Service {
             let start = ContinuousClock.now
             let loop = ControlLoop(backend: host, store: store, config: config, logger: logger,
                                    now: { TimePoint(ms: Int64((ContinuousClock.now - start) / .milliseconds(1))) })
-            return ArbiterDaemon(loop: loop, sim: nil, store: store, socket: try openSocket(config), configPath: configPath, logger: logger)
+            return ArbiterDaemon(loop: loop, sim: nil, store: store, socket: try openSocket(config), configPath: configPath, logger: logger,
+                                 backendChoice: why)
         case .sim:
             let scenario: Scenario
             do {
@@ -64,8 +72,17 @@ public struct ArbiterDaemon: Service {
                 backend: host, store: store, config: config, logger: logger,
                 now: { TimePoint(seconds: await host.seconds) },
                 settings: { await host.adminSettings() })
-            return ArbiterDaemon(loop: loop, sim: host, store: store, socket: try openSocket(config), configPath: configPath, logger: logger)
+            return ArbiterDaemon(loop: loop, sim: host, store: store, socket: try openSocket(config), configPath: configPath, logger: logger,
+                                 backendChoice: why)
         }
+    }
+
+    /// The config checked against the host before the first round: one line per problem, exit 2.
+    public func checkHost(configText: String?) async throws(StartupError) {
+        let problems = await loop.hostProblems(await loop.config)
+        guard !problems.isEmpty else { return }
+        let text = ConfigFile.place(problems, in: configText).map { "config: \($0)" }.joined(separator: "\n")
+        throw StartupError(description: text, exitCode: 2)
     }
 
     static func openSocket(_ config: ArbiterConfig) throws -> ControlSocket {
@@ -79,6 +96,7 @@ public struct ArbiterDaemon: Service {
     public func run() async throws {
         let loop = self.loop
         let config = await loop.config
+        if let backendChoice { logger.notice("\(backendChoice)") }
         logger.notice("arbiter starting", metadata: [
             "backend": "\(config.daemon.backend.rawValue)", "database": "\(config.daemon.database)",
             "dry_run": "\(config.daemon.dryRun)", "tick_seconds": "\(config.daemon.tickSeconds)",
@@ -143,6 +161,8 @@ public struct ArbiterDaemon: Service {
                 throw ConfigErrors(errors: [ConfigError(key: nil, line: nil, message: "cannot read \(path)")])
             }
             let new = try ConfigFile.load(text)
+            let onHost = await loop.hostProblems(new)
+            if !onHost.isEmpty { throw ConfigErrors(errors: ConfigFile.place(onHost, in: text)) }
             let old = await loop.config
             if new.daemon != old.daemon { logger.warning("SIGHUP: [daemon] and [sim] changes take effect at the next restart") }
             var applied = new
