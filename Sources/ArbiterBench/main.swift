@@ -104,6 +104,7 @@ var repeats = 41
 var extras = true
 var storeBench = false
 var socketBench = false
+var floodBench = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.first {
     args = args.dropFirst()
@@ -115,10 +116,12 @@ while let a = args.first {
         storeBench = true
     } else if a == "--socket" {
         socketBench = true
+    } else if a == "--flood" {
+        floodBench = true
     } else if a == "--round-only" {
         extras = false
     } else if a == "--help" || a == "-h" {
-        print("usage: arbiter-bench [--repeats N] [--sizes 10,100,1000,10000] [--round-only] [--store] [--socket]")
+        print("usage: arbiter-bench [--repeats N] [--sizes 10,100,1000,10000] [--round-only] [--store] [--socket] [--flood]")
         sizes = []
     }
 }
@@ -203,6 +206,11 @@ if storeBench {
 // The control socket (--socket): an admin's request with a crowd of idle clients connected.
 if socketBench {
     await SocketBench.run()
+}
+
+// A flooding guest (--flood): dom0's CPU and the other guests' report-to-round wait.
+if floodBench {
+    await FloodBench.run()
 }
 
 /// A mixed host for the benchmarks: steady, ramping, spiking, periodic and idle guests in turn.

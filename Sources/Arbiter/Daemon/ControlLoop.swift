@@ -126,6 +126,15 @@ public actor ControlLoop {
         arbitration.config = new.policy
     }
 
+    /// How long written reports waited for the round that read them (wall clock), per domain.
+    public struct Lag: Sendable, Equatable {
+        public var count = 0
+        public var total = Duration.zero
+        public var max = Duration.zero
+    }
+    public private(set) var reportLag = [DomID: Lag]()
+    private var writtenAt = [DomID: ContinuousClock.Instant]()
+
     /// Takes a host event: reports mark the domain for reading at the next round.
     public func note(_ event: HostEvent) {
         switch event {
@@ -133,6 +142,7 @@ public actor ControlLoop {
             pendingPressure.insert(d)
         case .reportWritten(let d, let key):
             if key == "data/pressure" { pendingPressure.insert(d) } else { pendingLegacy.insert(d) }
+            if writtenAt[d] == nil { writtenAt[d] = .now }
         case .resync:
             resyncPending = true
         }
@@ -174,6 +184,14 @@ public actor ControlLoop {
         let pressure = fullPass ? Set(domains.map(\.domid)) : pendingPressure
         let legacy = pendingLegacy
         pendingPressure.removeAll(); pendingLegacy.removeAll()
+        let readAt = ContinuousClock.now
+        for d in pressure.union(legacy) {
+            guard let w = writtenAt.removeValue(forKey: d) else { continue }
+            let lag = readAt - w
+            reportLag[d, default: Lag()].count += 1
+            reportLag[d, default: Lag()].total += lag
+            reportLag[d, default: Lag()].max = Swift.max(reportLag[d, default: Lag()].max, lag)
+        }
         for d in domains where pressure.contains(d.domid) || legacy.contains(d.domid) {
             await readReports(d.domid, pressure: pressure.contains(d.domid), legacy: legacy.contains(d.domid),
                               staticMax: staticMax[d.domid], current: d.current, at: t)
@@ -295,7 +313,7 @@ public actor ControlLoop {
     func release(_ old: DomainInfo, at t: TimePoint) {
         let d = old.domid
         arbitration.forget(d)
-        pendingPressure.remove(d); pendingLegacy.remove(d); marked.remove(d)
+        pendingPressure.remove(d); pendingLegacy.remove(d); marked.remove(d); writtenAt[d] = nil; reportLag[d] = nil
         lastRecorded[d] = nil
         names[d] = nil
         do { try store?.domainReleased(d, at: wall()) } catch { logger.error("store: domain release not recorded: \(error)") }

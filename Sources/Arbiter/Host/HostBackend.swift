@@ -50,7 +50,7 @@ public struct HostMemory: Sendable, Equatable {
 
 /// What the host tells the control loop without being asked. Watches are hints: on any event the
 /// loop re-reads what it needs, and a periodic full pass catches what was lost.
-public enum HostEvent: Sendable, Equatable {
+public enum HostEvent: Sendable, Hashable {
     case domainIntroduced(DomID)
     /// A guest wrote one of its report keys (relative path, e.g. `data/pressure`).
     case reportWritten(DomID, key: String)
@@ -102,8 +102,7 @@ extension HostBackend {
 /// wait for the arbiter's reservation (`SimulatedHost.driveStarts`), as `arbiter start` does.
 public actor SimulatedHost: HostBackend {
     private var host: SimHost
-    private let stream: AsyncStream<HostEvent>
-    private let continuation: AsyncStream<HostEvent>.Continuation
+    private let channel = HostEventChannel()
     public let scenario: Scenario
     private var schedule: [LifecycleEvent]
     /// Creates to try once each, when due (a restart's create follows its destroy by `restartSeconds`).
@@ -132,8 +131,7 @@ public actor SimulatedHost: HostBackend {
         self.scenario = scenario
         host = SimHost(scenario: scenario)
         schedule = scenario.events.sorted { $0.at < $1.at }
-        (stream, continuation) = AsyncStream.makeStream(of: HostEvent.self, bufferingPolicy: .bufferingNewest(4096))
-        for g in host.guests { continuation.yield(.domainIntroduced(g.domid)) }
+        for g in host.guests { channel.send(.domainIntroduced(g.domid)) }
     }
 
     /// Seconds of host time simulated so far.
@@ -155,7 +153,7 @@ public actor SimulatedHost: HostBackend {
                 out.append(.reportWritten(w.domid, key: w.key.path))
             }
         }
-        for e in out { continuation.yield(e) }
+        for e in out { channel.send(e) }
         return out
     }
 
@@ -222,7 +220,7 @@ public actor SimulatedHost: HostBackend {
         for w in startsWaiting {
             switch await loop.reservation(w.reservation)?.status {
             case .ready?, .done?:
-                for e in create(w.name, action: .start, since: w.at) { continuation.yield(e) }
+                for e in create(w.name, action: .start, since: w.at) { channel.send(e) }
                 await loop.unreserve(w.reservation)
             case .pending?:
                 still.append(w)
@@ -256,7 +254,14 @@ public actor SimulatedHost: HostBackend {
         return Array(v.utf8.prefix(limit + 1))
     }
 
-    public func events() -> AsyncStream<HostEvent> { stream }
+    public func events() -> AsyncStream<HostEvent> { channel.events }
+
+    /// Events offered and queued so far (a flooding guest's repeats are not queued).
+    public nonisolated var eventCounts: HostEventChannel.Counts { channel.counted }
+
+    /// A guest's write notification as xenstored's watch delivers it, from any thread (benchmarks: a
+    /// guest rewriting its report as fast as xenstored lets it).
+    public nonisolated func watchFired(_ e: HostEvent) { channel.send(e) }
 
     public func setTarget(_ domid: DomID, _ target: KiB) throws {
         do {

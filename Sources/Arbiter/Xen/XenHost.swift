@@ -118,14 +118,13 @@ public final class XenHost: HostBackend, @unchecked Sendable {
 /// only as many threads as cores). A lost connection is logged and re-established with all watches,
 /// followed by a `.resync` so that nothing missed meanwhile stays missed.
 final class XenWatcher: @unchecked Sendable {
-    let stream: AsyncStream<HostEvent>
-    private let continuation: AsyncStream<HostEvent>.Continuation
+    private let channel = HostEventChannel()
+    var stream: AsyncStream<HostEvent> { channel.events }
     private let logger: Logger
     private var handle: OpaquePointer?
 
     init(logger: Logger) throws(XenError) {
         self.logger = logger
-        (stream, continuation) = AsyncStream.makeStream(of: HostEvent.self, bufferingPolicy: .bufferingNewest(4096))
         handle = try Self.open()
         let thread = Thread { [self] in self.run() }
         thread.name = "xenstore-watch"
@@ -151,7 +150,7 @@ final class XenWatcher: @unchecked Sendable {
                 do {
                     handle = try Self.open()
                     logger.notice("xenstore watches re-established")
-                    continuation.yield(.resync)
+                    channel.send(.resync)
                 } catch {
                     logger.error("xenstore watch connection: \(error); retrying")
                 }
@@ -169,10 +168,10 @@ final class XenWatcher: @unchecked Sendable {
             let path = String(cString: p), token = String(cString: t)
             switch token {
             case "introduce", "release":
-                continuation.yield(.resync)
+                channel.send(.resync)
             default:
                 if let (domid, key) = XenstorePaths.reportKey(fromWatchPath: path) {
-                    continuation.yield(.reportWritten(domid, key: key))
+                    channel.send(.reportWritten(domid, key: key))
                 }
             }
         }
