@@ -78,7 +78,7 @@ struct ReserveCommand: ParsableCommand {
     @Option(name: .customLong("for"), help: "The name of the domain it is for (released when that domain is built).")
     var name: String?
 
-    @Option(name: .long, help: "Seconds to hold it at most.")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds to hold it at most (1-3600).")
     var timeout: Double = 120
 
     @Flag(name: .long, help: "Return only when the memory is free in Xen (exit 1 if it is not by the timeout).")
@@ -127,7 +127,7 @@ struct StartCommand: ParsableCommand {
             `xl create CFG [XL-ARGS...]`. The exit status is xl's. Put arbiter's own options before CFG.
             """)
 
-    @Option(name: .long, help: "Seconds to wait for the memory at most.")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds to wait for the memory at most (1-3600).")
     var timeout: Double = 120
 
     @Option(name: .long, help: "The xl program.")
@@ -140,6 +140,10 @@ struct StartCommand: ParsableCommand {
 
     @Argument(parsing: .captureForPassthrough, help: "Passed to `xl create` after CFG.")
     var xlArguments: [String] = []
+
+    func validate() throws {
+        guard timeout.isFinite, timeout >= 1, timeout <= 3600 else { throw usageError("--timeout \(timeout): must be between 1 and 3600 seconds") }
+    }
 
     func run() throws {
         let t0 = Date()

@@ -43,6 +43,13 @@ struct DaemonProcessTests {
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
+    /// A fresh folder for one test's files (the caller removes it).
+    func scratch(_ name: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-\(name)-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
     func waitForExit(_ p: Process, seconds: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while p.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
@@ -51,8 +58,7 @@ struct DaemonProcessTests {
 
     @Test func startRoundsReloadStopRestart() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path), "arbiter binary at \(Self.binary.path)")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-daemon-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratch("daemon")
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("d.sqlite").path
         let sock = dir.appendingPathComponent("s.sock").path
@@ -167,8 +173,7 @@ struct DaemonProcessTests {
     @Test func xenBackendWithoutXenIsOneClearLine() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path))
         guard !XenTests.hasXen else { return }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-xen-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratch("xen")
         defer { try? FileManager.default.removeItem(at: dir) }
         let log = dir.appendingPathComponent("stderr.log")
         let p = try start(["daemon", "--backend", "xen", "--db", dir.appendingPathComponent("d.sqlite").path], stderr: log)
@@ -193,8 +198,7 @@ struct DaemonProcessTests {
     /// cannot make the WAL's -shm there; they read the file as immutable and say so.
     @Test(.enabled(if: canMountPrivately, "needs unshare -rm to make a read-only mount"))
     func readVerbsWorkOnAReadOnlyMedium() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-ro-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratch("ro")
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("d.sqlite").path
         do {
@@ -215,8 +219,7 @@ struct DaemonProcessTests {
 
     /// A store a newer arbiter migrated: the daemon will not write to it (one line, exit 2).
     @Test func theDaemonRefusesANewerStore() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-newer-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratch("newer")
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("d.sqlite").path
         do {
@@ -237,8 +240,7 @@ struct DaemonProcessTests {
     /// Calling mistakes are one line on stderr and exit 64: times that are not times, a range that
     /// ends before it starts, negative or zero sizes, weights out of range.
     @Test func cliMistakesAreOneLineAndExit64() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-cli-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratch("cli")
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("d.sqlite").path
         try DecisionStore(path: db).close()
@@ -255,6 +257,8 @@ struct DaemonProcessTests {
             (["set", "web", "--weight", "5e-324", "--socket", sock], "from 0.01 to 100"),
             (["set", "web", "--weight", "-2", "--socket", sock], "from 0.01 to 100"),
             (["reserve", "0M", "--socket", sock], "must be more than 0"),
+            (["reserve", "1G", "--timeout", "-5", "--socket", sock], "between 1 and 3600"),
+            (["start", "--timeout", "inf", "--socket", sock, "/nonexistent.cfg"], "between 1 and 3600"),
         ]
         for (args, expected) in cases {
             let r = try run(args)
@@ -267,8 +271,7 @@ struct DaemonProcessTests {
 
     /// A config the host cannot honour stops the daemon before its first round: one line, exit 2.
     @Test func anImpossibleConfigIsRefusedAtStart() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-impossible-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try scratch("impossible")
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = dir.appendingPathComponent("config.toml")
         try "[share]\nhost_reserve = \"64G\"\n".write(to: config, atomically: true, encoding: .utf8)

@@ -47,9 +47,8 @@ public final class DecisionStore: Sendable {
         let migrator = Self.migrator()
         try db.read { db in
             let applied = try Self.checkArbiterStore(db, path: path, migrator: migrator, reading: false)
-            let unknown = applied.subtracting(ArbiterMigrations.all.map(\.id))
-            if !unknown.isEmpty {
-                throw Refusal(description: "\(path) was written by a newer arbiter (migrations \(unknown.sorted().joined(separator: ", ")) are unknown to this one): refusing to write to it; run the newer arbiter or use another --db")
+            if let newer = Self.newer(applied, path) {
+                throw Refusal(description: newer + ": refusing to write to it; run the newer arbiter or use another --db")
             }
         }
         try migrator.migrate(db)
@@ -91,11 +90,15 @@ public final class DecisionStore: Sendable {
         }
         db = queue
         let applied = try queue.read { try Self.checkArbiterStore($0, path: path, migrator: Self.migrator(), reading: true) }
-        let unknown = applied.subtracting(ArbiterMigrations.all.map(\.id))
-        if !unknown.isEmpty {
-            notes.append("\(path) was written by a newer arbiter (migrations \(unknown.sorted().joined(separator: ", ")) are unknown to this one): showing what this version understands")
-        }
+        if let newer = Self.newer(applied, path) { notes.append(newer + ": showing what this version understands") }
         warnings = notes
+    }
+
+    /// What to say of a store with migrations this binary does not know, if it has any.
+    static func newer(_ applied: Set<String>, _ path: String) -> String? {
+        let unknown = applied.subtracting(ArbiterMigrations.all.map(\.id)).sorted()
+        return unknown.isEmpty ? nil
+            : "\(path) was written by a newer arbiter (migrations \(unknown.joined(separator: ", ")) are unknown to this one)"
     }
 
     /// The migrations already applied, after checking that this is an arbiter store at all: an empty
