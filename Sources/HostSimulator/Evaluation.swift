@@ -59,6 +59,102 @@ public struct PolicyMetrics: Sendable, Equatable, Codable {
     }
 }
 
+/// The figures of one run, gathered step by step from the simulated host, whoever decides the targets
+/// (a `SimPolicy` here, or the daemon's control loop over the simulated host).
+public struct MetricsRecorder: Sendable {
+    let n: Int
+    let names: [String]
+    let sumStaticMax: Double
+    let horizon: Double
+    var stall: [Double], minuteStall: [Double], minuteSamples = [Double](), nextMinute = 60.0
+    var actualIntegral: [Double], reclaimed = 0.0, elapsed = 0.0
+    var minTarget: [KiB], maxTarget: [KiB]
+    var violations = 0, changes = 0, refused = 0
+    /// Spikes (guest, start) not yet satisfied, and the times measured.
+    var spikes = [(Int, Double)](), satisfied = [Double]()
+
+    /// Starts with the host as it boots; `horizon` is the run's length in seconds.
+    public init(_ host: SimHost, horizon: Double) {
+        n = host.guests.count
+        names = host.guests.map(\.spec.name)
+        sumStaticMax = host.guests.reduce(0.0) { $0 + $1.spec.staticMax.asDouble }
+        self.horizon = horizon
+        stall = Array(repeating: 0, count: n)
+        minuteStall = stall
+        actualIntegral = stall
+        minuteSamples.reserveCapacity(n * Swift.max(1, Int(horizon / 60)))
+        minTarget = host.guests.map { KiB(Int64($0.target)) }
+        maxTarget = minTarget
+        for i in 0..<n { for s in host.guests[i].spec.workload.spikeStarts(until: horizon) { spikes.append((i, s)) } }
+    }
+
+    /// After each physics step of `dt` seconds.
+    public mutating func observe(_ host: SimHost, dt: Double) {
+        let t = host.seconds
+        elapsed += dt
+        for i in 0..<Swift.min(n, host.guests.count) {
+            let g = host.guests[i]
+            let s = g.stall * dt
+            stall[i] += s
+            minuteStall[i] += s
+            actualIntegral[i] += g.actual * dt
+            reclaimed += (g.spec.staticMax.asDouble - g.actual) * dt
+        }
+        if t >= nextMinute - 1e-9 {
+            minuteSamples.append(contentsOf: minuteStall)
+            for i in 0..<n { minuteStall[i] = 0 }
+            nextMinute += 60
+        }
+        if !spikes.isEmpty {
+            spikes.removeAll { (i, start) in
+                guard t > start else { return false }
+                let g = host.guests[i]
+                if g.deficit <= 0.02 * Swift.max(g.workingSet, 1) { satisfied.append(t - start); return true }
+                return false
+            }
+        }
+    }
+
+    /// A target the host took for guest `i`.
+    public mutating func targetSet(_ i: Int, _ target: KiB) {
+        guard i < n else { return }
+        changes += 1
+        minTarget[i] = Swift.min(minTarget[i], target)
+        maxTarget[i] = Swift.max(maxTarget[i], target)
+    }
+
+    /// A target the host refused (above static-max).
+    public mutating func targetRefused() { refused += 1 }
+
+    /// A target pushed below the guest's admin min or the floor the policy itself promised.
+    public mutating func floorViolated() { violations += 1 }
+
+    public func finish(policy: String, rejectedReports: Int) -> PolicyMetrics {
+        var minuteSamples = self.minuteSamples, satisfied = self.satisfied
+        if minuteStall.contains(where: { $0 > 0 }) || minuteSamples.isEmpty { minuteSamples.append(contentsOf: minuteStall) }
+        minuteSamples.sort()
+        let p99 = minuteSamples.isEmpty ? 0 : minuteSamples[Swift.min(minuteSamples.count - 1, Int((Double(minuteSamples.count) * 0.99).rounded(.down)))]
+        let totalStall = stall.reduce(0, +)
+        let squares = stall.reduce(0) { $0 + $1 * $1 }
+        let jain = squares > 0 ? totalStall * totalStall / (Double(n) * squares) : 1
+        // Spikes never satisfied count with the time they waited.
+        for (_, start) in spikes where start < horizon { satisfied.append(horizon - start) }
+        let duration = Swift.max(elapsed, 1e-9)
+        return PolicyMetrics(
+            policy: policy, stallSeconds: totalStall, p99StallSeconds: p99,
+            reclaimedGiBHours: reclaimed / (1024 * 1024) / 3600,
+            reclaimedPct: sumStaticMax > 0 ? 100 * reclaimed / (sumStaticMax * duration) : 0,
+            floorViolations: violations, targetChanges: changes, refusedTargets: refused,
+            spikeSatisfySeconds: satisfied.isEmpty ? nil : satisfied.reduce(0, +) / Double(satisfied.count),
+            spikeSatisfyMaxSeconds: satisfied.max(),
+            jainFairness: jain, rejectedReports: rejectedReports,
+            guests: (0..<n).map { i in
+                GuestMetrics(name: names[i], stallSeconds: stall[i], meanActual: actualIntegral[i] / duration,
+                             minTarget: minTarget[i], maxTarget: maxTarget[i])
+            })
+    }
+}
+
 public enum Evaluation {
     /// Runs `scenario` under `policy` from the scenario's seed. Deterministic: the same scenario, seed and
     /// policy give the same figures. `progress` is called with the fraction done, at most ~100 times.
@@ -68,48 +164,14 @@ public enum Evaluation {
         let dt = scenario.stepSeconds
         let steps = Swift.max(1, Int((scenario.hours * 3600 / dt).rounded()))
         var nextRound = 0.0
-        var stall = [Double](repeating: 0, count: n)
-        var minuteStall = [Double](repeating: 0, count: n)
-        var minuteSamples = [Double]()
-        minuteSamples.reserveCapacity(n * Swift.max(1, Int(scenario.hours * 60)))
-        var nextMinute = 60.0
-        var actualIntegral = [Double](repeating: 0, count: n)
-        var reclaimed = 0.0
-        let sumStaticMax = host.guests.reduce(0.0) { $0 + $1.spec.staticMax.asDouble }
-        var minTarget = host.guests.map { KiB(Int64($0.target)) }, maxTarget = minTarget
-        var violations = 0, changes = 0, refused = 0
-        // Spikes: (guest, start) not yet satisfied, and the times measured.
-        let horizon = Double(steps) * dt
-        var spikes = [(Int, Double)]()
-        for i in 0..<n { for s in host.guests[i].spec.workload.spikeStarts(until: horizon) { spikes.append((i, s)) } }
-        var satisfied = [Double]()
+        var recorder = MetricsRecorder(host, horizon: Double(steps) * dt)
         let staticMax = Dictionary(uniqueKeysWithValues: host.guests.map { ($0.domid, $0.spec.staticMax) })
         let progressEvery = Swift.max(1, steps / 100)
 
         for k in 0..<steps {
             host.step(dt)
             let t = host.seconds
-            for i in 0..<n {
-                let g = host.guests[i]
-                let s = g.stall * dt
-                stall[i] += s
-                minuteStall[i] += s
-                actualIntegral[i] += g.actual * dt
-                reclaimed += (g.spec.staticMax.asDouble - g.actual) * dt
-            }
-            if t >= nextMinute - 1e-9 {
-                minuteSamples.append(contentsOf: minuteStall)
-                for i in 0..<n { minuteStall[i] = 0 }
-                nextMinute += 60
-            }
-            if !spikes.isEmpty {
-                spikes.removeAll { (i, start) in
-                    guard t > start else { return false }
-                    let g = host.guests[i]
-                    if g.deficit <= 0.02 * Swift.max(g.workingSet, 1) { satisfied.append(t - start); return true }
-                    return false
-                }
-            }
+            recorder.observe(host, dt: dt)
             if t >= nextRound - 1e-9 {
                 nextRound += scenario.roundSeconds
                 for w in host.drain(upTo: t) { policy.observe(w, staticMax: staticMax[w.domid] ?? .zero) }
@@ -122,42 +184,19 @@ public enum Evaluation {
                     guard target.value != current.value else { continue }
                     let d = host.guests[i]
                     let floor = max(d.spec.adminMin ?? .zero, out.floors?[i] ?? .zero)
-                    if target < floor && target < current { violations += 1 }
+                    if target < floor && target < current { recorder.floorViolated() }
                     do {
                         try host.setTarget(d.domid, target)
-                        changes += 1
-                        minTarget[i] = min(minTarget[i], target)
-                        maxTarget[i] = max(maxTarget[i], target)
+                        recorder.targetSet(i, target)
                     } catch {
-                        refused += 1
+                        recorder.targetRefused()
                     }
                 }
             }
             if let progress, k % progressEvery == 0 { progress(Double(k) / Double(steps)) }
         }
-        if minuteStall.contains(where: { $0 > 0 }) || minuteSamples.isEmpty { minuteSamples.append(contentsOf: minuteStall) }
         progress?(1)
-
-        minuteSamples.sort()
-        let p99 = minuteSamples.isEmpty ? 0 : minuteSamples[Swift.min(minuteSamples.count - 1, Int((Double(minuteSamples.count) * 0.99).rounded(.down)))]
-        let totalStall = stall.reduce(0, +)
-        let squares = stall.reduce(0) { $0 + $1 * $1 }
-        let jain = squares > 0 ? totalStall * totalStall / (Double(n) * squares) : 1
-        // Spikes never satisfied count with the time they waited.
-        for (_, start) in spikes where start < horizon { satisfied.append(horizon - start) }
-        let duration = Double(steps) * dt
-        return PolicyMetrics(
-            policy: policy.name, stallSeconds: totalStall, p99StallSeconds: p99,
-            reclaimedGiBHours: reclaimed / (1024 * 1024) / 3600,
-            reclaimedPct: sumStaticMax > 0 ? 100 * reclaimed / (sumStaticMax * duration) : 0,
-            floorViolations: violations, targetChanges: changes, refusedTargets: refused,
-            spikeSatisfySeconds: satisfied.isEmpty ? nil : satisfied.reduce(0, +) / Double(satisfied.count),
-            spikeSatisfyMaxSeconds: satisfied.max(),
-            jainFairness: jain, rejectedReports: policy.rejectedReports,
-            guests: (0..<n).map { i in
-                GuestMetrics(name: host.guests[i].spec.name, stallSeconds: stall[i], meanActual: actualIntegral[i] / duration,
-                             minTarget: minTarget[i], maxTarget: maxTarget[i])
-            })
+        return recorder.finish(policy: policy.name, rejectedReports: policy.rejectedReports)
     }
 
     /// Runs every named policy on the same scenario and seed.

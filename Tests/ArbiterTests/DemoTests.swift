@@ -4,12 +4,12 @@ import Testing
 import GuestModel
 import HostSimulator
 
-@Suite("The demo (the main job until the daemon lands)")
+@Suite("The demo: the daemon's loop on the simulated host")
 struct DemoTests {
-    @Test func everyGuestKindBehavesAsDocumented() throws {
+    @Test func everyGuestKindBehavesAsDocumented() async throws {
         var s = try ScenarioFile.parse(BundledScenarios.named("default")!)
         s.hours = 0.5
-        let run = DemoRun.run(s)
+        let run = await DemoRun.run(s)
         #expect(run.violations.isEmpty, "\(run.violations.prefix(3))")
         #expect(run.metrics.floorViolations == 0)
         func outcome(_ name: String) -> DomainOutcome {
@@ -29,10 +29,10 @@ struct DemoTests {
         #expect(guest("db").maxTarget > KiB(gib: 4))
     }
 
-    @Test func tableHasOneRowPerDomainAndAReasonEach() throws {
+    @Test func tableHasOneRowPerDomainAndAReasonEach() async throws {
         var s = try ScenarioFile.parse(BundledScenarios.named("hostile")!)
         s.hours = 0.02
-        let run = DemoRun.run(s)
+        let run = await DemoRun.run(s)
         let lines = DecisionTable.render(run.finalDecision, names: run.names).split(separator: "\n")
         #expect(lines.count == s.guests.count + 1)
         #expect(lines[0].hasPrefix("Name"))

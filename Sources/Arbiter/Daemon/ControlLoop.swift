@@ -51,6 +51,8 @@ public actor ControlLoop {
     public private(set) var rounds = 0
     public private(set) var lastRoundAt: TimePoint?
     public private(set) var unrecordedRounds = 0
+    /// Guest reports refused since the daemon started.
+    public private(set) var rejectedReports = 0
     /// The rounds lost since the last one recorded, when the first of them was, and why.
     var losing: (rounds: Int, since: Date, why: String)?
 
@@ -354,6 +356,7 @@ public actor ControlLoop {
             return
         }
         if case .rejected(let why) = outcome {
+            rejectedReports += 1
             logger.notice("report rejected", metadata: ["domid": "\(d)", "code": "\(why.code)", "reason": "\(why)"])
             do { try store?.recordRejection(d, name: names[d] ?? "dom\(d)", at: wall(), why) } catch { logger.error("store: \(error)") }
         }

@@ -15,15 +15,16 @@ public struct DemoRun: Sendable {
         Dictionary(uniqueKeysWithValues: scenario.guests.enumerated().map { (DomID(UInt16($0.offset + 1)), $0.element.name) })
     }
 
-    public static func run(_ scenario: Scenario) -> DemoRun {
-        var policy = ArbiterPolicy(config: scenario.policy)
-        let m = Evaluation.run(scenario, policy: &policy)
-        return DemoRun(scenario: scenario, metrics: m, finalDecision: policy.lastDecision!, violations: policy.violations)
+    /// The daemon's control loop over the simulated host (`LoopEvaluation`), as it ships.
+    public static func run(_ scenario: Scenario) async -> DemoRun {
+        let r = await LoopEvaluation.run(scenario)
+        return DemoRun(scenario: scenario, metrics: r.metrics, finalDecision: r.lastDecision!, violations: r.violations)
     }
 
     public func render() -> String {
         var out = "Simulated host, scenario \(scenario.name): \(scenario.guests.count) guests, \(formatSize(scenario.pool)) for guests, "
-            + "\(formatFixed(scenario.hours * 60, decimals: 0)) min of host time, a round every \(formatFixed(scenario.roundSeconds, decimals: 0)) s\n\n"
+            + "\(formatFixed(scenario.hours * 60, decimals: 0)) min of host time, the daemon's loop (a round when reports arrive, at most every "
+            + "\(formatFixed(DaemonSettings().minRoundIntervalSeconds, decimals: 0)) s, at least every \(formatFixed(DaemonSettings().tickSeconds, decimals: 0)) s)\n\n"
         out += "Last round:\n" + DecisionTable.render(finalDecision, names: names) + "\n"
         out += DecisionTable.summary(finalDecision) + "\n\nOver the run:\n"
         out += SimulationReport.guests(metrics)

@@ -127,9 +127,13 @@ public actor SimulatedHost: HostBackend {
         public var detail: String
     }
 
-    public init(scenario: Scenario) {
+    /// The run's figures, when the host was made to measure one (`LoopEvaluation`).
+    private var recorder: MetricsRecorder?
+
+    public init(scenario: Scenario, measuring horizon: Double? = nil) {
         self.scenario = scenario
         host = SimHost(scenario: scenario)
+        if let horizon { recorder = MetricsRecorder(host, horizon: horizon) }
         schedule = scenario.events.sorted { $0.at < $1.at }
         for g in host.guests { channel.send(.domainIntroduced(g.domid)) }
     }
@@ -147,6 +151,7 @@ public actor SimulatedHost: HostBackend {
         while left > 1e-9 {
             let step = Swift.min(dt, left)
             host.step(step)
+            recorder?.observe(host, dt: step)
             left -= step
             out += runEvents()
             for w in host.drain(upTo: host.seconds) {
@@ -266,12 +271,22 @@ public actor SimulatedHost: HostBackend {
     public func setTarget(_ domid: DomID, _ target: KiB) throws {
         do {
             try host.setTarget(domid, target)
+            if let i = host.index(of: domid) { recorder?.targetSet(i, target) }
         } catch {
+            if case .aboveStaticMax = error { recorder?.targetRefused() }
             switch error {
             case .noSuchDomain(let d): throw HostError.noSuchDomain(d)
             case .aboveStaticMax, .notPositive: throw HostError.targetRefused(domid, error.description)
             }
         }
+    }
+
+    /// A target pushed below a floor (the evaluation reads the loop's decisions and tells the host).
+    public func floorViolated() { recorder?.floorViolated() }
+
+    /// The figures measured so far (nil unless made with `measuring:`).
+    public func metrics(policy: String, rejectedReports: Int) -> PolicyMetrics? {
+        recorder?.finish(policy: policy, rejectedReports: rejectedReports)
     }
 
     /// The admin-facing per-domain settings of the scenario (min, max, weight), for the control loop.
