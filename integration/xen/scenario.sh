@@ -17,6 +17,8 @@
 # after `arbiter reserve --for web --wait`.
 # Phase 3, weights: the rest destroyed; heavy and light, the same hungry guest whose working set never
 # fits, contend with weights 2:1 until their split settles, which is then sampled for 20 s.
+# Phase 4, flood: web3's report rewritten by dom0 as fast as xenstored takes it; the daemon's CPU over
+# 20 s without, then 20 s with the flood, and the store's rounds of both (flood.txt; check.sh).
 #
 # Memory (MiB). T, what Xen has for guests: about 960 booted + 73 spare = 1030 (1856 MiB qemu, 768
 # dom0). host_reserve 32. Every guest's static floor is 128 (absolute_min; selfballoon's is lower at
@@ -459,6 +461,140 @@ lifetime web3-start web3 - "$new"
 snap web3-start
 measure
 ev "web3: after its start heavy $HM MiB, light $LM MiB"
+
+# ---------------------------------------------------------------------------------------------------
+# Phase 4, flood: what a guest that rewrites its report as fast as xenstored lets it costs the daemon,
+# and whether the other guests' rounds go on meanwhile. The daemon's CPU (utime + stime of its process,
+# all threads) over FLOOD_SECONDS without a flood, then over FLOOD_SECONDS while FLOOD_WRITERS loops in
+# dom0 rewrite web3's data/pressure with web3's own line (read once: dom0 may write any path),
+# FLOOD_BATCH pairs per xenstore-write call. A call with several pairs is one transaction, and
+# oxenstored fires a watch event for every write in it when it commits. A second watcher on the key
+# (xenstore-watch into a file) counts the events. oxenstored's and dom0's CPU are recorded beside the
+# daemon's (the writers run in dom0, beside it, on dom0's 2 vCPUs). To flood.txt, key=value lines;
+# check.sh adds the store's rounds of each window.
+FLOOD_SECONDS=20 FLOOD_WRITERS=3 FLOOD_BATCH=200
+FL=$R/flood.txt
+: > $FL; : > $R/flood-threads.txt
+HZ=$(getconf CLK_TCK 2>/dev/null) || HZ=
+HZ=${HZ:-100}     # busybox has no getconf: USER_HZ, 100 on x86 Linux
+XSD=$(cat /run/xenstore.pid 2>/dev/null)
+ticks() { sed 's/^.*) //' /proc/$1/stat 2>/dev/null | awk '{print $12 + $13}'; }   # utime + stime of pid $1
+busy() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }           # dom0's busy ticks, all vCPUs
+rss() { awk '$1 == "VmRSS:" {print $2}' /proc/$1/status 2>/dev/null; }
+threads() {   # threads WINDOW start|end: "WINDOW start|end tid name ticks" of each of the daemon's threads
+    awk -v w="$1 $2" '{t = $1; c = $0; sub(/^[0-9]+ \(/, "", c); sub(/\) [A-Z] .*$/, "", c); gsub(/ /, "_", c)
+                       r = $0; sub(/^.*\) [A-Z] /, "", r); split(r, f, " "); print w, t, c, f[11] + f[12]}' \
+        /proc/$DAEMON/task/*/stat >> $R/flood-threads.txt 2>/dev/null
+}
+# The wall clock to within a fork (busybox date has no %N; the store's times have fractions): the
+# uptime at which a second began.
+u0=$(date +%s) n=0
+while [ "$(date +%s)" = "$u0" ] && [ $n -lt 100 ]; do n=$((n + 1)); done
+UNIX0=$(date +%s) UP0=$(up)
+unix_now() { awk -v b="$UNIX0" -v u0="$UP0" -v u="$(up)" 'BEGIN {printf "%.2f", b + u - u0}'; }
+flood_writer() {   # flood_writer PATH LINE LOG: until /run/flood.stop exists (120 s at most); "uptime writes rc" a call
+    local p=$1 line=$2 log=$3 i=0 u t0 rc
+    read -r t0 _ < /proc/uptime
+    set --
+    while [ $i -lt $FLOOD_BATCH ]; do set -- "$@" "$p" "$line"; i=$((i + 1)); done
+    while [ ! -e /run/flood.stop ]; do
+        timeout 30 xenstore-write "$@" > /dev/null 2>&1; rc=$?
+        read -r u _ < /proc/uptime
+        echo "$u $FLOOD_BATCH $rc" >> "$log"
+        [ "${u%.*}" -ge $(( ${t0%.*} + 120 )) ] && break
+    done
+}
+window() {   # window NAME: FLOOD_SECONDS of CPU figures and watch events on FP, as NAME_* lines of flood.txt
+    local w t0 s0 a0 x0 b0 t1 s1 a1 x1 b1 n
+    xenstore-watch "$FP" > /run/flood-watch-$1.txt 2>/dev/null &
+    w=$!
+    sleep 1
+    t0=$(up) s0=$(unix_now) a0=$(ticks $DAEMON) x0=$(ticks "$XSD") b0=$(busy)
+    threads $1 start
+    sleep $FLOOD_SECONDS
+    t1=$(up) s1=$(unix_now) a1=$(ticks $DAEMON) x1=$(ticks "$XSD") b1=$(busy)
+    threads $1 end
+    kill $w 2>/dev/null; wait $w 2>/dev/null
+    n=$(( $(wc -l < /run/flood-watch-$1.txt) - 1 ))    # less the watch's first event
+    cat >> $FL <<WIN
+$1_start=$s0
+$1_end=$s1
+$1_seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
+$1_arbiter_ticks=$(( ${a1:-0} - ${a0:-0} ))
+$1_xenstored_ticks=$(( ${x1:-0} - ${x0:-0} ))
+$1_dom0_busy_ticks=$(( ${b1:-0} - ${b0:-0} ))
+$1_watch_events=$n
+$1_up_start=$t0
+$1_up_end=$t1
+WIN
+}
+fget() { sed -n "s/^$1=//p" $FL | tail -1; }
+pct() { awk -v t="$(fget $1_$2_ticks)" -v s="$(fget $1_seconds)" -v hz="$HZ" 'BEGIN {if (s > 0) printf "%.1f", 100 * t / hz / s; else print "-"}'; }
+
+W3=$(xid web3)
+wait_up web3 60
+FP=/local/domain/$W3/data/pressure
+LINE=$(xenstore-read "$FP" 2>/dev/null)
+{
+    echo "clk_tck=$HZ"
+    echo "writers=$FLOOD_WRITERS"
+    echo "batch=$FLOOD_BATCH"
+    echo "guest=web3"
+    echo "domid=$W3"
+    echo "line_bytes=${#LINE}"
+    echo "daemon_pid=$DAEMON"
+    echo "daemon_comm=$(cat /proc/$DAEMON/comm 2>/dev/null)"
+    echo "xenstored_pid=$XSD"
+    echo "xenstored_comm=$(cat /proc/$XSD/comm 2>/dev/null)"
+    echo "dom0_vcpus=$(grep -c '^processor' /proc/cpuinfo)"
+    echo "rss_kib_before=$(rss $DAEMON)"
+} >> $FL
+if [ -z "$W3" ] || [ -z "$LINE" ] || [ ${#LINE} -ge 1024 ]; then
+    problem "flood: no report line of web3 to rewrite (domid '${W3:-none}', ${#LINE} bytes)"
+else
+    ev "flood: baseline, ${FLOOD_SECONDS} s without a flood (web3 domid $W3, its line ${#LINE} bytes)"
+    window idle
+    rm -f /run/flood.stop /run/flood-writer-*.txt
+    echo "writers_start=$(unix_now)" >> $FL
+    WPIDS=
+    i=0
+    while [ $i -lt $FLOOD_WRITERS ]; do
+        flood_writer "$FP" "$LINE" /run/flood-writer-$i.txt &
+        WPIDS="$WPIDS $!"
+        i=$((i + 1))
+    done
+    ev "flood: $FLOOD_WRITERS writers rewrite $FP, $FLOOD_BATCH writes per call"
+    sleep 2
+    window flood
+    touch /run/flood.stop
+    t0=$(up)
+    for p in $WPIDS; do
+        while kill -0 $p 2>/dev/null; do
+            [ "$(elapsed "$t0")" -ge 40 ] && { problem "flood: writer $p still running 40 s after the stop"; kill $p; break; }
+            sleep 0.2
+        done
+        wait $p 2>/dev/null
+    done
+    echo "writers_stop=$(unix_now)" >> $FL
+    FS=$(fget flood_up_start) FE=$(fget flood_up_end)
+    # writes done by calls that ended within the flood window; calls that failed; all calls
+    cat /run/flood-writer-*.txt > $R/flood-writes.txt 2>/dev/null
+    awk -v a="$FS" -v b="$FE" '$1 >= a && $1 <= b && $3 == 0 {w += $2} $3 != 0 {f++} {n++}
+        END {printf "flood_writes=%d\ncalls=%d\ncalls_failed=%d\n", w, n, f}' $R/flood-writes.txt >> $FL
+    echo "writes_per_s=$(awk -v w="$(fget flood_writes)" -v s="$(fget flood_seconds)" 'BEGIN {if (s > 0) printf "%.0f", w / s; else print 0}')" >> $FL
+    for n in idle flood; do
+        echo "${n}_events_per_s=$(awk -v e="$(fget ${n}_watch_events)" -v s="$(fget ${n}_seconds)" 'BEGIN {if (s > 0) printf "%.1f", e / s; else print 0}')"
+        echo "${n}_arbiter_cpu_pct=$(pct $n arbiter)"
+        echo "${n}_xenstored_cpu_pct=$(pct $n xenstored)"
+        echo "${n}_dom0_cpu_pct=$(pct $n dom0_busy)"
+    done >> $FL
+    echo "rss_kib_after=$(rss $DAEMON)" >> $FL
+    sleep 3
+    if kill -0 "$DAEMON" 2>/dev/null; then echo "daemon_alive_after=yes" >> $FL
+    else echo "daemon_alive_after=no" >> $FL; problem "daemon 2 is not running after the flood"; fi
+    for n in heavy light web3; do timeout 20 arbiter history $n --since 60s --db $STORE > $R/flood-history-$n.txt 2>&1; done
+    ev "flood: $(fget writes_per_s) writes/s ($(fget flood_events_per_s) watch events/s seen by a second watcher); daemon CPU $(fget idle_arbiter_cpu_pct) % of a core without, $(fget flood_arbiter_cpu_pct) % with; oxenstored $(fget idle_xenstored_cpu_pct) / $(fget flood_xenstored_cpu_pct) %; dom0 $(fget idle_dom0_cpu_pct) / $(fget flood_dom0_cpu_pct) % (of one vCPU, 2 in all)"
+fi
 
 alive 2 "the end"
 snap end
