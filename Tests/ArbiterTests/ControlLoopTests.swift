@@ -15,7 +15,7 @@ actor FlakyBackend: HostBackend {
     func domains() async throws -> [DomainInfo] { await inner.domains() }
     func memory() async throws -> HostMemory { await inner.memory() }
     func readReport(_ d: DomID, key: String, limit: Int) async throws -> [UInt8]? { try await inner.readReport(d, key: key, limit: limit) }
-    func events() async -> AsyncStream<HostEvent> { await inner.events() }
+    func takeEvents() async -> [HostEventChannel.TimedEvent] { await inner.takeEvents() }
     func setTarget(_ d: DomID, _ t: KiB) async throws {
         if refuse.contains(d) { throw HostError.xen(XenError(operation: "libxl_set_memory_target", domid: UInt32(d.raw), code: -3, errno: 5)) }
         try await inner.setTarget(d, t)

@@ -137,14 +137,19 @@ public actor ControlLoop {
     public private(set) var reportLag = [DomID: Lag]()
     private var writtenAt = [DomID: ContinuousClock.Instant]()
 
+    /// Takes host events, in order, each with when the backend saw it.
+    public func note(_ events: [HostEventChannel.TimedEvent]) {
+        for e in events { note(e.event, at: e.at) }
+    }
+
     /// Takes a host event: reports mark the domain for reading at the next round.
-    public func note(_ event: HostEvent) {
+    public func note(_ event: HostEvent, at seen: ContinuousClock.Instant = .now) {
         switch event {
         case .domainIntroduced(let d):
             pendingPressure.insert(d)
         case .reportWritten(let d, let key):
             if key == "data/pressure" { pendingPressure.insert(d) } else { pendingLegacy.insert(d) }
-            if writtenAt[d] == nil { writtenAt[d] = .now }
+            if writtenAt[d] == nil { writtenAt[d] = seen }
         case .resync:
             resyncPending = true
         }

@@ -103,10 +103,6 @@ public struct ArbiterDaemon: Service {
             "scenario": "\(config.daemon.simScenario)", "speed": "\(config.daemon.simSpeed)",
         ])
         await withDiscardingTaskGroup { group in
-            let backend = loop.backend
-            group.addTask {
-                for await event in await backend.events().cancelOnGracefulShutdown() { await loop.note(event) }
-            }
             if let sim {
                 let speed = config.daemon.simSpeed
                 group.addTask {
@@ -126,6 +122,9 @@ public struct ArbiterDaemon: Service {
             // The rounds. A round that has started finishes and is recorded before shutdown proceeds.
             var nextPrune = Date()
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                // Events are taken here, as the loop looks for a due round: a flood of watch events
+                // never wakes the daemon once per event.
+                await loop.note(await loop.backend.takeEvents())
                 let t = await loop.now()
                 if let trigger = await loop.due(at: t) { await loop.round(trigger: trigger) }
                 if Date() >= nextPrune, let store {

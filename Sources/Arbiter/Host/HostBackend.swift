@@ -84,8 +84,8 @@ public protocol HostBackend: Sendable {
     /// A guest-written key, at most `limit` bytes (longer values come back truncated to limit + 1 so the
     /// parser can refuse them), or nil if absent.
     func readReport(_ domid: DomID, key: String, limit: Int) async throws -> [UInt8]?
-    /// Events, in order, for as long as the backend lives.
-    func events() async -> AsyncStream<HostEvent>
+    /// The events since the last call, in order, each at most once (`HostEventChannel`).
+    func takeEvents() async -> [HostEventChannel.TimedEvent]
     /// Sets a domain's balloon target (absolute, enforced).
     func setTarget(_ domid: DomID, _ target: KiB) async throws
     /// Publishes the arbiter's view where admins look: a domain marked uncooperative (or no longer).
@@ -259,7 +259,7 @@ public actor SimulatedHost: HostBackend {
         return Array(v.utf8.prefix(limit + 1))
     }
 
-    public func events() -> AsyncStream<HostEvent> { channel.events }
+    public func takeEvents() -> [HostEventChannel.TimedEvent] { channel.take() }
 
     /// Events offered and queued so far (a flooding guest's repeats are not queued).
     public nonisolated var eventCounts: HostEventChannel.Counts { channel.counted }

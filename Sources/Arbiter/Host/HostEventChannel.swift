@@ -1,15 +1,26 @@
 import Synchronization
 
-/// Host events on their way to the control loop, coalesced: an event still waiting to be taken is not
-/// queued again (the loop reads a domain's latest report when its round runs, so a second copy says
-/// nothing new). However fast a guest writes (as fast as xenstored lets it), the queue holds at most
-/// one event per domain and key, the loop takes at most that many, and no other guest's event is ever
-/// dropped to make room, as a bounded buffer of the newest events would.
+/// Host events on their way to the control loop, coalesced and taken in batches: an event still
+/// waiting to be taken is not queued again (the loop reads a domain's latest report when its round
+/// runs, so a second copy says nothing new), and the loop takes what is waiting when it looks for a
+/// due round, a few times a second, rather than being woken for each event. However fast a guest
+/// writes (as fast as xenstored lets it), the queue holds at most one event per domain and key, the
+/// loop pays for at most that many per look, and no other guest's event is ever dropped to make room,
+/// as a bounded buffer of the newest events would.
 public final class HostEventChannel: Sendable {
-    private let waiting = Mutex<Set<HostEvent>>([])
-    private let counts = Mutex(Counts())
-    private let continuation: AsyncStream<HostEvent>.Continuation
-    private let iterator: IteratorBox
+    /// An event and when the backend first saw it (the watch fired), for the report-to-round wait.
+    public struct TimedEvent: Sendable, Equatable {
+        public var event: HostEvent
+        public var at: ContinuousClock.Instant
+    }
+
+    private let state = Mutex(State())
+
+    private struct State {
+        var waiting: [TimedEvent] = []
+        var queued: Set<HostEvent> = []
+        var counts = Counts()
+    }
 
     /// Events offered by the backend, and how many of them were queued (the rest were already waiting).
     public struct Counts: Sendable, Equatable {
@@ -17,38 +28,28 @@ public final class HostEventChannel: Sendable {
         public var queued = 0
     }
 
-    public var counted: Counts { counts.withLock { $0 } }
+    public var counted: Counts { state.withLock { $0.counts } }
 
-    public init() {
-        let (stream, continuation) = AsyncStream.makeStream(of: HostEvent.self, bufferingPolicy: .unbounded)
-        self.continuation = continuation
-        iterator = IteratorBox(stream.makeAsyncIterator())
-    }
+    public init() {}
 
     /// Offers an event (any thread). Returns whether it was queued.
     @discardableResult
     public func send(_ e: HostEvent) -> Bool {
-        let fresh = waiting.withLock { $0.insert(e).inserted }
-        counts.withLock { $0.offered += 1; if fresh { $0.queued += 1 } }
-        if fresh { continuation.yield(e) }
-        return fresh
+        state.withLock { s in
+            s.counts.offered += 1
+            guard s.queued.insert(e).inserted else { return false }
+            s.counts.queued += 1
+            s.waiting.append(TimedEvent(event: e, at: .now))
+            return true
+        }
     }
 
-    /// The events, for their one consumer: taking one lets the same event be queued again.
-    public var events: AsyncStream<HostEvent> {
-        AsyncStream(unfolding: { [self] in
-            guard let e = await iterator.next() else { return nil }
-            waiting.withLock { _ = $0.remove(e) }
-            return e
-        })
-    }
-
-    public func finish() { continuation.finish() }
-
-    /// The one consumer's position in the stream.
-    private final class IteratorBox: @unchecked Sendable {
-        var base: AsyncStream<HostEvent>.Iterator
-        init(_ base: AsyncStream<HostEvent>.Iterator) { self.base = base }
-        func next() async -> HostEvent? { await base.next() }
+    /// Everything waiting, in the order it came, with when each was first offered; each event can be
+    /// queued again once taken.
+    public func take() -> [TimedEvent] {
+        state.withLock { s in
+            defer { s.waiting.removeAll(keepingCapacity: true); s.queued.removeAll(keepingCapacity: true) }
+            return s.waiting
+        }
     }
 }

@@ -38,7 +38,8 @@ public enum LoopEvaluation {
         var violations = [Violation]()
         let progressEvery = Swift.max(1, steps / 100)
         for k in 0..<steps {
-            for e in await host.advance(by: dt) { await loop.note(e) }
+            await host.advance(by: dt)
+            await loop.note(await host.takeEvents())
             let t = TimePoint(seconds: await host.seconds)
             guard let trigger = await loop.due(at: t), let d = await loop.round(trigger: trigger) else { continue }
             for o in d.outcomes where o.changed {
