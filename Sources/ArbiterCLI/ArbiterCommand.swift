@@ -190,17 +190,8 @@ struct Simulate: AsyncParsableCommand {
 
         let names = compare ? PolicyName.allCases : [policy]
         let bar = ProgressBar(enabled: isatty(2) == 1)
-        var results = [PolicyMetrics]()
-        for name in names {
-            if name == .arbiter {
-                // Ours is scored as it ships: the daemon's control loop over the simulated host.
-                let r = await LoopEvaluation.run(s, daemon: fileConfig?.daemon ?? DaemonSettings()) { bar.show(name.rawValue, $0) }
-                results.append(r.metrics)
-            } else {
-                var p = name.make(s)
-                results.append(Evaluation.run(s, policy: &p) { bar.show(name.rawValue, $0) })
-            }
-        }
+        // Ours is scored as it ships: the daemon's control loop over the simulated host.
+        let results = await LoopEvaluation.compare(s, policies: names, daemon: fileConfig?.daemon ?? DaemonSettings()) { bar.show($0, $1) }
         bar.finish()
         if json {
             print(SimulationReport.json(results, scenario: s))

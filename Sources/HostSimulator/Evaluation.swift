@@ -198,13 +198,4 @@ public enum Evaluation {
         progress?(1)
         return recorder.finish(policy: policy.name, rejectedReports: policy.rejectedReports)
     }
-
-    /// Runs every named policy on the same scenario and seed.
-    public static func compare(_ scenario: Scenario, policies: [PolicyName] = PolicyName.allCases,
-                               progress: ((String, Double) -> Void)? = nil) -> [PolicyMetrics] {
-        policies.map { name in
-            var p = name.make(scenario)
-            return run(scenario, policy: &p) { progress?(name.rawValue, $0) }
-        }
-    }
 }

@@ -120,11 +120,11 @@ struct ScenarioTests {
         #expect(vms.allSatisfy { $0.series.times.count > 100 && $0.provisioned.value > 0 })
     }
 
-    @Test func jsonKeepsTheContractNames() throws {
+    @Test func jsonKeepsTheContractNames() async throws {
         let s = try ScenarioFile.parse(BundledScenarios.named("hostile")!)
         var short = s
         short.hours = 0.05
-        let results = Evaluation.compare(short, policies: [.arbiter, .static])
+        let results = await LoopEvaluation.compare(short, policies: [.arbiter, .static])
         let json = SimulationReport.json(results, scenario: short)
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(doc["scenario"] as? String == "hostile" && doc["seed"] as? Int == 13)

@@ -55,4 +55,21 @@ public enum LoopEvaluation {
         let metrics = await host.metrics(policy: PolicyName.arbiter.rawValue, rejectedReports: await loop.rejectedReports)!
         return Result(metrics: metrics, lastDecision: await loop.lastDecision, rounds: await loop.rounds, violations: violations)
     }
+
+    /// Every named policy on the same scenario and seed: ours through the daemon's loop, the others on
+    /// the comparison's fixed rounds.
+    public static func compare(_ scenario: Scenario, policies: [PolicyName] = PolicyName.allCases,
+                               daemon: DaemonSettings = DaemonSettings(),
+                               progress: ((String, Double) -> Void)? = nil) async -> [PolicyMetrics] {
+        var results = [PolicyMetrics]()
+        for name in policies {
+            if name == .arbiter {
+                results.append(await run(scenario, daemon: daemon) { progress?(name.rawValue, $0) }.metrics)
+            } else {
+                var p = name.make(scenario)
+                results.append(Evaluation.run(scenario, policy: &p) { progress?(name.rawValue, $0) })
+            }
+        }
+        return results
+    }
 }
