@@ -11,7 +11,7 @@ import Logging
 public enum LoopEvaluation {
     public struct Result: Sendable {
         public var metrics: PolicyMetrics
-        /// The loop's last decision, and the names of its domains.
+        /// The loop's last decision.
         public var lastDecision: Decision?
         public var rounds: Int
         /// Invariant violations in any round (must stay empty).
