@@ -235,7 +235,6 @@ struct StoreOptions: ParsableArguments {
 
     func open() throws -> DecisionStore {
         let path = try db ?? loadConfig(config).daemon.database
-        guard FileManager.default.fileExists(atPath: path) else { throw CLIError("no decision store at \(path) (has the daemon run? --db PATH)") }
         let store: DecisionStore
         do { store = try DecisionStore(readingAt: path) } catch { throw CLIError("\(error)") }
         for w in store.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }

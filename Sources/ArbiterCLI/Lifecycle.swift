@@ -88,7 +88,7 @@ struct ReserveCommand: ParsableCommand {
 
     func validate() throws {
         guard case .size = try parseSizeSetting(size, flag: "SIZE") else { throw usageError("SIZE must be a size such as 512M or 2G") }
-        guard timeout.isFinite, timeout >= 1, timeout <= 3600 else { throw usageError("--timeout \(timeout): must be between 1 and 3600 seconds") }
+        try validateTimeout(timeout)
     }
 
     func run() throws {
@@ -142,7 +142,7 @@ struct StartCommand: ParsableCommand {
     var xlArguments: [String] = []
 
     func validate() throws {
-        guard timeout.isFinite, timeout >= 1, timeout <= 3600 else { throw usageError("--timeout \(timeout): must be between 1 and 3600 seconds") }
+        try validateTimeout(timeout)
     }
 
     func run() throws {
@@ -183,4 +183,9 @@ struct StartCommand: ParsableCommand {
         print("started \(domain.name) in \(formatFixed(took, decimals: 1)) s (waited \(formatFixed(waited, decimals: 1)) s for memory, "
               + "xl create \(formatFixed(Date().timeIntervalSince(t1), decimals: 1)) s)")
     }
+}
+
+/// `--timeout` of `reserve` and `start`: 1 to 3600 seconds, one line and exit 64 otherwise.
+func validateTimeout(_ seconds: Double) throws {
+    guard seconds.isFinite, seconds >= 1, seconds <= 3600 else { throw usageError("--timeout \(seconds): must be between 1 and 3600 seconds") }
 }

@@ -192,12 +192,13 @@ public actor ControlLoop {
         let legacy = pendingLegacy
         pendingPressure.removeAll(); pendingLegacy.removeAll()
         let readAt = ContinuousClock.now
-        for d in pressure.union(legacy) {
-            guard let w = writtenAt.removeValue(forKey: d) else { continue }
-            let lag = readAt - w
-            reportLag[d, default: Lag()].count += 1
-            reportLag[d, default: Lag()].total += lag
-            reportLag[d, default: Lag()].max = Swift.max(reportLag[d, default: Lag()].max, lag)
+        for (d, w) in writtenAt where pressure.contains(d) || legacy.contains(d) {
+            writtenAt[d] = nil
+            var l = reportLag[d, default: Lag()]
+            l.count += 1
+            l.total += readAt - w
+            l.max = Swift.max(l.max, readAt - w)
+            reportLag[d] = l
         }
         for d in domains where pressure.contains(d.domid) || legacy.contains(d.domid) {
             await readReports(d.domid, pressure: pressure.contains(d.domid), legacy: legacy.contains(d.domid),

@@ -34,7 +34,7 @@ public enum LoopEvaluation {
         let loop = ControlLoop(backend: host, store: nil, config: config, logger: logger,
                                now: { TimePoint(seconds: await host.seconds) }, settings: { await host.adminSettings() })
         let staticMax = Dictionary(uniqueKeysWithValues: await host.domains().map { ($0.domid, $0.staticMax) })
-        let adminMin = Dictionary(uniqueKeysWithValues: s.guests.filter(\.autostart).enumerated().map { (DomID(UInt16($0.offset + 1)), $0.element.adminMin) })
+        let admin = await host.adminSettings()
         var violations = [Violation]()
         let progressEvery = Swift.max(1, steps / 100)
         for k in 0..<steps {
@@ -43,7 +43,7 @@ public enum LoopEvaluation {
             let t = TimePoint(seconds: await host.seconds)
             guard let trigger = await loop.due(at: t), let d = await loop.round(trigger: trigger) else { continue }
             for o in d.outcomes where o.changed {
-                let floor = Swift.max(adminMin[o.domid].flatMap { $0 } ?? .zero, o.floor)
+                let floor = Swift.max(admin[o.domid]?.min ?? .zero, o.floor)
                 if o.target < floor && o.target < o.previousTarget { await host.floorViolated() }
             }
             if violations.count < 100 {
