@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
-// The Xen host memory arbiter. Dependency rule: GuestModel (pure) ← Arbiter (service library, the only
-// user of CXen) ← ArbiterCLI (the `arbiter` executable). The benchmark depends on GuestModel only.
+// The Xen host memory arbiter. Dependency rule: GuestModel (pure) ← Peers (pure) ← Arbiter (service library, the only
+// user of CXen) ← ArbiterCLI (the `arbiter` executable) and ArbiterBench.
 import PackageDescription
 
 let package = Package(
@@ -26,10 +26,13 @@ let package = Package(
         // The simulated Xen host: guest memory physics, balloons, reporters, xenstore, workloads, traces,
         // baseline policies and the evaluation harness. Pure like GuestModel (no Foundation, no I/O).
         .target(name: "HostSimulator", dependencies: ["GuestModel"]),
+        // The peers' rules (squeezed, qmemman, MoM, static) as round policies, each written from its
+        // own source: pure like GuestModel. The daemon can run or shadow any of them.
+        .target(name: "Peers", dependencies: ["GuestModel"]),
         // The decision store's schema: migrations/V*.sql, embedded in the binary, applied in order.
         .target(
             name: "ArbiterMigrations", path: "migrations", exclude: ["README.md"], sources: ["Migrations.swift"],
-            resources: [.embedInCode("V0001_initial.sql")]),
+            resources: [.embedInCode("V0001_initial.sql"), .embedInCode("V0002_policies.sql")]),
         // The shipped scenarios (scenarios/*.toml), embedded in the binary.
         .target(
             name: "BundledScenarios", path: "scenarios", exclude: ["README.md"], sources: ["BundledScenarios.swift"],
@@ -45,7 +48,7 @@ let package = Package(
         .target(
             name: "Arbiter",
             dependencies: [
-                "GuestModel", "HostSimulator", "BundledScenarios", "ArbiterMigrations", "CXen",
+                "GuestModel", "Peers", "HostSimulator", "BundledScenarios", "ArbiterMigrations", "CXen",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -65,6 +68,7 @@ let package = Package(
             dependencies: ["GuestModel", "HostSimulator", "Arbiter", "BundledScenarios", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GuestModelTests", dependencies: ["GuestModel"]),
         .testTarget(name: "HostSimulatorTests", dependencies: ["HostSimulator", "GuestModel"]),
+        .testTarget(name: "PeersTests", dependencies: ["Peers", "GuestModel"]),
         .testTarget(name: "ReporterTests", dependencies: ["ReporterCore", "GuestModel"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ArbiterTests",

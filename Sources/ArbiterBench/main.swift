@@ -1,6 +1,7 @@
 // arbiter-bench: times one full round (ingest/estimate + solve + pace) of the pure core for 10, 100,
 // 1,000 and 10,000 domains, and, in the same run, sorting the same number of Doubles as a reference.
 // A benchmark, not a test: it prints figures and asserts nothing. Build with -c release.
+import Arbiter
 import GuestModel
 import HostSimulator
 
@@ -183,16 +184,18 @@ if !sizes.isEmpty && extras {
           + "\(formatFixed(Double(median(junkTimes)) / Double(count), decimals: 0)) ns to reject a 1 KiB garbage line")
 }
 
-// The simulated host: one hour of host time for 50 guests (1 s physics steps, a round every 2 s,
-// every guest reporting every 2 s), under our policy and under the static baseline (physics alone).
+// The simulated host: one hour of host time for 50 guests (1 s physics steps, every guest reporting
+// every 2 s), the daemon's loop running our policy and the static baseline (physics alone).
 if !sizes.isEmpty && extras {
     let scenario = benchScenario(guests: 50, hostMemory: KiB(gib: 110))
     for name in [PolicyName.arbiter, .static] {
         var times = [Int64]()
         var stall = 0.0
         for _ in 0..<Swift.max(3, repeats / 8) {
-            var p = name.make(scenario)
-            times.append(nanos { stall = Evaluation.run(scenario, policy: &p).stallSeconds })
+            let start = ContinuousClock.now
+            stall = await LoopEvaluation.run(scenario, policy: name).metrics.stallSeconds
+            let d = ContinuousClock.now - start
+            times.append(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
         }
         print("simulator: 1 h of 50 guests under \(name.rawValue): \(fmtTime(median(times))) (stall \(formatFixed(stall, decimals: 0)) s)")
     }

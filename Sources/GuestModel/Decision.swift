@@ -134,6 +134,10 @@ public enum Reason: String, Sendable, Equatable, CaseIterable, CustomStringConve
     case fencedUncooperative = "fenced:uncooperative"
     /// Floors exceed the host: everyone at their floor; an alert is raised.
     case infeasible = "held:floors-exceed-host"
+    /// Raised by the rule of the peer policy the daemon runs (`[daemon] policy`), or would be (a shadow).
+    case policyGrow = "policy:grow"
+    /// Lowered by the rule of the peer policy the daemon runs, or would be (a shadow).
+    case policyShrink = "policy:shrink"
 
     public var description: String { rawValue }
 
@@ -164,6 +168,8 @@ public enum Reason: String, Sendable, Equatable, CaseIterable, CustomStringConve
         case .heldQuarantine: "a report of it was rejected recently: it may not grow yet"
         case .fencedUncooperative: "its balloon gave back too little for too long: held at what it really has"
         case .infeasible: "the floors exceed the host: everyone is held at their floor"
+        case .policyGrow: "raised by the rule of the policy that decided (see the round's policy)"
+        case .policyShrink: "lowered by the rule of the policy that decided (see the round's policy)"
         }
     }
 }
@@ -206,6 +212,17 @@ public struct DomainOutcome: Sendable, Equatable {
     /// Its balloon is marked uncooperative.
     public var uncooperative = false
     public var changed: Bool { target != previousTarget }
+
+    public init(domid: DomID, status: ReportStatus, floor: KiB, floorKind: FloorKind, demand: KiB, ceiling: KiB, weight: Double,
+                workingSet: KiB?, cheapShrinkEdge: KiB, stall: Double?, critical: Bool, allocation: KiB, basis: ShareBasis,
+                actual: KiB, previousTarget: KiB, target: KiB, reason: Reason, paced: Bool,
+                quarantined: Bool = false, uncooperative: Bool = false) {
+        self.domid = domid; self.status = status; self.floor = floor; self.floorKind = floorKind; self.demand = demand
+        self.ceiling = ceiling; self.weight = weight; self.workingSet = workingSet; self.cheapShrinkEdge = cheapShrinkEdge
+        self.stall = stall; self.critical = critical; self.allocation = allocation; self.basis = basis; self.actual = actual
+        self.previousTarget = previousTarget; self.target = target; self.reason = reason; self.paced = paced
+        self.quarantined = quarantined; self.uncooperative = uncooperative
+    }
 }
 
 /// Something an admin must hear about.
@@ -242,6 +259,13 @@ public struct Decision: Sendable, Equatable {
     public var shortfall: KiB
     public var outcomes: [DomainOutcome]
     public var alerts: [Alert]
+
+    public init(at: TimePoint, budget: KiB, free: KiB, reserve: KiB, held: KiB = .zero, growBudget: KiB, phase: SharePhase,
+                level: Double?, shortfall: KiB, outcomes: [DomainOutcome], alerts: [Alert]) {
+        self.at = at; self.budget = budget; self.free = free; self.reserve = reserve; self.held = held
+        self.growBudget = growBudget; self.phase = phase; self.level = level; self.shortfall = shortfall
+        self.outcomes = outcomes; self.alerts = alerts
+    }
 
     /// The targets to push: only the domains whose target changed.
     public var changes: [DomainOutcome] { outcomes.filter(\.changed) }

@@ -11,6 +11,7 @@
 /// | `v` | – | yes | protocol version, must be `1` |
 /// | `seq` | ms | yes | the reporter's CLOCK_BOOTTIME in milliseconds; strictly increasing |
 /// | `mem_total_kb`, `mem_available_kb` | KiB | yes | /proc/meminfo MemTotal, MemAvailable |
+/// | `mem_free_kb`, `buffers_kb`, `cached_kb` | KiB | no | /proc/meminfo MemFree, Buffers, Cached (what qmemman and MoM read) |
 /// | `active_anon_kb`, `inactive_anon_kb`, `active_file_kb`, `inactive_file_kb`, `dirty_kb`, `committed_as_kb`, `swap_total_kb`, `swap_free_kb` | KiB | no | /proc/meminfo |
 /// | `psi_some_avg10`, `psi_full_avg10` | % | no | /proc/pressure/memory avg10 (0–100) |
 /// | `psi_some_total_us`, `psi_full_total_us` | µs counter | no | /proc/pressure/memory total |
@@ -28,7 +29,7 @@
 /// nothing from them that `1.00` would not give it.
 ///
 /// Relations every real kernel keeps (`inconsistent`, `out-of-range`): MemAvailable ≤ MemTotal; the
-/// LRU lists fit in MemTotal; Dirty ≤ MemTotal; SwapFree ≤ SwapTotal, sent together; PSI full ≤ some;
+/// LRU lists fit in MemTotal; MemFree + Buffers + Cached fit in MemTotal (disjoint page sets); Dirty ≤ MemTotal; SwapFree ≤ SwapTotal, sent together; PSI full ≤ some;
 /// MemTotal ≥ 16 MiB (`ReportLimits.minMemTotalKiB`: a PV guest needs ~100 MiB to boot, the
 /// smallest floor is 128 MiB); and Active(anon) + Inactive(anon) + MemAvailable ≤ MemTotal +
 /// max(16 MiB, MemTotal / 16). Anonymous LRU pages are in use, so they are disjoint from MemFree, the
@@ -67,6 +68,10 @@ public struct GuestReport: Sendable, Equatable {
     public var seq: UInt64?
     public var memTotal: KiB
     public var memAvailable: KiB
+    /// /proc/meminfo MemFree, Buffers and Cached: what qmemman's and MoM's rules read.
+    public var memFree: KiB?
+    public var buffers: KiB?
+    public var cached: KiB?
     public var activeAnon: KiB?
     public var inactiveAnon: KiB?
     public var activeFile: KiB?
@@ -195,7 +200,7 @@ public struct ReportLimits: Sendable, Equatable {
 /// that need history live in `ReportTracker`.
 public enum ReportParser {
     @usableFromInline enum Field: Int, CaseIterable {
-        case v, seq, memTotal, memAvailable, activeAnon, inactiveAnon, activeFile, inactiveFile, dirty
+        case v, seq, memTotal, memAvailable, memFree, buffers, cached, activeAnon, inactiveAnon, activeFile, inactiveFile, dirty
         case committedAS, swapTotal, swapFree, psiSomeAvg10, psiFullAvg10, psiSomeTotal, psiFullTotal
         case pgmajfault, refaultAnon, refaultFile, pswpin, pswpout
 
@@ -205,6 +210,9 @@ public enum ReportParser {
             case .seq: "seq"
             case .memTotal: "mem_total_kb"
             case .memAvailable: "mem_available_kb"
+            case .memFree: "mem_free_kb"
+            case .buffers: "buffers_kb"
+            case .cached: "cached_kb"
             case .activeAnon: "active_anon_kb"
             case .inactiveAnon: "inactive_anon_kb"
             case .activeFile: "active_file_kb"
@@ -230,7 +238,7 @@ public enum ReportParser {
             switch self {
             case .v: .version
             case .seq: .sequence
-            case .memTotal, .memAvailable, .activeAnon, .inactiveAnon, .activeFile, .inactiveFile, .dirty,
+            case .memTotal, .memAvailable, .memFree, .buffers, .cached, .activeAnon, .inactiveAnon, .activeFile, .inactiveFile, .dirty,
                  .committedAS, .swapTotal, .swapFree: .kib
             case .psiSomeAvg10, .psiFullAvg10: .percent
             case .psiSomeTotal, .psiFullTotal, .pgmajfault, .refaultAnon, .refaultFile, .pswpin, .pswpout: .counter
@@ -315,6 +323,9 @@ public enum ReportParser {
 
         var r = GuestReport(source: .reporter, seq: values[Field.seq.rawValue],
                             memTotal: kib(.memTotal)!, memAvailable: kib(.memAvailable)!)
+        r.memFree = kib(.memFree)
+        r.buffers = kib(.buffers)
+        r.cached = kib(.cached)
         r.activeAnon = kib(.activeAnon)
         r.inactiveAnon = kib(.inactiveAnon)
         r.activeFile = kib(.activeFile)
@@ -375,6 +386,8 @@ public enum ReportParser {
         let lru = [r.activeAnon, r.inactiveAnon, r.activeFile, r.inactiveFile].reduce(Int64(0)) { $0 + ($1?.value ?? 0) }
         if lru > total { return "LRU lists (\(lru) KiB) exceed mem_total_kb \(total)" }
         if let d = r.dirty, d.value > total { return "dirty_kb exceeds mem_total_kb" }
+        let pages = (r.memFree?.value ?? 0) + (r.buffers?.value ?? 0) + (r.cached?.value ?? 0)
+        if pages > total { return "mem_free_kb + buffers_kb + cached_kb (\(pages) KiB) exceed mem_total_kb \(total)" }
         if let st = r.swapTotal, let sf = r.swapFree, sf > st { return "swap_free_kb > swap_total_kb" }
         if (r.swapTotal == nil) != (r.swapFree == nil) { return "swap_total_kb and swap_free_kb come together" }
         // full ⊂ some: all tasks stalled implies at least one stalled (allow the kernel's rounding).
@@ -488,6 +501,7 @@ extension GuestReport {
         func kib(_ key: String, _ v: KiB?) { if let v { s += " \(key)=\(v.value)" } }
         func count(_ key: String, _ v: UInt64?) { if let v { s += " \(key)=\(v)" } }
         func pct(_ key: String, _ v: Double?) { if let v { s += " \(key)=\(formatFixed(Swift.min(100, Swift.max(0, v)), decimals: 2))" } }
+        kib("mem_free_kb", memFree); kib("buffers_kb", buffers); kib("cached_kb", cached)
         kib("active_anon_kb", activeAnon); kib("inactive_anon_kb", inactiveAnon)
         kib("active_file_kb", activeFile); kib("inactive_file_kb", inactiveFile)
         kib("dirty_kb", dirty); kib("committed_as_kb", committedAS)

@@ -9,8 +9,6 @@ public struct Scenario: Sendable, Equatable {
     public var hours: Double = 1
     /// Physics step.
     public var stepSeconds = 1.0
-    /// How often every policy decides.
-    public var roundSeconds = 2.0
     /// Host RAM, and what Xen and dom0 keep of it; guests share the rest (the pool).
     public var hostMemory: KiB
     public var xenReserve: KiB
@@ -38,7 +36,6 @@ public struct Scenario: Sendable, Equatable {
         if guests.count >= Int(DomID.firstReserved) - 1 { p.append("too many guests") }
         if !(hours > 0 && hours <= 24 * 31) { p.append("hours must be between 0 and 744") }
         if !(stepSeconds > 0 && stepSeconds <= 60) { p.append("step_seconds must be between 0 and 60") }
-        if !(roundSeconds >= stepSeconds && roundSeconds <= 3600) { p.append("round_seconds must be at least step_seconds and at most 3600") }
         let boot = guests.filter(\.autostart).reduce(Int64(0)) { $0 + Swift.min($1.boot, $1.staticMax).value }
         if !guests.contains(where: \.autostart) { p.append("no guest boots with the host (every one has autostart = false)") }
         var names = Set<String>()
@@ -110,16 +107,16 @@ public enum SetTargetError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// What the oracle (and in-guest policies such as selfballoon) may know that dom0 does not.
+/// What the clairvoyant reference may know that dom0 does not.
 public struct GuestTruth: Sendable, Equatable {
     /// The working set now, and the largest over the look-ahead window, in KiB of allocation
     /// (kernel overhead included).
     public var workingSet: KiB
     public var peakAhead: KiB
-    /// Committed_AS as the guest kernel counts it (guest terms).
-    public var committedAS: KiB
-    /// Allocation the guest kernel keeps for itself (allocation − MemTotal).
-    public var overhead: KiB
+    public init(workingSet: KiB, peakAhead: KiB) {
+        self.workingSet = workingSet
+        self.peakAhead = peakAhead
+    }
 }
 
 /// The simulated Xen host: guests with memory physics, Xen's free memory, and a xenstore that
@@ -134,8 +131,10 @@ public struct SimHost: Sendable {
     var pending: [XenstoreWrite] = []
     /// Current value of every guest-written key (what a xenstore read returns).
     public private(set) var store: [DomID: [String: String]] = [:]
-    /// Oracle look-ahead: roughly how long a balloon takes to move a working set.
+    /// The clairvoyant reference's look-ahead: roughly how long a balloon takes to move a working set.
     public var lookAhead = 30.0
+    /// Every guest's kernel runs xen-selfballoon (setting its own target).
+    public var selfballooning = false
 
     public init(scenario: Scenario) {
         rng = SplitMix64(seed: scenario.seed)
@@ -205,6 +204,7 @@ public struct SimHost: Sendable {
                 guests[i].life = .running
             case .running: break
             }
+            if selfballooning { guests[i].selfballoon(at: seconds) }
             guests[i].step(dt: dt, t: seconds, hostFree: &free)
             let w = guests[i].writes(at: seconds, rng: &rng)
             if !w.isEmpty { pending.append(contentsOf: w) }
@@ -244,15 +244,13 @@ public struct SimHost: Sendable {
         guests[i].target = target.asDouble
     }
 
-    /// What only an oracle knows.
+    /// What only a clairvoyant knows.
     public func truth() -> [GuestTruth] {
         guests.map { g in
             let w = g.spec.workload
             let ahead = w.peakWorkingSet(from: seconds, window: lookAhead)
             let now = g.workingSet + w.coldAnon(at: seconds)
-            return GuestTruth(workingSet: KiB(Int64(now + g.overhead)), peakAhead: KiB(Int64(ahead + g.overhead)),
-                              committedAS: KiB(Int64((g.workingSet * g.spec.anonFraction + w.coldAnon(at: seconds)) * 1.25 + 100 * 1024)),
-                              overhead: KiB(Int64(g.overhead)))
+            return GuestTruth(workingSet: KiB(Int64(now + g.overhead)), peakAhead: KiB(Int64(ahead + g.overhead)))
         }
     }
 }

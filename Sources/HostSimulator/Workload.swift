@@ -58,7 +58,7 @@ public enum Workload: Sendable, Equatable {
         return out
     }
 
-    /// The largest working set over `t..<t+window` (the oracle's look-ahead), sampled every `step` s.
+    /// The largest working set over `t..<t+window` (the clairvoyant reference's look-ahead), sampled every `step` s.
     public func peakWorkingSet(from t: Double, window: Double, step: Double = 5) -> Double {
         var m = workingSet(at: t)
         var x = t + step
@@ -76,4 +76,24 @@ func sine(_ x: Double) -> Double {
     if y > Double.pi / 2 { y = Double.pi - y } else if y < -Double.pi / 2 { y = -Double.pi - y }
     let y2 = y * y
     return y * (1 - y2 / 6 * (1 - y2 / 20 * (1 - y2 / 42 * (1 - y2 / 72))))
+}
+
+/// e^x without Foundation: x = k·ln 2 + r with |r| ≤ ln 2 / 2, then a Taylor series (relative error
+/// below 1e-15), scaled by 2^k.
+func exp1(_ x: Double) -> Double {
+    if x < -700 { return 0 }
+    if x > 700 { return .infinity }
+    let ln2 = 0.693_147_180_559_945_3
+    let k = (x / ln2).rounded()
+    let r = x - k * ln2
+    var term = 1.0, sum = 1.0
+    for n in 1...16 { term *= r / Double(n); sum += term }
+    return sum * Double(sign: .plus, exponent: Int(k), significand: 1)
+}
+
+/// b^n for a whole n ≥ 0.
+func pow1(_ b: Double, _ n: Double) -> Double {
+    var out = 1.0
+    for _ in 0..<Int(n) { out *= b }
+    return out
 }

@@ -64,6 +64,11 @@ public enum Proc {
         let available = Swift.min(total, m["MemAvailable"] ?? estimate)
         var r = GuestReport(source: .reporter, seq: seqMs, memTotal: KiB(total), memAvailable: KiB(available))
         func kib(_ key: String) -> KiB? { m[key].map { KiB(Swift.min($0, total)) } }
+        r.memFree = kib("MemFree")
+        r.buffers = kib("Buffers")
+        r.cached = kib("Cached")
+        // Disjoint on a consistent read; one that raced drops them.
+        if (r.memFree?.value ?? 0) + (r.buffers?.value ?? 0) + (r.cached?.value ?? 0) > total { r.memFree = nil; r.buffers = nil; r.cached = nil }
         r.activeAnon = kib("Active(anon)")
         r.inactiveAnon = kib("Inactive(anon)")
         r.activeFile = kib("Active(file)")

@@ -19,12 +19,12 @@ struct ScenarioTests {
     }
 
     @Test(arguments: BundledScenarios.all.map(\.name))
-    func ourPolicyHasNoFloorViolationsOnShippedScenarios(name: String) throws {
+    func ourPolicyHasNoFloorViolationsOnShippedScenarios(name: String) async throws {
         let s = try ScenarioFile.parse(BundledScenarios.named(name)!)
-        var p = ArbiterPolicy(config: s.policy)
-        let m = Evaluation.run(s, policy: &p)
+        let r = await LoopEvaluation.run(s)
+        let m = r.metrics
         #expect(m.floorViolations == 0, "\(name)")
-        #expect(p.violations.isEmpty, "\(name): \(p.violations.prefix(3))")
+        #expect(r.violations.isEmpty, "\(name): \(r.violations.prefix(3))")
         #expect(m.refusedTargets == 0, "\(name)")
     }
 
@@ -83,7 +83,7 @@ struct ScenarioTests {
         #expect(s.guests[0].behaviour == .legacy && s.guests[0].boot == KiB(gib: 1))
     }
 
-    @Test func traceScenariosLoadAnyFileInTheFormat() throws {
+    @Test func traceScenariosLoadAnyFileInTheFormat() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-trace-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -95,9 +95,8 @@ struct ScenarioTests {
         #expect(s.guests.map(\.name) == ["v0", "v1", "v2"])
         #expect(s.hours == 1 && s.pool == KiB(gib: 8))
         #expect(s.problems().isEmpty)
-        var p = ArbiterPolicy(config: s.policy)
-        let m = Evaluation.run(s, policy: &p)
-        #expect(m.floorViolations == 0 && p.violations.isEmpty)
+        let r = await LoopEvaluation.run(s)
+        #expect(r.metrics.floorViolations == 0 && r.violations.isEmpty)
         // A scenario file can follow one VM of a trace.
         let sc = try ScenarioFile.parse("""
             name = "t"

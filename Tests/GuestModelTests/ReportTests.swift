@@ -1,7 +1,7 @@
 import Testing
 @testable import GuestModel
 
-let fullLine = "v=1 seq=120000 mem_total_kb=4000000 mem_available_kb=1000000 active_anon_kb=1500000 inactive_anon_kb=500000 active_file_kb=600000 inactive_file_kb=300000 dirty_kb=2000 committed_as_kb=3500000 swap_total_kb=1000000 swap_free_kb=900000 psi_some_avg10=1.25 psi_full_avg10=0.50 psi_some_total_us=5000000 psi_full_total_us=1000000 pgmajfault=1000 workingset_refault_anon=10 workingset_refault_file=200 pswpin=5 pswpout=7"
+let fullLine = "v=1 seq=120000 mem_total_kb=4000000 mem_available_kb=1000000 mem_free_kb=150000 buffers_kb=50000 cached_kb=820000 active_anon_kb=1500000 inactive_anon_kb=500000 active_file_kb=600000 inactive_file_kb=300000 dirty_kb=2000 committed_as_kb=3500000 swap_total_kb=1000000 swap_free_kb=900000 psi_some_avg10=1.25 psi_full_avg10=0.50 psi_some_total_us=5000000 psi_full_total_us=1000000 pgmajfault=1000 workingset_refault_anon=10 workingset_refault_file=200 pswpin=5 pswpout=7"
 
 @Suite("Reporter line parsing")
 struct ReportParserTests {
@@ -19,7 +19,9 @@ struct ReportParserTests {
         #expect(r.counters.pgmajfault == 1000 && r.counters.refaultAnon == 10 && r.counters.refaultFile == 200)
         #expect(r.counters.pswpin == 5 && r.counters.pswpout == 7)
         #expect(r.used == KiB(3_000_000))
-        #expect(ReportParser.keys.count == 21)
+        #expect(r.memFree == KiB(150_000) && r.buffers == KiB(50_000) && r.cached == KiB(820_000))
+        #expect(ReportParser.keys.count == 24)
+        #expect(r.line() == fullLine)
     }
 
     @Test func minimalLineAndTrailingNewline() throws {
@@ -60,6 +62,7 @@ struct ReportParserTests {
         ("v=1 seq=1 mem_total_kb=0 mem_available_kb=0", "inconsistent"),
         ("v=1 seq=1 mem_total_kb=100 mem_available_kb=40 active_anon_kb=80 active_file_kb=80", "inconsistent"),
         ("v=1 seq=1 mem_total_kb=100 mem_available_kb=40 swap_total_kb=10 swap_free_kb=20", "inconsistent"),
+        ("v=1 seq=1 mem_total_kb=100 mem_available_kb=40 mem_free_kb=40 buffers_kb=10 cached_kb=51", "inconsistent"),
         ("v=1 seq=1 mem_total_kb=100 mem_available_kb=40 swap_total_kb=10", "inconsistent"),
         ("v=1 seq=1 mem_total_kb=100 mem_available_kb=40 psi_some_avg10=1 psi_full_avg10=5", "inconsistent"),
         ("v=1 seq=1 mem_total_kb=100 mem_available_kb=40 psi_some_total_us=1 psi_full_total_us=5", "inconsistent"),

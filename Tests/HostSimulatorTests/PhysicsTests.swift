@@ -26,7 +26,8 @@ struct PhysicsTests {
     @Test func aGuestAtItsWorkingSetDoesNotStall() {
         var g = guest(ws: KiB(gib: 1), boot: KiB(mib: 1200))
         var free = 0.0
-        let need = KiB(gib: 1).asDouble + g.overhead
+        // The working set, what the kernel keeps for itself and the free pages it keeps (its high watermark).
+        let need = KiB(gib: 1).asDouble + g.overhead + g.totalReserve
         #expect(settle(&g, target: need + 4096, seconds: 120, hostFree: &free) == 0)
         #expect(g.deficit == 0)
     }
@@ -36,7 +37,7 @@ struct PhysicsTests {
         for squeeze in [0.0, 0.1, 0.2, 0.4] {
             var g = guest(ws: KiB(gib: 2), boot: KiB(gib: 3), swap: KiB(gib: 2))
             var free = 0.0
-            let need = KiB(gib: 2).asDouble + g.overhead
+            let need = KiB(gib: 2).asDouble + g.overhead + g.totalReserve + 4096
             stalls.append(settle(&g, target: need * (1 - squeeze), seconds: 300, hostFree: &free))
         }
         #expect(stalls[0] == 0)
@@ -81,7 +82,9 @@ struct PhysicsTests {
         var g = guest(ws: KiB(mib: 500), boot: KiB(gib: 4))
         var free = 0.0
         _ = settle(&g, target: g.actual, seconds: 200, hostFree: &free)
-        #expect(g.clean + g.dirty > KiB(mib: 1000).asDouble)
+        #expect(g.file.cold > KiB(mib: 1000).asDouble)
+        // Read once, it sits on the inactive list.
+        #expect(g.file.inactiveCold > g.file.activeCold)
         // Taking 1 GiB back costs nothing: it was cache.
         let stall = settle(&g, target: g.actual - KiB(gib: 1).asDouble, seconds: 30, hostFree: &free)
         #expect(stall == 0 && g.deficit == 0)
@@ -91,11 +94,52 @@ struct PhysicsTests {
         var g = guest(ws: KiB(gib: 1), boot: KiB(gib: 2), swap: KiB(gib: 1))
         var free = 0.0
         _ = settle(&g, target: g.actual, seconds: 30, hostFree: &free)
-        let r = try ReportParser.parse(g.pressureLine(seqMs: 30_000, noise: 0)).get()
+        let r = try ReportParser.parse(g.pressureLine(seqMs: 30_000)).get()
         #expect(abs(r.memTotal.asDouble - g.usableSize) < 1)
         #expect(abs(r.memAvailable.asDouble - g.available) < 1)
+        #expect(abs(r.memFree!.asDouble - g.free) < 1 && abs(r.cached!.asDouble - g.file.total) < 1)
         #expect(r.swapTotal == KiB(gib: 1) && r.swapFree == KiB(gib: 1))
         #expect(r.psiSomeAvg10 == 0)
+        // The kernel keeps free memory near its high watermark once the cache has filled it.
+        var h = guest(ws: KiB(mib: 300), boot: KiB(gib: 1))
+        var hf = 0.0
+        _ = settle(&h, target: h.actual, seconds: 600, hostFree: &hf)
+        #expect(h.free >= h.watermarks.min && h.free <= h.watermarks.high + 1)
+    }
+
+    /// What the lists show lags what the workload does, as on a real kernel: pages that left the working
+    /// set stay on the active list until the inactive list runs short, so Active(file) is no reading of
+    /// the hidden working set.
+    @Test func activeFileLagsTheWorkingSet() throws {
+        var spec = GuestSpec(name: "g", workload: .spike(base: KiB(mib: 200), peak: KiB(gib: 1), at: 0, seconds: 60, every: nil),
+                             staticMax: KiB(gib: 4), boot: KiB(gib: 3))
+        spec.anonFraction = 0
+        var g = SimGuest(spec: spec, domid: DomID(1), reportPhase: 0)
+        var free = 0.0
+        for s in 1...70 { g.step(dt: 1, t: Double(s), hostFree: &free) }
+        let r = try ReportParser.parse(g.pressureLine(seqMs: 70_000)).get()
+        // 10 s after the working set fell to 200 MiB, the active list still holds the spike's pages.
+        #expect(r.activeFile!.asDouble > KiB(mib: 900).asDouble)
+        #expect(g.file.hot <= KiB(mib: 200).asDouble + 1)
+    }
+
+    /// PSI comes from the time tasks wait on faults, averaged the kernel's way every 2 s: its total is
+    /// the waiting the simulator scores, and avg10 trails it.
+    @Test func psiIsTheWaitingAveragedEveryTwoSeconds() throws {
+        var g = guest(ws: KiB(gib: 2), boot: KiB(gib: 3), swap: KiB(gib: 2))
+        var free = 0.0
+        g.target = KiB(mib: 1600).asDouble
+        var scored = 0.0
+        for s in 1...41 {
+            g.step(dt: 1, t: Double(s), hostFree: &free)
+            scored += g.stall
+            if s == 1 { #expect(g.someAvg[0] == 0, "no update before 2 s") }
+        }
+        let r = try ReportParser.parse(g.pressureLine(seqMs: 41_000)).get()
+        #expect(abs(Double(r.counters.psiSomeTotalUs!) / 1_000_000 - scored) < 0.01)
+        #expect(r.psiSomeAvg10! > 0 && r.psiSomeAvg10! <= 100)
+        #expect(r.counters.psiFullTotalUs! < r.counters.psiSomeTotalUs!)
+        #expect(r.counters.refaultFile! > 0)
     }
 }
 

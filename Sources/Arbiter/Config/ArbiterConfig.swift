@@ -1,4 +1,5 @@
 import GuestModel
+import Peers
 
 import Foundation
 
@@ -64,6 +65,9 @@ public struct DaemonSettings: Sendable, Equatable {
     public var backend: BackendKind = .auto
     /// Let `backend = "sim"` run on a Xen control domain (refused otherwise).
     public var simOnDom0 = false
+    /// The policy whose targets are pushed, and those that only decide and are recorded.
+    public var policy = PolicyKind.arbiter
+    public var shadow = [PolicyKind]()
     /// The decision store (SQLite, WAL).
     public var database = "/var/lib/arbiter/decisions.sqlite"
     /// The control socket (mode 0600) for `list`, `top` and `set`.
@@ -92,6 +96,8 @@ public struct DaemonSettings: Sendable, Equatable {
     public func problems() -> [String] {
         var p = [String]()
         if database.isEmpty { p.append("daemon.database must not be empty") }
+        if shadow.contains(policy) { p.append("daemon.shadow lists \(policy.rawValue), the policy that decides: it would shadow itself") }
+        if Set(shadow).count != shadow.count { p.append("daemon.shadow lists a policy twice") }
         if socket.isEmpty || socket.utf8.count > 100 { p.append("daemon.socket must be a path of at most 100 bytes") }
         if !(tickSeconds > 0 && tickSeconds <= 3600) { p.append("daemon.tick_seconds must be between 0 and 3600") }
         if !(minRoundIntervalSeconds >= 0.05 && minRoundIntervalSeconds <= tickSeconds) {

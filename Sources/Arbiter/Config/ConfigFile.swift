@@ -1,4 +1,5 @@
 import GuestModel
+import Peers
 import TOMLKit
 
 /// A configuration problem, naming the key (and its line where the file has one).
@@ -35,6 +36,8 @@ public enum ConfigFile {
         case bool(any WritableKeyPath<ArbiterConfig, Bool> & Sendable)
         case string(any WritableKeyPath<ArbiterConfig, String> & Sendable)
         case backend
+        case policy
+        case shadow
         case silent
         case surplus
     }
@@ -149,6 +152,10 @@ public enum ConfigFile {
 
         Key(section: "daemon", name: "backend", kind: .backend,
             doc: "\"auto\": \"xen\" on a Xen control domain (/proc/xen/capabilities), \"sim\" where there is no Xen; \"sim\" on a dom0 needs sim.on_dom0."),
+        Key(section: "daemon", name: "policy", kind: .policy,
+            doc: "The policy whose targets are pushed: \"arbiter\", or a peer's rule for comparison (\"qmemman\", \"squeezed\", \"mom\", \"static\")."),
+        Key(section: "daemon", name: "shadow", kind: .shadow,
+            doc: "Policies that decide every round from the same inputs and are recorded, never pushed (`arbiter report --compare`, `explain`)."),
         Key(section: "daemon", name: "database", kind: .string(\.daemon.database),
             doc: "The decision store: one SQLite file (WAL); its folder must exist."),
         Key(section: "daemon", name: "socket", kind: .string(\.daemon.socket),
@@ -271,6 +278,21 @@ public enum ConfigFile {
                 return "expected one of \(BackendKind.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \(describe(value))"
             }
             config.daemon.backend = b
+        case .policy:
+            guard let s = value.string, let p = PolicyKind(rawValue: s) else {
+                return "expected one of \(PolicyKind.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \(describe(value))"
+            }
+            config.daemon.policy = p
+        case .shadow:
+            guard let array = value.array else { return "expected a list such as [\"qmemman\", \"squeezed\"], got \(describe(value))" }
+            var kinds = [PolicyKind]()
+            for v in array {
+                guard let s = v.string, let p = PolicyKind(rawValue: s) else {
+                    return "expected policy names (\(PolicyKind.allCases.map(\.rawValue).joined(separator: ", "))), got \(describe(v))"
+                }
+                kinds.append(p)
+            }
+            config.daemon.shadow = kinds
         case .double(let path):
             // TOML distinguishes 1 from 1.0; accept both for a real-valued key.
             if let d = value.double { config[keyPath: path] = d } else if let i = value.int { config[keyPath: path] = Double(i) }
@@ -312,6 +334,8 @@ public enum ConfigFile {
         switch key.kind {
         case .string(let p): return "\"" + c[keyPath: p] + "\""
         case .backend: return "\"" + c.daemon.backend.rawValue + "\""
+        case .policy: return "\"" + c.daemon.policy.rawValue + "\""
+        case .shadow: return "[" + c.daemon.shadow.map { "\"\($0.rawValue)\"" }.joined(separator: ", ") + "]"
         case .double(let p): return renderDouble(c[keyPath: p])
         case .int(let p): return String(c[keyPath: p])
         case .int64(let p): return String(c[keyPath: p])

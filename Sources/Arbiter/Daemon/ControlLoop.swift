@@ -1,6 +1,7 @@
 import Foundation
 import GuestModel
 import Logging
+import Peers
 
 /// Per-domain admin settings as the control loop applies them.
 public struct AdminSetting: Sendable, Equatable {
@@ -23,7 +24,12 @@ public actor ControlLoop {
     let store: DecisionStore?
     let logger: Logger
     public private(set) var config: ArbiterConfig
-    public private(set) var arbitration: Arbitration
+    /// The policy whose targets are pushed (`[daemon] policy`), and those that decide from the same
+    /// inputs and are only recorded (`[daemon] shadow`).
+    public private(set) var policy: any RoundPolicy
+    var shadows: [any RoundPolicy]
+    /// The shadows' decisions of the last round, by policy name.
+    public private(set) var lastShadows = [String: Decision]()
     /// Monotonic time for the core (the simulated host's clock, or the machine's).
     let now: @Sendable () async -> TimePoint
     let wall: @Sendable () -> Date
@@ -39,6 +45,8 @@ public actor ControlLoop {
     var pendingLegacy = Set<DomID>()
     var names = [DomID: String]()
     var lastRecorded = [DomID: Recorded]()
+    /// Each shadow's target last recorded, per domain.
+    var lastShadowRecorded = [String: [DomID: KiB]]()
     /// Every domain of the last host read, whatever its phase: a domain missing from the next read was
     /// released (destroyed, or saved and gone).
     var seen = [DomID: DomainInfo]()
@@ -73,8 +81,9 @@ public actor ControlLoop {
         }
     }
 
+    /// `policy`: one to run instead of `config.daemon.policy` (the simulator's references).
     public init(backend: any HostBackend, store: DecisionStore?, config: ArbiterConfig, logger: Logger,
-                now: @escaping @Sendable () async -> TimePoint, wall: @escaping @Sendable () -> Date = { Date() },
+                policy: (any RoundPolicy)? = nil, now: @escaping @Sendable () async -> TimePoint, wall: @escaping @Sendable () -> Date = { Date() },
                 settings: @escaping @Sendable () async -> [DomID: AdminSetting] = { [:] }) {
         self.backend = backend
         self.store = store
@@ -83,7 +92,8 @@ public actor ControlLoop {
         self.now = now
         self.wall = wall
         self.settings = settings
-        arbitration = Arbitration(config: config.policy)
+        self.policy = policy ?? config.daemon.policy.make(config.policy)
+        shadows = config.daemon.shadow.map { $0.make(config.policy) }
         if let saved = try? store?.settings() { overrides = saved }
     }
 
@@ -124,8 +134,16 @@ public actor ControlLoop {
     }
 
     public func reconfigure(_ new: ArbiterConfig) {
+        if new.daemon.policy != config.daemon.policy {
+            logger.notice("policy changed: \(policy.name) -> \(new.daemon.policy.rawValue); the new one starts without history")
+            policy = new.daemon.policy.make(new.policy)
+        }
+        let kept = Dictionary(shadows.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        shadows = new.daemon.shadow.map { kept[$0.rawValue] ?? $0.make(new.policy) }
+        lastShadows = lastShadows.filter { name, _ in shadows.contains { $0.name == name } }
         config = new
-        arbitration.config = new.policy
+        policy.reconfigure(new.policy)
+        for i in shadows.indices { shadows[i].reconfigure(new.policy) }
     }
 
     /// How long written reports waited for the round that read them (wall clock), per domain.
@@ -215,7 +233,9 @@ public actor ControlLoop {
         let held = reservations.held
         // Only a start asked for frees memory at the fast pace; a restart's hold is memory already free.
         let urgent = reservations.open.contains { $0.status == .pending && $0.kind == .start }
-        let decision = arbitration.step(HostSnapshot(free: memory.free, domains: facts, held: held, urgent: urgent), now: t)
+        let snapshot = HostSnapshot(free: memory.free, domains: facts, held: held, urgent: urgent)
+        let decision = policy.step(snapshot, now: t)
+        for i in shadows.indices { lastShadows[shadows[i].name] = shadows[i].step(snapshot, now: t) }
         lastRoundAt = t
         lastDecision = decision
         let share = config.policy.share
@@ -258,11 +278,18 @@ public actor ControlLoop {
         let rows = full ? decision.outcomes : decision.outcomes.filter { o in
             pushes[o.domid] != nil || (lastRecorded[o.domid].map { $0.differs(from: o, band: band) } ?? true)
         }
+        var shadowRows = [DecisionStore.Shadow]()
+        for (name, d) in lastShadows {
+            for o in d.outcomes where full || lastShadowRecorded[name]?[o.domid].map({ abs($0.value - o.target.value) > band.value }) ?? true {
+                shadowRows.append(DecisionStore.Shadow(policy: name, domid: o.domid, target: o.target, reason: o.reason))
+            }
+        }
         if let store {
             do {
                 try store.record(decision, at: wall(), trigger: trigger, hostTotal: memory.total, outcomes: rows,
-                                 fullSnapshot: full, names: names, uuids: uuids, pushes: pushes)
+                                 fullSnapshot: full, names: names, uuids: uuids, pushes: pushes, policy: policy.name, shadows: shadowRows)
                 for o in rows { lastRecorded[o.domid] = Recorded(o) }
+                for s in shadowRows { lastShadowRecorded[s.policy, default: [:]][s.domid] = s.target }
                 if let lost = losing {
                     losing = nil
                     let text = "\(lost.rounds) round(s) not recorded between \(Report.time(lost.since.timeIntervalSince1970)) and \(Report.time(wall().timeIntervalSince1970)): \(lost.why)"
@@ -320,9 +347,11 @@ public actor ControlLoop {
 
     func release(_ old: DomainInfo, at t: TimePoint) {
         let d = old.domid
-        arbitration.forget(d)
+        policy.forget(d)
+        for i in shadows.indices { shadows[i].forget(d) }
         pendingPressure.remove(d); pendingLegacy.remove(d); marked.remove(d); writtenAt[d] = nil; reportLag[d] = nil
         lastRecorded[d] = nil
+        for k in lastShadowRecorded.keys { lastShadowRecorded[k]?[d] = nil }
         names[d] = nil
         do { try store?.domainReleased(d, at: wall()) } catch { logger.error("store: domain release not recorded: \(error)") }
         var meta: Logger.Metadata = ["domain": "\(old.name)", "domid": "\(d)", "memory": "\(old.current)"]
@@ -347,15 +376,18 @@ public actor ControlLoop {
         let limit = config.policy.limits.maxLineBytes
         var outcome: IngestOutcome? = nil
         do {
+            var parsed: Result<GuestReport, ReportRejection>? = nil
             if pressure, let raw = try await backend.readReport(d, key: "data/pressure", limit: limit) {
-                let parsed = raw.withUnsafeBufferPointer { ReportParser.parse($0, limits: config.policy.limits) }
-                outcome = arbitration.ingest(d, parsed: parsed, at: t, staticMax: staticMax, allocation: current)
+                parsed = raw.withUnsafeBufferPointer { ReportParser.parse($0, limits: config.policy.limits) }
             } else if legacy,
                       let total = try await backend.readReport(d, key: "data/meminfo_total", limit: 64),
                       let free = try await backend.readReport(d, key: "data/meminfo_free", limit: 64) {
-                let parsed = total.withUnsafeBufferPointer { tb in free.withUnsafeBufferPointer { fb in
+                parsed = total.withUnsafeBufferPointer { tb in free.withUnsafeBufferPointer { fb in
                     ReportParser.parseLegacy(total: tb, free: fb, limits: config.policy.limits) } }
-                outcome = arbitration.ingest(d, parsed: parsed, at: t, staticMax: staticMax, allocation: current)
+            }
+            if let parsed {
+                outcome = policy.ingest(d, parsed: parsed, at: t, staticMax: staticMax, allocation: current)
+                for i in shadows.indices { shadows[i].ingest(d, parsed: parsed, at: t, staticMax: staticMax, allocation: current) }
             }
         } catch {
             logger.warning("report not read", metadata: ["domid": "\(d)", "error": "\(error)"])

@@ -130,9 +130,11 @@ public actor SimulatedHost: HostBackend {
     /// The run's figures, when the host was made to measure one (`LoopEvaluation`).
     private var recorder: MetricsRecorder?
 
-    public init(scenario: Scenario, measuring horizon: Double? = nil) {
+    /// `selfballooning`: every guest's kernel runs xen-selfballoon (the simulator's selfballoon runs).
+    public init(scenario: Scenario, measuring horizon: Double? = nil, selfballooning: Bool = false) {
         self.scenario = scenario
         host = SimHost(scenario: scenario)
+        host.selfballooning = selfballooning
         if let horizon { recorder = MetricsRecorder(host, horizon: horizon) }
         schedule = scenario.events.sorted { $0.at < $1.at }
         for g in host.guests { channel.send(.domainIntroduced(g.domid)) }
@@ -287,6 +289,11 @@ public actor SimulatedHost: HostBackend {
     /// The figures measured so far (nil unless made with `measuring:`).
     public func metrics(policy: String, rejectedReports: Int) -> PolicyMetrics? {
         recorder?.finish(policy: policy, rejectedReports: rejectedReports)
+    }
+
+    /// What only the simulator knows of each running guest (the clairvoyant reference reads it).
+    public func truth() -> [DomID: GuestTruth] {
+        Dictionary(uniqueKeysWithValues: zip(host.guests, host.truth()).filter { $0.0.life == .running }.map { ($0.0.domid, $0.1) })
     }
 
     /// The admin-facing per-domain settings of the scenario (min, max, weight), for the control loop.

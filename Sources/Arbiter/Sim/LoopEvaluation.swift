@@ -1,37 +1,60 @@
 import GuestModel
 import HostSimulator
 import Logging
+import Peers
 
-/// Scores the daemon's own control loop on a scenario: the simulated host behind the backend protocol,
+/// The policies the simulator scores, in table order: the daemon's own and each peer's rule, all run
+/// by the daemon's control loop; selfballoon runs in the guests' kernels (dom0 pushes nothing); the
+/// clairvoyant reference reads the simulated guests' future.
+public enum PolicyName: String, Sendable, CaseIterable {
+    case arbiter, `static`, squeezed
+    /// squeezed with dynamic-min at ½ of static-max instead of the ¼ XenServer allows at least.
+    case squeezedHalf = "squeezed-dmin50"
+    case selfballoon, mom, qmemman, clairvoyant
+
+    /// The daemon's policy of that name (nil: not one the daemon can run on a real host).
+    public var kind: PolicyKind? { PolicyKind(rawValue: rawValue) }
+}
+
+/// Scores a policy as the daemon runs it: the simulated host behind the backend protocol,
 /// `ControlLoop` deciding on the daemon's own cadence (a round when reports arrive, coalesced to
 /// `daemon.min_round_interval_seconds`, and at least every `daemon.tick_seconds`), reading reports as
 /// it reads them from xenstore and pushing targets as it pushes them through libxl. What is scored is
-/// what ships. The figures are gathered from the simulated host as `Evaluation.run` gathers them for
-/// the peers' policies. Lifecycle events are left out, as the comparison leaves them out.
+/// what ships, for the arbiter and for every peer. Lifecycle events are left out: the comparison is
+/// of steady hosts.
 public enum LoopEvaluation {
     public struct Result: Sendable {
         public var metrics: PolicyMetrics
         /// The loop's last decision.
         public var lastDecision: Decision?
         public var rounds: Int
-        /// Invariant violations in any round (must stay empty).
+        /// The arbiter's invariant violations in any round (must stay empty; peers keep their own rules).
         public var violations: [Violation]
     }
 
-    public static func run(_ scenario: Scenario, daemon: DaemonSettings = DaemonSettings(),
+    public static func run(_ scenario: Scenario, policy name: PolicyName = .arbiter, daemon: DaemonSettings = DaemonSettings(),
                            progress: ((Double) -> Void)? = nil) async -> Result {
         var s = scenario
         s.events = []
         let dt = s.stepSeconds
         let steps = Swift.max(1, Int((s.hours * 3600 / dt).rounded()))
-        let host = SimulatedHost(scenario: s, measuring: Double(steps) * dt)
+        let host = SimulatedHost(scenario: s, measuring: Double(steps) * dt, selfballooning: name == .selfballoon)
         var config = ArbiterConfig()
         config.policy = s.policy
         config.daemon = daemon
         config.daemon.backend = .sim
+        config.daemon.shadow = []
         var logger = Logger(label: "evaluation")
         logger.logLevel = .critical
-        let loop = ControlLoop(backend: host, store: nil, config: config, logger: logger,
+        let feed = TruthFeed()
+        let policy: any RoundPolicy
+        switch name {
+        case .selfballoon: policy = HandsOff()
+        case .clairvoyant: policy = ClairvoyantPolicy(reserve: s.policy.share.hostReserve, feed: feed)
+        case .squeezedHalf: policy = SqueezedPeer(dynamicMinFraction: 0.5)
+        default: policy = name.kind!.make(s.policy)
+        }
+        let loop = ControlLoop(backend: host, store: nil, config: config, logger: logger, policy: policy,
                                now: { TimePoint(seconds: await host.seconds) }, settings: { await host.adminSettings() })
         let staticMax = Dictionary(uniqueKeysWithValues: await host.domains().map { ($0.domid, $0.staticMax) })
         let admin = await host.adminSettings()
@@ -41,35 +64,47 @@ public enum LoopEvaluation {
             await host.advance(by: dt)
             await loop.note(await host.takeEvents())
             let t = TimePoint(seconds: await host.seconds)
-            guard let trigger = await loop.due(at: t), let d = await loop.round(trigger: trigger) else { continue }
+            guard let trigger = await loop.due(at: t) else { continue }
+            if name == .clairvoyant { feed.set(await host.truth()) }
+            guard let d = await loop.round(trigger: trigger) else { continue }
             for o in d.outcomes where o.changed {
                 let floor = Swift.max(admin[o.domid]?.min ?? .zero, o.floor)
                 if o.target < floor && o.target < o.previousTarget { await host.floorViolated() }
             }
-            if violations.count < 100 {
+            if name == .arbiter && violations.count < 100 {
                 violations += Invariants.violations(of: d, staticMax: d.outcomes.map { staticMax[$0.domid] ?? $0.ceiling })
             }
             if let progress, k % progressEvery == 0 { progress(Double(k) / Double(steps)) }
         }
         progress?(1)
-        let metrics = await host.metrics(policy: PolicyName.arbiter.rawValue, rejectedReports: await loop.rejectedReports)!
+        let metrics = await host.metrics(policy: name.rawValue, rejectedReports: await loop.rejectedReports)!
         return Result(metrics: metrics, lastDecision: await loop.lastDecision, rounds: await loop.rounds, violations: violations)
     }
 
-    /// Every named policy on the same scenario and seed: ours through the daemon's loop, the others on
-    /// the comparison's fixed rounds.
+    /// Every named policy on the same scenario and seed, each through the daemon's loop.
     public static func compare(_ scenario: Scenario, policies: [PolicyName] = PolicyName.allCases,
                                daemon: DaemonSettings = DaemonSettings(),
                                progress: ((String, Double) -> Void)? = nil) async -> [PolicyMetrics] {
         var results = [PolicyMetrics]()
         for name in policies {
-            if name == .arbiter {
-                results.append(await run(scenario, daemon: daemon) { progress?(name.rawValue, $0) }.metrics)
-            } else {
-                var p = name.make(scenario)
-                results.append(Evaluation.run(scenario, policy: &p) { progress?(name.rawValue, $0) })
-            }
+            results.append(await run(scenario, policy: name, daemon: daemon) { progress?(name.rawValue, $0) }.metrics)
         }
         return results
     }
+}
+
+/// dom0 without a balancer: every target stays where it is (selfballoon's runs: the guests decide).
+struct HandsOff: RoundPolicy {
+    let name = "none"
+    func ingest(_ domid: DomID, parsed: Result<GuestReport, ReportRejection>, at: TimePoint, staticMax: KiB?, allocation: KiB?) -> IngestOutcome {
+        if case .failure(let why) = parsed { return .rejected(why) }
+        return .accepted
+    }
+    func step(_ snapshot: HostSnapshot, now: TimePoint) -> Decision {
+        .peer(snapshot, now: now, choices: snapshot.domains.map {
+            PeerChoice(target: nil, floor: .zero, ceiling: $0.staticMax, demand: $0.actual, reported: false)
+        }, reserve: .zero, contended: false)
+    }
+    func forget(_ domid: DomID) {}
+    func reconfigure(_ config: PolicyConfig) {}
 }

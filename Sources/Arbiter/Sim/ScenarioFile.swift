@@ -41,7 +41,7 @@ public enum ScenarioFile {
         }
 
         mutating func scenario(_ t: TOMLTable) -> Scenario? {
-            let known: Set = ["name", "description", "seed", "hours", "step_seconds", "round_seconds", "host", "arbiter", "guest", "event"]
+            let known: Set = ["name", "description", "seed", "hours", "step_seconds", "host", "arbiter", "guest", "event"]
             for k in t.keys where !known.contains(k) { fail(k, "unknown key") }
             guard let host = t["host"]?.table else { fail("host", "missing [host] table (memory, xen_reserve)"); return nil }
             for k in host.keys where !["memory", "xen_reserve"].contains(k) { fail("host.\(k)", "unknown key", section: "host") }
@@ -55,7 +55,6 @@ public enum ScenarioFile {
             if let v = t["seed"] { if let i = v.int, i >= 0 { s.seed = UInt64(i) } else { fail("seed", "expected a non-negative whole number") } }
             if let d = number(t["hours"], "hours") { s.hours = d }
             if let d = number(t["step_seconds"], "step_seconds") { s.stepSeconds = d }
-            if let d = number(t["round_seconds"], "round_seconds") { s.roundSeconds = d }
             if let a = t["arbiter"] {
                 if let at = a.table {
                     var config = ArbiterConfig()

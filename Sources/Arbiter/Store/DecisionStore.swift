@@ -148,15 +148,27 @@ public final class DecisionStore: Sendable {
     /// The result of pushing one target: nil = nothing pushed (no change or dry run).
     public enum Push: Sendable, Equatable { case pushed, failed(String) }
 
+    /// What a shadow policy would have set for a domain this round (recorded, never pushed).
+    public struct Shadow: Sendable, Equatable {
+        public var policy: String
+        public var domid: DomID
+        public var target: KiB
+        public var reason: Reason
+        public init(policy: String, domid: DomID, target: KiB, reason: Reason) {
+            self.policy = policy; self.domid = domid; self.target = target; self.reason = reason
+        }
+    }
+
     /// Records one round: the host, and the outcomes given (the caller passes only those that changed,
     /// unless `fullSnapshot`). `names` maps domids to names; `pushes` the actuation results.
     @discardableResult
     public func record(_ d: Decision, at: Date, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
-                       names: [DomID: String], uuids: [DomID: String] = [:], pushes: [DomID: Push] = [:]) throws -> Int64 {
+                       names: [DomID: String], uuids: [DomID: String] = [:], pushes: [DomID: Push] = [:],
+                       policy: String = "arbiter", shadows: [Shadow] = []) throws -> Int64 {
         let t = at.timeIntervalSince1970
         do {
             return try write(d, t: t, trigger: trigger, hostTotal: hostTotal, outcomes: outcomes, fullSnapshot: fullSnapshot,
-                             names: names, uuids: uuids, pushes: pushes)
+                             names: names, uuids: uuids, pushes: pushes, policy: policy, shadows: shadows)
         } catch {
             // The transaction rolled back: domain rows it created are gone, so forget the cache.
             domainCache.withLock { $0.removeAll() }
@@ -165,13 +177,14 @@ public final class DecisionStore: Sendable {
     }
 
     private func write(_ d: Decision, t: Double, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
-                       names: [DomID: String], uuids: [DomID: String], pushes: [DomID: Push]) throws -> Int64 {
+                       names: [DomID: String], uuids: [DomID: String], pushes: [DomID: Push], policy: String,
+                       shadows: [Shadow]) throws -> Int64 {
         try db.write { db in
             try db.execute(sql: """
-                INSERT INTO rounds (at, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO rounds (at, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot, policy)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [t, trigger.rawValue, hostTotal.value, Swift.max(0, d.free.value), d.reserve.value, d.budget.value,
-                                 Self.phaseName(d.phase), fullSnapshot ? 1 : 0])
+                                 Self.phaseName(d.phase), fullSnapshot ? 1 : 0, policy])
             let roundID = db.lastInsertedRowID
             var ids = [DomID: Int64]()
             for o in d.outcomes {
@@ -197,6 +210,13 @@ public final class DecisionStore: Sendable {
                                                o.floor.value, o.floorKind.description, o.ceiling.value, o.weight, o.demand.value,
                                                o.allocation.value, o.basis.description, o.actual.value, o.previousTarget.value, o.target.value,
                                                o.reason.rawValue, o.paced ? 1 : 0, pushed, pushError])
+            }
+            if !shadows.isEmpty {
+                let shadow = try db.cachedStatement(sql: "INSERT INTO shadow_targets (round_id, domain_id, policy, target_kib, reason) VALUES (?, ?, ?, ?, ?)")
+                for s in shadows {
+                    guard let domainID = ids[s.domid], s.target.value > 0 else { continue }
+                    try shadow.execute(arguments: [roundID, domainID, s.policy, s.target.value, s.reason.rawValue])
+                }
             }
             for a in d.alerts {
                 try db.execute(sql: "INSERT INTO alerts (round_id, at, kind, shortfall_kib, message) VALUES (?, ?, ?, ?, ?)",
@@ -255,6 +275,7 @@ public final class DecisionStore: Sendable {
             try db.execute(sql: """
                 DELETE FROM domains WHERE released IS NOT NULL AND released < ?
                   AND id NOT IN (SELECT domain_id FROM allocations) AND id NOT IN (SELECT domain_id FROM rejections)
+                  AND id NOT IN (SELECT domain_id FROM shadow_targets)
                 """, arguments: [t - retain])
             return removed
         }

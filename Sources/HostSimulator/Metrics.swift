@@ -59,8 +59,7 @@ public struct PolicyMetrics: Sendable, Equatable, Codable {
     }
 }
 
-/// The figures of one run, gathered step by step from the simulated host, whoever decides the targets
-/// (a `SimPolicy` here, or the daemon's control loop over the simulated host).
+/// The figures of one run, gathered step by step from the simulated host, whoever decides the targets.
 public struct MetricsRecorder: Sendable {
     let n: Int
     let names: [String]
@@ -152,50 +151,5 @@ public struct MetricsRecorder: Sendable {
                 GuestMetrics(name: names[i], stallSeconds: stall[i], meanActual: actualIntegral[i] / duration,
                              minTarget: minTarget[i], maxTarget: maxTarget[i])
             })
-    }
-}
-
-public enum Evaluation {
-    /// Runs `scenario` under `policy` from the scenario's seed. Deterministic: the same scenario, seed and
-    /// policy give the same figures. `progress` is called with the fraction done, at most ~100 times.
-    public static func run(_ scenario: Scenario, policy: inout some SimPolicy, progress: ((Double) -> Void)? = nil) -> PolicyMetrics {
-        var host = SimHost(scenario: scenario)
-        let n = host.guests.count
-        let dt = scenario.stepSeconds
-        let steps = Swift.max(1, Int((scenario.hours * 3600 / dt).rounded()))
-        var nextRound = 0.0
-        var recorder = MetricsRecorder(host, horizon: Double(steps) * dt)
-        let staticMax = Dictionary(uniqueKeysWithValues: host.guests.map { ($0.domid, $0.spec.staticMax) })
-        let progressEvery = Swift.max(1, steps / 100)
-
-        for k in 0..<steps {
-            host.step(dt)
-            let t = host.seconds
-            recorder.observe(host, dt: dt)
-            if t >= nextRound - 1e-9 {
-                nextRound += scenario.roundSeconds
-                for w in host.drain(upTo: t) { policy.observe(w, staticMax: staticMax[w.domid] ?? .zero) }
-                let input = PolicyInput(snapshot: host.snapshot, now: TimePoint(seconds: t),
-                                        truth: policy.wantsTruth ? host.truth() : [], pool: scenario.pool)
-                let out = policy.decide(input)
-                for i in 0..<Swift.min(n, out.targets.count) {
-                    let target = out.targets[i]
-                    let current = KiB(Int64(host.guests[i].target))
-                    guard target.value != current.value else { continue }
-                    let d = host.guests[i]
-                    let floor = max(d.spec.adminMin ?? .zero, out.floors?[i] ?? .zero)
-                    if target < floor && target < current { recorder.floorViolated() }
-                    do {
-                        try host.setTarget(d.domid, target)
-                        recorder.targetSet(i, target)
-                    } catch {
-                        recorder.targetRefused()
-                    }
-                }
-            }
-            if let progress, k % progressEvery == 0 { progress(Double(k) / Double(steps)) }
-        }
-        progress?(1)
-        return recorder.finish(policy: policy.name, rejectedReports: policy.rejectedReports)
     }
 }
