@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "ReporterTests", dependencies: ["ReporterCore", "GuestModel"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ArbiterTests",
-            dependencies: ["Arbiter", "GuestModel", "HostSimulator", "BundledScenarios", "ArbiterMigrations",
+            dependencies: ["Arbiter", "GuestModel", "Peers", "HostSimulator", "BundledScenarios", "ArbiterMigrations",
                            .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["Fixtures"]),
     ],

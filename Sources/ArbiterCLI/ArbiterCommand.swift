@@ -152,6 +152,10 @@ struct Simulate: AsyncParsableCommand {
     @Option(name: .customLong("host-memory"), help: "With --trace: memory Xen can give guests, e.g. 48G (default: half of what the VMs were provisioned).")
     var hostMemory: String?
 
+    @Option(name: .customLong("host-scale"), parsing: .upToNextOption,
+            help: "Run on hosts that give the guests these multiples of their mean use (e.g. 0.95 1.15 1.5), one table each.")
+    var hostScale: [Double] = []
+
     @Option(name: .long, help: "Override the scenario's seed.")
     var seed: UInt64?
 
@@ -170,6 +174,8 @@ struct Simulate: AsyncParsableCommand {
         guard (1...10_000).contains(vms) else { throw ValidationError("--vms must be between 1 and 10000") }
         if let hours, !(hours > 0 && hours <= 744) { throw ValidationError("--hours must be between 0 and 744") }
         if let hostMemory, KiB(parsing: hostMemory) == nil { throw ValidationError("--host-memory: '\(hostMemory)' is not a size such as 48G") }
+        if hostMemory != nil && !hostScale.isEmpty { throw ValidationError("--host-memory and --host-scale are alternatives") }
+        for x in hostScale where !(x >= 0.1 && x <= 100) { throw ValidationError("--host-scale: \(x) must be between 0.1 and 100") }
     }
 
     func run() async throws {
@@ -185,20 +191,26 @@ struct Simulate: AsyncParsableCommand {
             if let policyConfig { s.policy = policyConfig }
         }
         if let seed { s.seed = seed }
-        let problems = s.problems()
-        guard problems.isEmpty else { throw CLIError(problems.map { "\(s.name): \($0)" }.joined(separator: "\n")) }
-
-        let names = compare ? PolicyName.allCases : [policy]
-        let bar = ProgressBar(enabled: isatty(2) == 1)
-        // Ours is scored as it ships: the daemon's control loop over the simulated host.
-        let results = await LoopEvaluation.compare(s, policies: names, daemon: fileConfig?.daemon ?? DaemonSettings()) { bar.show($0, $1) }
-        bar.finish()
-        if json {
-            print(SimulationReport.json(results, scenario: s))
-        } else {
-            print(SimulationReport.table(results, scenario: s), terminator: "")
-            if guests { for m in results { print(SimulationReport.guests(m), terminator: "") } }
+        let runs = hostScale.isEmpty ? [s] : hostScale.map { s.scaled(host: $0) }
+        for run in runs {
+            let problems = run.problems()
+            guard problems.isEmpty else { throw CLIError(problems.map { "\(run.name): \($0)" }.joined(separator: "\n")) }
         }
+        let names = compare ? PolicyName.allCases : [policy]
+        var documents = [String]()
+        for run in runs {
+            let bar = ProgressBar(enabled: isatty(2) == 1)
+            // Every policy is scored as the daemon runs it: its control loop over the simulated host.
+            let results = await LoopEvaluation.compare(run, policies: names, daemon: fileConfig?.daemon ?? DaemonSettings()) { bar.show($0, $1) }
+            bar.finish()
+            if json {
+                documents.append(SimulationReport.json(results, scenario: run))
+            } else {
+                print(SimulationReport.table(results, scenario: run), terminator: "")
+                if guests { for m in results { print(SimulationReport.guests(m), terminator: "") } }
+            }
+        }
+        if json { print(documents.count == 1 ? documents[0] : "[" + documents.joined(separator: ",") + "]") }
     }
 }
 
@@ -535,12 +547,29 @@ struct ReportCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Write to this file instead of stdout.")
     var output: String?
 
+    @Flag(name: .long, help: "Compare the shadow policies ([daemon] shadow) with what was pushed, per domain (text or json).")
+    var compare = false
+
     @OptionGroup var store: StoreOptions
 
     func run() throws {
         let from = try parseTime(since), to = try parseTime(until, flag: "--until")
         if let from, let to, from > to {
             throw usageError("--since \(since!) (\(timeText(from.timeIntervalSince1970))) is after --until \(until!) (\(timeText(to.timeIntervalSince1970)))")
+        }
+        if compare {
+            guard format == .text || format == .json else { throw usageError("--compare writes text or json, not \(format.rawValue)") }
+            let rows = try store.open().shadowComparison(since: from, until: to)
+            let text: String
+            if format == .json {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.sortedKeys]
+                text = String(decoding: try enc.encode(rows), as: UTF8.self) + "\n"
+            } else {
+                text = ShadowComparison.text(rows)
+            }
+            if let output { try text.write(toFile: output, atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
+            return
         }
         let r = try store.open().report(since: from, until: to)
         let text: String
@@ -572,7 +601,7 @@ struct Explain: ParsableCommand {
         var out = "\(e.name) (domid \(e.domid)) at \(timeText(e.at)): target \(formatSize(e.target))"
         out += e.target == e.previousTarget ? " (unchanged)" : " (was \(formatSize(e.previousTarget)))"
         out += ", has \(formatSize(e.actual))\n"
-        out += "  why:        \(e.reason): \(why)\n"
+        out += "  why:        \(e.reason): \(why)" + (e.policy == "arbiter" ? "" : " (policy \(e.policy))") + "\n"
         out += "  report:     \(e.status)" + (e.workingSet.map { ", working set \(formatSize($0))" } ?? "")
             + (e.stall.map { ", stall \(formatFixed($0 * 100, decimals: 2))%" } ?? "") + "\n"
         out += "  limits:     floor \(formatSize(e.floor)) (\(e.floorKind)), ceiling \(formatSize(e.ceiling)), weight \(formatFixed(e.weight, decimals: 2))\n"
@@ -582,6 +611,12 @@ struct Explain: ParsableCommand {
         case true?: out += "  pushed:     yes\n"
         case false?: out += "  pushed:     FAILED: \(e.pushError ?? "?")\n"
         case nil: out += "  pushed:     nothing to push (or a dry run)\n"
+        }
+        for s in e.shadows {
+            let gap = s.target.value - e.target.value
+            let verdict = abs(gap) <= ShadowComparison.band.value ? "agrees" : gap > 0 ? "would give \(formatSize(KiB(gap))) more" : "would give \(formatSize(KiB(-gap))) less"
+            out += "  shadow:     \(s.policy) would set \(formatSize(s.target)) (\(s.reason)): \(verdict)"
+                + (s.at < e.at ? " (said at \(timeText(s.at)))" : "") + "\n"
         }
         print(out, terminator: "")
     }

@@ -11,7 +11,10 @@
 ///     hot        = w × Active(file)                                (recently reused page cache)
 ///                  w starts at activeFileWeight and is learned: a deficit over 1 % of the allocation
 ///                  (evicted memory needed again) means we cut too deep, so w += 0.1 (up to 1); calm
-///                  reports pull it back towards activeFileWeight with the slow half-life
+///                  reports pull it back towards activeFileWeight with ten times the slow half-life (a
+///                  kernel demotes hot pages to the inactive list whenever it runs short, so what was
+///                  learned stays true long after the faults stop: forgetting it sooner re-probed a
+///                  steady guest into its working set every few minutes)
 ///                  or, without Active(file) (legacy agents), blindAvailableWeight × MemAvailable
 ///     faults     = max(refaults/s, major faults/s, swap-ins/s)     (pages/s, from counter deltas)
 ///     deficit    = min(faults × 4 KiB × refaultWindow, maxBoost × allocation)
@@ -109,7 +112,7 @@ public enum Estimator {
             // (Learning on the same signal that raises demand ends the shrink → fault → grow cycle.)
             w = Swift.min(1, w + 0.1)
         } else {
-            w += alphaSlow * (c.activeFileWeight - w)
+            w += alphaSlow / 10 * (c.activeFileWeight - w)
         }
         state.fileWeight = w
         let hot = r.activeFile.map { w * $0.asDouble } ?? c.blindAvailableWeight * r.memAvailable.asDouble

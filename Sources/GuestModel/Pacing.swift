@@ -47,7 +47,7 @@ enum Pacer {
                     reason = .trimGrow
                 } else if (o.critical || (o.stall ?? 0) >= p.shrinkStopPressure) && !overShare(o, phase: phase) {
                     // Stop a shrink in flight where it stands; never squeeze a stalling guest for idle memory.
-                    if cur < o.actual { newTarget = o.actual }
+                    if cur < o.actual { newTarget = o.actual.pageCeil }
                     reason = .heldPressure
                 } else if o.actual.value - cur.value > p.maxShrinkLead.value {
                     reason = .heldConverging
@@ -72,9 +72,12 @@ enum Pacer {
                             full = true
                         }
                     }
-                    // Steps under the deadband wait (their allowance accrues), unless they finish the move.
+                    // Steps under the deadband wait (their allowance accrues), unless they finish the move, or
+                    // the allowance has stopped accruing (waiting longer cannot make the step any bigger: a
+                    // stalling guest above its share under contention, paced at a quarter, would hold forever).
+                    let accrued = dt >= p.maxIntervalSeconds
                     if paced < cur && cur.value - paced.value >= KiB.page.value
-                        && (step >= band || paced == want || (full && step >= KiB(mib: 1).value)) {
+                        && (step >= band || paced == want || ((full || accrued) && step >= KiB(mib: 1).value)) {
                         newTarget = paced
                         out[i].paced = paced > want
                         reason = cur > o.ceiling ? .shrinkCeiling
@@ -158,7 +161,7 @@ enum Pacer {
     private static func grow(_ o: inout DomainOutcome, by grant: Int64, config p: PacingConfig) {
         let cur = o.target
         let want = o.allocation
-        let newTarget = KiB(start(o).value + grant)
+        let newTarget = KiB(start(o).value + grant).pageFloor
         let band = p.band(at: cur)
         if newTarget <= cur || (newTarget.value - cur.value < band && newTarget < want && cur >= o.floor) {
             o.reason = .heldNoFree

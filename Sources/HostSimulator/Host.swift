@@ -29,6 +29,43 @@ public struct Scenario: Sendable, Equatable {
     /// Memory Xen can give to guests.
     public var pool: KiB { KiB(Swift.max(0, hostMemory.value - xenReserve.value)) }
 
+    /// What the guests that boot with the host use on average over the run: working set, leaked anon
+    /// and what each kernel keeps, time-averaged (sampled every minute).
+    public var meanUse: KiB { KiB(Int64(guests.filter(\.autostart).reduce(0.0) { $0 + meanUse(of: $1) })) }
+
+    /// One guest's mean use over the run (KiB).
+    public func meanUse(of g: GuestSpec) -> Double {
+        let horizon = Swift.max(60, hours * 3600)
+        var sum = 0.0, n = 0.0, t = 0.0
+        while t < horizon {
+            sum += g.workload.workingSet(at: t) + g.workload.coldAnon(at: t)
+            n += 1; t += 60
+        }
+        return sum / Swift.max(n, 1) + SimGuest.systemAnon + SimGuest.kernelOverhead(staticMax: g.staticMax)
+    }
+
+    /// Boots every guest at its share of `pool` by mean use (never above static-max), when the
+    /// scenario's own boots do not fit: a host sized to its guests' use boots them at about that use.
+    public mutating func fitBoots(in pool: KiB) {
+        let boot = guests.filter(\.autostart).reduce(0.0) { $0 + Swift.min($1.boot, $1.staticMax).asDouble }
+        guard boot > pool.asDouble * 0.98 else { return }
+        let total = meanUse.asDouble
+        for i in guests.indices {
+            guests[i].boot = min(guests[i].staticMax, KiB.pageFloor(pool.asDouble * 0.98 * meanUse(of: guests[i]) / Swift.max(total, 1)))
+        }
+    }
+
+    /// The same guests on a host that gives them `factor` × their mean use (Xen's own reserve kept),
+    /// each booting at its share of that by mean use when the scenario's boots do not fit.
+    public func scaled(host factor: Double) -> Scenario {
+        var s = self
+        let pool = KiB.pageFloor(meanUse.asDouble * factor)
+        s.hostMemory = xenReserve + pool
+        s.fitBoots(in: pool)
+        s.name += " ×\(formatFixed(factor, decimals: 2)) mean use"
+        return s
+    }
+
     /// Problems that make the scenario impossible to run.
     public func problems() -> [String] {
         var p = [String]()
@@ -248,7 +285,7 @@ public struct SimHost: Sendable {
     public func truth() -> [GuestTruth] {
         guests.map { g in
             let w = g.spec.workload
-            let ahead = w.peakWorkingSet(from: seconds, window: lookAhead)
+            let ahead = w.peakWorkingSet(from: seconds, window: lookAhead) + SimGuest.systemAnon
             let now = g.workingSet + w.coldAnon(at: seconds)
             return GuestTruth(workingSet: KiB(Int64(now + g.overhead)), peakAhead: KiB(Int64(ahead + g.overhead)))
         }

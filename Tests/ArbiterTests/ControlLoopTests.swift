@@ -146,7 +146,7 @@ struct CadenceTests {
                 let a = late[i - 1].rawValue, b = late[i].rawValue
                 if (a.hasPrefix("grow") && b.hasPrefix("shrink")) || (a.hasPrefix("shrink") && b.hasPrefix("grow")) { flips += 1 }
             }
-            #expect(flips <= 4, "web-\(k + 1) flipped \(flips) times: \(late.prefix(12))")
+            #expect(flips <= 4, "web-\(k + 1) flipped \(flips) times: \(late.map(\.rawValue).joined(separator: " "))")
         }
     }
 }

@@ -139,7 +139,7 @@ struct EstimatorTests {
         Estimator.update(&s, with: report(total: 4096, available: 2048, activeFile: 1000), rates: faulting,
                          at: TimePoint(ms: 2000), allocation: KiB(mib: 4096), config: c)
         #expect(abs(s.fileWeight! - 0.7) < 1e-9)
-        for k in 2...3000 {   // 100 minutes: many slow half-lives
+        for k in 2...30000 {   // 1000 minutes: many of the learned weight's half-lives (ten slow half-lives)
             Estimator.update(&s, with: report(total: 4096, available: 2048, activeFile: 1000), rates: ReportRates(seconds: 2),
                              at: TimePoint(ms: Int64(k) * 2000), allocation: KiB(mib: 4096), config: c)
         }

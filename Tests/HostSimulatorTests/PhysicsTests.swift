@@ -27,7 +27,7 @@ struct PhysicsTests {
         var g = guest(ws: KiB(gib: 1), boot: KiB(mib: 1200))
         var free = 0.0
         // The working set, what the kernel keeps for itself and the free pages it keeps (its high watermark).
-        let need = KiB(gib: 1).asDouble + g.overhead + g.totalReserve
+        let need = KiB(gib: 1).asDouble + SimGuest.systemAnon + g.overhead + g.totalReserve
         #expect(settle(&g, target: need + 4096, seconds: 120, hostFree: &free) == 0)
         #expect(g.deficit == 0)
     }
@@ -37,7 +37,7 @@ struct PhysicsTests {
         for squeeze in [0.0, 0.1, 0.2, 0.4] {
             var g = guest(ws: KiB(gib: 2), boot: KiB(gib: 3), swap: KiB(gib: 2))
             var free = 0.0
-            let need = KiB(gib: 2).asDouble + g.overhead + g.totalReserve + 4096
+            let need = KiB(gib: 2).asDouble + SimGuest.systemAnon + g.overhead + g.totalReserve + 4096
             stalls.append(settle(&g, target: need * (1 - squeeze), seconds: 300, hostFree: &free))
         }
         #expect(stalls[0] == 0)

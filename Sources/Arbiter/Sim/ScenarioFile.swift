@@ -226,13 +226,14 @@ public enum TraceFile {
         // Default host: half of what the VMs were provisioned with (an overcommitted host is the point).
         let pool = hostMemory ?? KiB(provisioned / 2)
         let guests = all.map { vm in
-            let share = KiB.pageFloor(pool.asDouble * vm.provisioned.asDouble / Double(Swift.max(provisioned, 1)) * 0.98)
-            return GuestSpec(name: vm.id, workload: .trace(vm.series), staticMax: vm.provisioned, boot: min(share, vm.provisioned))
+            GuestSpec(name: vm.id, workload: .trace(vm.series), staticMax: vm.provisioned, boot: vm.provisioned)
         }
         let length = all.map(\.series.duration).max() ?? 3600
         var s = Scenario(name: "trace:" + URL(fileURLWithPath: path).lastPathComponent,
                          description: "\(all.count) VMs from \(path)", hostMemory: pool, guests: guests)
         s.hours = hours ?? Swift.max(length / 3600, 1.0 / 60)
+        // Each VM boots at its share of the host by its mean use over the run (at most what it was given).
+        s.fitBoots(in: pool)
         s.policy = policy
         return s
     }

@@ -14,7 +14,8 @@ public enum SimulationReport {
                          String(m.floorViolations), String(m.targetChanges), spike, formatFixed(m.jainFairness, decimals: 2),
                          String(m.rejectedReports), String(m.refusedTargets)])
         }
-        let header = "scenario \(scenario.name): \(scenario.guests.count) guests, \(formatSize(scenario.pool)) for guests, "
+        let header = "scenario \(scenario.name): \(scenario.guests.count) guests, \(formatSize(scenario.pool)) for guests "
+            + "(\(formatFixed(scenario.pool.asDouble / Swift.max(1, scenario.meanUse.asDouble), decimals: 2))× their mean use), "
             + "\(formatFixed(scenario.hours, decimals: 2)) h, seed \(scenario.seed)"
         return header + "\n" + DecisionTable.table(rows, rightAligned: Set(1...10)) + "\n"
     }

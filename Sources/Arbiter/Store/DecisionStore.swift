@@ -468,24 +468,42 @@ public final class DecisionStore: Sendable {
         public var allocation: KiB, basis: String, actual: KiB, previousTarget: KiB, target: KiB
         public var reason: String, pushed: Bool?, pushError: String?
         public var phase: String, budget: KiB, free: KiB
+        /// The policy whose targets were pushed, and what each shadow policy last said for this domain.
+        public var policy = "arbiter"
+        public var shadows = [ShadowView]()
+    }
+
+    /// A shadow policy's latest target for a domain, at or before an explained round.
+    public struct ShadowView: Sendable, Equatable {
+        public var policy: String, target: KiB, reason: String, at: Double
     }
 
     public func explain(_ domain: String) throws -> Explanation? {
         try db.read { db in
             guard let r = try Row.fetchOne(db, sql: """
-                SELECT d.name, d.domid, r.at, r.phase, r.budget_kib, r.host_free_kib, a.*
+                SELECT d.name, d.domid, r.at, r.phase, r.budget_kib, r.host_free_kib, r.policy, a.*
                 FROM allocations a JOIN domains d ON d.id = a.domain_id JOIN rounds r ON r.id = a.round_id
                 WHERE (d.name = ? OR CAST(d.domid AS TEXT) = ?) ORDER BY r.at DESC, r.id DESC LIMIT 1
                 """, arguments: [domain, domain]) else { return nil }
             let ws: Int64? = r["working_set_kib"]
             let pushed: Int? = r["pushed"]
-            return Explanation(name: r["name"], domid: r["domid"], at: r["at"], status: r["report_status"], workingSet: ws.map { KiB($0) },
+            var shadows = [ShadowView]()
+            for s in try Row.fetchAll(db, sql: """
+                SELECT s.policy, s.target_kib, s.reason, r.at FROM shadow_targets s JOIN rounds r ON r.id = s.round_id
+                WHERE s.domain_id = ? AND s.round_id <= ? ORDER BY s.round_id DESC LIMIT 64
+                """, arguments: [r["domain_id"] as Int64, r["round_id"] as Int64]) where !shadows.contains(where: { $0.policy == s[0] as String }) {
+                shadows.append(ShadowView(policy: s[0], target: KiB(s[1] as Int64), reason: s[2], at: s[3]))
+            }
+            var e = Explanation(name: r["name"], domid: r["domid"], at: r["at"], status: r["report_status"], workingSet: ws.map { KiB($0) },
                                stall: r["stall"], floor: KiB(r["floor_kib"] as Int64), floorKind: r["floor_kind"],
                                ceiling: KiB(r["ceiling_kib"] as Int64), weight: r["weight"], demand: KiB(r["demand_kib"] as Int64),
                                allocation: KiB(r["allocation_kib"] as Int64), basis: r["basis"], actual: KiB(r["actual_kib"] as Int64),
                                previousTarget: KiB(r["previous_target_kib"] as Int64), target: KiB(r["target_kib"] as Int64),
                                reason: r["reason"], pushed: pushed.map { $0 == 1 }, pushError: r["push_error"],
                                phase: r["phase"], budget: KiB(r["budget_kib"] as Int64), free: KiB(r["host_free_kib"] as Int64))
+            e.policy = r["policy"]
+            e.shadows = shadows.sorted { $0.policy < $1.policy }
+            return e
         }
     }
 
