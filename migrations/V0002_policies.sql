@@ -1,6 +1,9 @@
 -- V0002: which policy decided each round (`[daemon] policy`), and what the shadow policies
 -- (`[daemon] shadow`) would have set from the same inputs: never pushed, only recorded.
 ALTER TABLE rounds ADD COLUMN policy TEXT NOT NULL DEFAULT 'arbiter';
+-- The shadow policies that decided in the round, comma-separated ('' for none): a shadow's recorded
+-- target holds only across rounds in which it ran.
+ALTER TABLE rounds ADD COLUMN shadows TEXT NOT NULL DEFAULT '';
 
 -- A shadow's target for a domain, recorded in a full snapshot and whenever it moves by more than the
 -- deadband from the one last recorded (between rows it holds).

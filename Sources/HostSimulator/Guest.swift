@@ -266,7 +266,7 @@ public struct SimGuest: Sendable {
     /// Frees up to `want` KiB of resident pages the way reclaim does, inactive list first: cold clean
     /// cache, dirty cache at write-back speed, cold anon to swap, then (demoting from the active list)
     /// the working set's own pages. Returns what it freed.
-    mutating func reclaim(_ want: Double, dt: Double, swapBudget: inout Double, writeBudget: inout Double) -> Double {
+    mutating func reclaim(_ want: Double, swapBudget: inout Double, writeBudget: inout Double) -> Double {
         var left = want
         func take(_ pool: inout Double, _ limit: Double = .infinity) -> Double {
             let x = Swift.max(0, Swift.min(pool, left, limit))
@@ -342,8 +342,10 @@ public struct SimGuest: Sendable {
         let speed = balloonSpeed * dt
         if target < actual - 1 && speed > 0 {
             let want = Swift.min(actual - target, speed)
-            var taken = Swift.min(free, want)
-            taken += reclaim(want - taken, dt: dt, swapBudget: &swapBudget, writeBudget: &writeBudget)
+            // GFP_BALLOON may not dip below the min watermark (no __GFP_MEMALLOC): free pages above it,
+            // then what reclaim frees.
+            var taken = Swift.min(Swift.max(0, free - watermarks.min), want)
+            taken += reclaim(want - taken, swapBudget: &swapBudget, writeBudget: &writeBudget)
             actual -= taken
             hostFree += taken
         } else if target > actual + 1 && speed > 0 {
@@ -360,7 +362,7 @@ public struct SimGuest: Sendable {
         var bandwidth = Self.diskBandwidth * dt
         func room(_ amount: Double) -> Double {
             var got = Swift.min(Swift.max(0, free - watermarks.min), amount)
-            if got < amount { got += reclaim(amount - got, dt: dt, swapBudget: &swapBudget, writeBudget: &writeBudget) }
+            if got < amount { got += reclaim(amount - got, swapBudget: &swapBudget, writeBudget: &writeBudget) }
             return got
         }
         if missingAnon > 0 {
@@ -397,7 +399,7 @@ public struct SimGuest: Sendable {
         let fill = Swift.min(Swift.max(0, free - wm.high), Self.cacheFillSpeed * dt)
         file.inactiveCold += fill
         dirty += fill * 0.1
-        if free < wm.low { _ = reclaim(wm.high - free, dt: dt, swapBudget: &swapBudget, writeBudget: &writeBudget) }
+        if free < wm.low { _ = reclaim(wm.high - free, swapBudget: &swapBudget, writeBudget: &writeBudget) }
         let wb = Swift.min(dirty, Swift.max(0, writeBudget) * 0.1)
         dirty -= wb
 
@@ -413,9 +415,14 @@ public struct SimGuest: Sendable {
         let full = Swift.min(stall, pow1(perTask, Self.tasks))
         psiSomeUs += stall * dt * 1_000_000
         psiFullUs += full * dt * 1_000_000
-        psiWindowSome += stall * dt
-        psiWindowFull += full * dt
-        while t + 1e-9 >= psiNextUpdate {
+        // The step's waiting goes into each 2 s averaging period it spans, in proportion.
+        var cursor = t - dt
+        while cursor < t - 1e-9 {
+            let edge = Swift.min(t, psiNextUpdate)
+            psiWindowSome += stall * (edge - cursor)
+            psiWindowFull += full * (edge - cursor)
+            cursor = edge
+            guard edge >= psiNextUpdate - 1e-9 else { break }
             let some = Swift.min(1, psiWindowSome / Self.psiPeriod), fullShare = Swift.min(1, psiWindowFull / Self.psiPeriod)
             for (k, window) in Self.psiWindows.enumerated() {
                 let decay = exp1(-Self.psiPeriod / window)

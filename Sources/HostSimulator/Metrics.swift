@@ -8,6 +8,8 @@ public struct GuestMetrics: Sendable, Equatable, Codable {
     public var meanActual: Double
     public var minTarget: KiB
     public var maxTarget: KiB
+    /// The target at the end of the run.
+    public var endTarget: KiB
 
     enum CodingKeys: String, CodingKey {
         case name
@@ -15,6 +17,7 @@ public struct GuestMetrics: Sendable, Equatable, Codable {
         case meanActual = "mean_allocation_kib"
         case minTarget = "min_target_kib"
         case maxTarget = "max_target_kib"
+        case endTarget = "end_target_kib"
     }
 }
 
@@ -67,7 +70,7 @@ public struct MetricsRecorder: Sendable {
     let horizon: Double
     var stall: [Double], minuteStall: [Double], minuteSamples = [Double](), nextMinute = 60.0
     var actualIntegral: [Double], reclaimed = 0.0, elapsed = 0.0
-    var minTarget: [KiB], maxTarget: [KiB]
+    var minTarget: [KiB], maxTarget: [KiB], endTarget: [KiB]
     var violations = 0, changes = 0, refused = 0
     /// Spikes (guest, start) not yet satisfied, and the times measured.
     var spikes = [(Int, Double)](), satisfied = [Double]()
@@ -84,6 +87,7 @@ public struct MetricsRecorder: Sendable {
         minuteSamples.reserveCapacity(n * Swift.max(1, Int(horizon / 60)))
         minTarget = host.guests.map { KiB(Int64($0.target)) }
         maxTarget = minTarget
+        endTarget = minTarget
         for i in 0..<n { for s in host.guests[i].spec.workload.spikeStarts(until: horizon) { spikes.append((i, s)) } }
     }
 
@@ -120,6 +124,7 @@ public struct MetricsRecorder: Sendable {
         changes += 1
         minTarget[i] = Swift.min(minTarget[i], target)
         maxTarget[i] = Swift.max(maxTarget[i], target)
+        endTarget[i] = target
     }
 
     /// A target the host refused (above static-max).
@@ -149,7 +154,7 @@ public struct MetricsRecorder: Sendable {
             jainFairness: jain, rejectedReports: rejectedReports,
             guests: (0..<n).map { i in
                 GuestMetrics(name: names[i], stallSeconds: stall[i], meanActual: actualIntegral[i] / duration,
-                             minTarget: minTarget[i], maxTarget: maxTarget[i])
+                             minTarget: minTarget[i], maxTarget: maxTarget[i], endTarget: endTarget[i])
             })
     }
 }

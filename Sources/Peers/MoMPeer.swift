@@ -42,7 +42,7 @@ public struct MoMPeer: RoundPolicy {
 
     public mutating func ingest(_ domid: DomID, parsed: Result<GuestReport, ReportRejection>, at: TimePoint,
                                 staticMax: KiB?, allocation: KiB?) -> IngestOutcome {
-        book.ingest(domid, parsed, at: at)
+        book.ingest(domid, parsed)
     }
 
     public mutating func forget(_ domid: DomID) {
@@ -64,13 +64,15 @@ public struct MoMPeer: RoundPolicy {
 
     public mutating func step(_ snapshot: HostSnapshot, now: TimePoint) -> Decision {
         let ds = snapshot.domains
-        let pool = ds.reduce(snapshot.free.asDouble) { $0 + $1.actual.asDouble }
+        // Memory held for a VM about to be built is not free to the guests.
+        let free = Swift.max(0, snapshot.free.asDouble - snapshot.held.asDouble)
+        let pool = ds.reduce(free) { $0 + $1.actual.asDouble }
         var targets = [KiB?](repeating: nil, count: ds.count)
         var floors = ds.map { $0.adminMin ?? .zero }
         var pressured = false
         if now >= (nextTick ?? now) {
             nextTick = now.adding(seconds: Self.interval)
-            Self.push(&hostFree, snapshot.free.asDouble)
+            Self.push(&hostFree, free)
             for d in ds {
                 Self.push(&balloonCur[d.domid, default: []], d.actual.asDouble)
                 Self.push(&memUnused[d.domid, default: []], book[d.domid]?.memFree?.asDouble)

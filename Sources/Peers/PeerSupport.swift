@@ -1,23 +1,23 @@
 import GuestModel
 
-/// What a peer keeps of each guest's reports: the latest accepted one and when it was read. Peers read
+/// What a peer keeps of each guest's reports: the latest accepted one. Peers read
 /// the same parsed reports as the arbiter (a report the parser refuses is refused for all of them), but
 /// none of them keeps history beyond what its own source keeps.
 struct ReportBook: Sendable {
-    var latest = [DomID: (report: GuestReport, at: TimePoint)]()
+    var latest = [DomID: GuestReport]()
 
-    mutating func ingest(_ domid: DomID, _ parsed: Result<GuestReport, ReportRejection>, at: TimePoint) -> IngestOutcome {
+    mutating func ingest(_ domid: DomID, _ parsed: Result<GuestReport, ReportRejection>) -> IngestOutcome {
         switch parsed {
         case .success(let r):
-            if let old = latest[domid]?.report, old == r { return .unchanged }
-            latest[domid] = (r, at)
+            if let old = latest[domid], old == r { return .unchanged }
+            latest[domid] = r
             return .accepted
         case .failure(let why):
             return .rejected(why)
         }
     }
 
-    subscript(_ d: DomID) -> GuestReport? { latest[d]?.report }
+    subscript(_ d: DomID) -> GuestReport? { latest[d] }
     mutating func forget(_ d: DomID) { latest[d] = nil }
 }
 

@@ -77,8 +77,10 @@ public struct QmemmanPeer: RoundPolicy {
 
     static func pref(used: Double, max: Double) -> Double { Swift.max(Swift.min(used * cacheFactor, max), minPref) }
 
-    /// algo.balance: the new size of each considered domain (index into `members`).
-    static func balance(members: [(actual: Double, pref: Double, max: Double)], available F: Double) -> [Double] {
+    /// algo.balance: the new size of each considered domain (index into `members`); nil where qmemman
+    /// issues no request for it (a donor under 10 MiB above its pref, acceptors when donors' memory is
+    /// not free yet).
+    static func balance(members: [(actual: Double, pref: Double, max: Double)], available F: Double) -> [Double?] {
         let needs = members.map { $0.pref - $0.actual }
         let avail = F - needs.reduce(0, +)
         if avail > 0 {
@@ -102,7 +104,7 @@ public struct QmemmanPeer: RoundPolicy {
             }
             return out
         }
-        var out = members.map(\.actual)
+        var out = [Double?](repeating: nil, count: members.count)
         var squeezed = F
         var sumPrefAcc = 0.0
         for (k, m) in members.enumerated() {
@@ -137,7 +139,8 @@ public struct QmemmanPeer: RoundPolicy {
         }
         if pending {
             pending = false
-            let xenFree = snapshot.free.asDouble * Self.overheadFactor
+            // Memory held for a VM about to be built is not free to the guests either.
+            let xenFree = Swift.max(0, snapshot.free.asDouble - snapshot.held.asDouble) * Self.overheadFactor
                 - ds.reduce(0.0) { $0 + Swift.max(0, $1.target.asDouble - $1.actual.asDouble) }
             let members = ds.indices.filter { prefs[$0] != nil && !noProgress.contains(ds[$0].domid) }
             let actual = { (i: Int) in Swift.max(ds[i].actual.asDouble, ds[i].target.asDouble) }
@@ -146,29 +149,31 @@ public struct QmemmanPeer: RoundPolicy {
             var total = abs(xenFree - Self.freeLeft)
             var significant = Self.freeLeft - xenFree > 15 * Self.mib
             for (k, i) in members.enumerated() {
+                guard let n = new[k] else { continue }
                 let last = ds[i].target.asDouble
-                total += abs(new[k] - last)
-                if last > 0 && last < prefs[i]! && new[k] - last > Self.minChangeUnderPref { significant = true }
+                total += abs(n - last)
+                if last > 0 && last < prefs[i]! && n - last > Self.minChangeUnderPref { significant = true }
             }
             if significant || total > Self.minTransfer {
                 // Donors first, then acceptors while Xen can cover them. qmemman waits up to 0.5 s for the
                 // donors' memory (SS:403-416); a balloon does that in well under a second, so what the donors
                 // were asked to give counts as free here.
                 var free = xenFree
-                let order = members.indices.sorted { (new[$0] < actual(members[$0]) ? 0 : 1) < (new[$1] < actual(members[$1]) ? 0 : 1) }
+                let asked = members.indices.filter { new[$0] != nil }
+                let order = asked.sorted { (new[$0]! < actual(members[$0]) ? 0 : 1) < (new[$1]! < actual(members[$1]) ? 0 : 1) }
                 for k in order {
                     let i = members[k]
-                    let rise = new[k] - ds[i].actual.asDouble
+                    let rise = new[k]! - actual(i)
                     if rise > 0 && free - rise < 0.9 * Self.freeLeft {
                         // debug_stuck_balance: a donor well above its target that has not moved since the last balance.
                         for d in ds where d.actual.asDouble > d.target.asDouble + Self.freeLeft / 4 && actualAtBalance[d.domid] == d.actual.value {
                             noProgress.insert(d.domid)
                         }
-                        let give = free + ds[i].actual.asDouble - Self.freeLeft
-                        if give > ds[i].actual.asDouble { targets[i] = KiB.pageFloor(give) }
+                        let give = free + actual(i) - Self.freeLeft
+                        if give > actual(i) { targets[i] = KiB.pageFloor(give) }
                         break
                     }
-                    targets[i] = KiB.pageFloor(new[k])
+                    targets[i] = KiB.pageFloor(new[k]!)
                     free -= rise
                 }
             }

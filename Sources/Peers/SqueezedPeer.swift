@@ -59,7 +59,8 @@ public struct SqueezedPeer: RoundPolicy {
     func iteration(_ s: HostSnapshot, stuck: Set<DomID>) -> (targets: [KiB?], adjust: Bool) {
         let ds = s.domains
         let active = ds.indices.filter { !stuck.contains(ds[$0].domid) }
-        var maxFree = s.free.value, sumRange: Int64 = 0
+        // Xen's free memory less what is reserved for domains being built (SX:774-784).
+        var maxFree = Swift.max(0, s.free.value - s.held.value), sumRange: Int64 = 0
         for i in active {
             let r = range(ds[i])
             maxFree += Swift.max(0, ds[i].actual.value - r.min.value - 2 * Self.inaccuracy)

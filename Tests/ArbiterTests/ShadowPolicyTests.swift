@@ -59,6 +59,37 @@ struct ShadowPolicyTests {
         #expect(c.contains { $0.policy == "qmemman" && $0.moreSeconds > 0 })
     }
 
+    /// A shadow decides from its own targets, not the pushed ones: between its own decisions it holds
+    /// what it would have set, so it does not drift back into agreeing with what was pushed.
+    @Test func aShadowDecidesFromItsOwnTargets() async throws {
+        let (host, _, loop) = try await run(shadow: [.squeezed])
+        let pushed = Dictionary(uniqueKeysWithValues: await host.domains().map { ($0.domid, $0.target) })
+        let d = try #require(await loop.lastShadows["squeezed"])
+        #expect(d.outcomes.contains { $0.previousTarget != pushed[$0.domid] })
+        let own = await loop.shadowTargets["squeezed"] ?? [:]
+        #expect(d.outcomes.allSatisfy { $0.target == own[$0.domid] })
+    }
+
+    /// The comparison counts a shadow only across rounds in which it ran, and never across a gap.
+    @Test func theComparisonCoversOnlyRoundsTheShadowRanIn() throws {
+        let store = try DecisionStore()
+        let snap = HostSnapshot(free: KiB(gib: 1), domains: [DomainFacts(domid: DomID(1), staticMax: KiB(gib: 4), actual: KiB(gib: 2), target: KiB(gib: 2))])
+        let d = Decision.peer(snap, now: .zero, choices: [PeerChoice(target: nil, floor: .zero, ceiling: KiB(gib: 4), demand: KiB(gib: 2), reported: true)],
+                              reserve: .zero, contended: false)
+        // Rounds every 10 s: qmemman runs in the first five, not in the next five, then again after a long gap.
+        let times = (0..<10).map { 1000.0 + 10 * Double($0) } + [3000, 3010]
+        for (k, t) in times.enumerated() {
+            let ran = k < 5 || k >= 10
+            try store.record(d, at: Date(timeIntervalSince1970: t), trigger: .tick, hostTotal: KiB(gib: 8), outcomes: d.outcomes, fullSnapshot: true,
+                             names: [DomID(1): "a"], policy: "arbiter", shadowPolicies: ran ? ["qmemman"] : [],
+                             shadows: ran ? [DecisionStore.Shadow(policy: "qmemman", domid: DomID(1), target: KiB(gib: 3), reason: .policyGrow)] : [])
+        }
+        let c = try store.shadowComparison(since: nil, until: nil)
+        #expect(c.count == 1)
+        #expect(c.first?.seconds == 60 && c.first?.moreSeconds == 60 && c.first?.maxDifferenceKiB == KiB(gib: 1).value)
+        #expect(try store.explain("a")?.shadows.map(\.policy) == ["qmemman"])
+    }
+
     @Test func aPeerCanDecideAndItsRoundsSaySo() async throws {
         let (_, store, loop) = try await run(policy: .qmemman, shadow: [.arbiter], seconds: 60)
         #expect(await loop.policy.name == "qmemman")

@@ -30,6 +30,9 @@ public actor ControlLoop {
     var shadows: [any RoundPolicy]
     /// The shadows' decisions of the last round, by policy name.
     public private(set) var lastShadows = [String: Decision]()
+    /// Each shadow's own targets (what it would have pushed): a shadow decides from these, not from the
+    /// pushed ones, or it would drift back to agreeing with what was pushed whenever it holds.
+    var shadowTargets = [String: [DomID: KiB]]()
     /// Monotonic time for the core (the simulated host's clock, or the machine's).
     let now: @Sendable () async -> TimePoint
     let wall: @Sendable () -> Date
@@ -134,13 +137,19 @@ public actor ControlLoop {
     }
 
     public func reconfigure(_ new: ArbiterConfig) {
+        // Policies keep what they learnt when they move between deciding and shadowing.
+        let kept = Dictionary((shadows + [policy]).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         if new.daemon.policy != config.daemon.policy {
-            logger.notice("policy changed: \(policy.name) -> \(new.daemon.policy.rawValue); the new one starts without history")
-            policy = new.daemon.policy.make(new.policy)
+            let learnt = kept[new.daemon.policy.rawValue] != nil
+            let history = learnt ? " (it was a shadow: its history is kept)" : "; the new one starts without history"
+            logger.notice("policy changed: \(policy.name) -> \(new.daemon.policy.rawValue)\(history)")
+            policy = kept[new.daemon.policy.rawValue] ?? new.daemon.policy.make(new.policy)
         }
-        let kept = Dictionary(shadows.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         shadows = new.daemon.shadow.map { kept[$0.rawValue] ?? $0.make(new.policy) }
-        lastShadows = lastShadows.filter { name, _ in shadows.contains { $0.name == name } }
+        let names = Set(shadows.map(\.name))
+        lastShadows = lastShadows.filter { names.contains($0.key) }
+        shadowTargets = shadowTargets.filter { names.contains($0.key) }
+        lastShadowRecorded = lastShadowRecorded.filter { names.contains($0.key) }
         config = new
         policy.reconfigure(new.policy)
         for i in shadows.indices { shadows[i].reconfigure(new.policy) }
@@ -235,7 +244,16 @@ public actor ControlLoop {
         let urgent = reservations.open.contains { $0.status == .pending && $0.kind == .start }
         let snapshot = HostSnapshot(free: memory.free, domains: facts, held: held, urgent: urgent)
         let decision = policy.step(snapshot, now: t)
-        for i in shadows.indices { lastShadows[shadows[i].name] = shadows[i].step(snapshot, now: t) }
+        for i in shadows.indices {
+            let name = shadows[i].name
+            var own = snapshot
+            if let mine = shadowTargets[name] {
+                for k in own.domains.indices { if let t = mine[own.domains[k].domid] { own.domains[k].target = t } }
+            }
+            let d = shadows[i].step(own, now: t)
+            lastShadows[name] = d
+            shadowTargets[name] = Dictionary(uniqueKeysWithValues: d.outcomes.map { ($0.domid, $0.target) })
+        }
         lastRoundAt = t
         lastDecision = decision
         let share = config.policy.share
@@ -280,14 +298,16 @@ public actor ControlLoop {
         }
         var shadowRows = [DecisionStore.Shadow]()
         for (name, d) in lastShadows {
-            for o in d.outcomes where full || lastShadowRecorded[name]?[o.domid].map({ abs($0.value - o.target.value) > band.value }) ?? true {
+            let moved = ShadowComparison.band.value / 4
+            for o in d.outcomes where full || lastShadowRecorded[name]?[o.domid].map({ abs($0.value - o.target.value) > moved }) ?? true {
                 shadowRows.append(DecisionStore.Shadow(policy: name, domid: o.domid, target: o.target, reason: o.reason))
             }
         }
         if let store {
             do {
                 try store.record(decision, at: wall(), trigger: trigger, hostTotal: memory.total, outcomes: rows,
-                                 fullSnapshot: full, names: names, uuids: uuids, pushes: pushes, policy: policy.name, shadows: shadowRows)
+                                 fullSnapshot: full, names: names, uuids: uuids, pushes: pushes, policy: policy.name,
+                                 shadowPolicies: shadows.map(\.name), shadows: shadowRows)
                 for o in rows { lastRecorded[o.domid] = Recorded(o) }
                 for s in shadowRows { lastShadowRecorded[s.policy, default: [:]][s.domid] = s.target }
                 if let lost = losing {

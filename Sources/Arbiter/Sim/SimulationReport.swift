@@ -22,12 +22,12 @@ public enum SimulationReport {
 
     /// Per-guest breakdown of one policy's run.
     public static func guests(_ m: PolicyMetrics) -> String {
-        var rows = [["guest", "stall s", "mean alloc", "min target", "max target"]]
+        var rows = [["guest", "stall s", "mean alloc", "min target", "max target", "end target"]]
         for g in m.guests {
             rows.append([g.name, formatFixed(g.stallSeconds, decimals: 1), formatSize(KiB(Int64(g.meanActual))),
-                         formatSize(g.minTarget), formatSize(g.maxTarget)])
+                         formatSize(g.minTarget), formatSize(g.maxTarget), formatSize(g.endTarget)])
         }
-        return "\(m.policy):\n" + DecisionTable.table(rows, rightAligned: [1, 2, 3, 4]) + "\n"
+        return "\(m.policy):\n" + DecisionTable.table(rows, rightAligned: [1, 2, 3, 4, 5]) + "\n"
     }
 
     struct Document: Encodable {

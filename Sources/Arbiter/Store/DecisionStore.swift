@@ -164,11 +164,11 @@ public final class DecisionStore: Sendable {
     @discardableResult
     public func record(_ d: Decision, at: Date, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
                        names: [DomID: String], uuids: [DomID: String] = [:], pushes: [DomID: Push] = [:],
-                       policy: String = "arbiter", shadows: [Shadow] = []) throws -> Int64 {
+                       policy: String = "arbiter", shadowPolicies: [String] = [], shadows: [Shadow] = []) throws -> Int64 {
         let t = at.timeIntervalSince1970
         do {
             return try write(d, t: t, trigger: trigger, hostTotal: hostTotal, outcomes: outcomes, fullSnapshot: fullSnapshot,
-                             names: names, uuids: uuids, pushes: pushes, policy: policy, shadows: shadows)
+                             names: names, uuids: uuids, pushes: pushes, policy: policy, shadowPolicies: shadowPolicies, shadows: shadows)
         } catch {
             // The transaction rolled back: domain rows it created are gone, so forget the cache.
             domainCache.withLock { $0.removeAll() }
@@ -178,13 +178,13 @@ public final class DecisionStore: Sendable {
 
     private func write(_ d: Decision, t: Double, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
                        names: [DomID: String], uuids: [DomID: String], pushes: [DomID: Push], policy: String,
-                       shadows: [Shadow]) throws -> Int64 {
+                       shadowPolicies: [String], shadows: [Shadow]) throws -> Int64 {
         try db.write { db in
             try db.execute(sql: """
-                INSERT INTO rounds (at, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot, policy)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO rounds (at, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot, policy, shadows)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [t, trigger.rawValue, hostTotal.value, Swift.max(0, d.free.value), d.reserve.value, d.budget.value,
-                                 Self.phaseName(d.phase), fullSnapshot ? 1 : 0, policy])
+                                 Self.phaseName(d.phase), fullSnapshot ? 1 : 0, policy, shadowPolicies.joined(separator: ",")])
             let roundID = db.lastInsertedRowID
             var ids = [DomID: Int64]()
             for o in d.outcomes {
@@ -481,17 +481,20 @@ public final class DecisionStore: Sendable {
     public func explain(_ domain: String) throws -> Explanation? {
         try db.read { db in
             guard let r = try Row.fetchOne(db, sql: """
-                SELECT d.name, d.domid, r.at, r.phase, r.budget_kib, r.host_free_kib, r.policy, a.*
+                SELECT d.name, d.domid, r.at, r.phase, r.budget_kib, r.host_free_kib, r.policy, r.shadows, a.*
                 FROM allocations a JOIN domains d ON d.id = a.domain_id JOIN rounds r ON r.id = a.round_id
                 WHERE (d.name = ? OR CAST(d.domid AS TEXT) = ?) ORDER BY r.at DESC, r.id DESC LIMIT 1
                 """, arguments: [domain, domain]) else { return nil }
             let ws: Int64? = r["working_set_kib"]
             let pushed: Int? = r["pushed"]
             var shadows = [ShadowView]()
+            // The latest row of each shadow that ran in the explained round.
+            let ran = Set((r["shadows"] as String).split(separator: ",").map(String.init))
             for s in try Row.fetchAll(db, sql: """
                 SELECT s.policy, s.target_kib, s.reason, r.at FROM shadow_targets s JOIN rounds r ON r.id = s.round_id
-                WHERE s.domain_id = ? AND s.round_id <= ? ORDER BY s.round_id DESC LIMIT 64
-                """, arguments: [r["domain_id"] as Int64, r["round_id"] as Int64]) where !shadows.contains(where: { $0.policy == s[0] as String }) {
+                WHERE s.domain_id = ? AND s.round_id = (SELECT MAX(s2.round_id) FROM shadow_targets s2
+                      WHERE s2.domain_id = s.domain_id AND s2.policy = s.policy AND s2.round_id <= ?)
+                """, arguments: [r["domain_id"] as Int64, r["round_id"] as Int64]) where ran.contains(s[0] as String) {
                 shadows.append(ShadowView(policy: s[0], target: KiB(s[1] as Int64), reason: s[2], at: s[3]))
             }
             var e = Explanation(name: r["name"], domid: r["domid"], at: r["at"], status: r["report_status"], workingSet: ws.map { KiB($0) },
