@@ -182,3 +182,37 @@ struct WorkloadTests {
         do { _ = try Trace.parse(csv); Issue.record("accepted") } catch { #expect(error.line == line, "\(error)") }
     }
 }
+
+/// xen-selfballoon as the guest kernel runs it (drivers/xen/xen-selfballoon.c, F:185-242), pinned on a
+/// hand-computed 4 GiB guest booted at 2 GiB.
+@Suite("selfballoon in the guest kernel")
+struct SelfballoonTests {
+    @Test func downAnEighthOfTheGapUpAtOnceEveryFiveSeconds() {
+        var spec = GuestSpec(name: "g", workload: .steady(KiB(gib: 1)), staticMax: KiB(gib: 4), boot: KiB(gib: 2))
+        spec.anonFraction = 0.6
+        var g = SimGuest(spec: spec, domid: DomID(1), reportPhase: 0)
+        // Kernel overhead 45 MiB + 2.2 % of 4 GiB = 138,354.7 KiB; MemTotal = 2 GiB − that = 1,958,797.3 KiB.
+        let overhead = 46_080 + 4_194_304 * 0.022, cur = 2_097_152 - overhead
+        #expect(abs(g.usableSize - cur) < 0.01)
+        // totalreserve = high watermark: min = √(16 × MemTotal) = 5,598.3; high = min + 2 × max(min/4, MemTotal/1000).
+        let minWM = (16 * cur).squareRoot(), high = minWM + 2 * Swift.max(minWM / 4, cur * 0.001)
+        // Committed_AS = the anon in use: 60 % of 1 GiB + the guest's 32 MiB system.
+        let committed = 0.6 * 1_048_576 + 32 * 1024
+        #expect(abs(g.committedAS - committed) < 0.01)
+        let goal = committed + high + cur / 10                       // + reserved_mb, a tenth of boot RAM
+        g.selfballoon(at: 0)
+        #expect(abs(g.target - (cur - (cur - goal) / 8 + overhead)) < 0.01)
+        // The next tick is 5 s later: nothing before it.
+        let first = g.target
+        g.selfballoon(at: 4.9)
+        #expect(g.target == first)
+        // Up at once: with the guest below its goal, the whole gap.
+        var small = SimGuest(spec: GuestSpec(name: "s", workload: .steady(KiB(gib: 2)), staticMax: KiB(gib: 4), boot: KiB(gib: 1)),
+                             domid: DomID(2), reportPhase: 0)
+        small.anon.activeHot = 0.6 * 2_097_152 + 32 * 1024          // its anon, all resident (the test's shortcut)
+        small.selfballoon(at: 0)
+        let sCur = small.usableSize, sMin = (16 * sCur).squareRoot(), sHigh = sMin + 2 * Swift.max(sMin / 4, sCur * 0.001)
+        let sGoal = small.committedAS + sHigh + small.bootTotal / 10
+        #expect(abs(small.target - (sGoal + small.overhead)) < 0.01)
+    }
+}
