@@ -46,12 +46,23 @@ public struct Scenario: Sendable, Equatable {
 
     /// Boots every guest at its share of `pool` by mean use (never above static-max), when the
     /// scenario's own boots do not fit: a host sized to its guests' use boots them at about that use.
+    /// What each kernel keeps and its system's own memory come first (a guest booted below them has no
+    /// memory to run in: a VM provisioned with 512G keeps 11G for its page structures alone); the rest
+    /// is shared by the mean working set.
     public mutating func fitBoots(in pool: KiB) {
         let boot = guests.filter(\.autostart).reduce(0.0) { $0 + Swift.min($1.boot, $1.staticMax).asDouble }
-        guard boot > pool.asDouble * 0.98 else { return }
+        let room = pool.asDouble * 0.98
+        guard boot > room else { return }
+        let fixed = guests.map { SimGuest.kernelOverhead(staticMax: $0.staticMax) + SimGuest.systemAnon }
+        let work = guests.indices.map { Swift.max(0, meanUse(of: guests[$0]) - fixed[$0]) }
+        let sumFixed = guests.indices.filter { guests[$0].autostart }.reduce(0.0) { $0 + fixed[$1] }
+        let sumWork = guests.indices.filter { guests[$0].autostart }.reduce(0.0) { $0 + work[$1] }
         let total = meanUse.asDouble
         for i in guests.indices {
-            guests[i].boot = min(guests[i].staticMax, KiB.pageFloor(pool.asDouble * 0.98 * meanUse(of: guests[i]) / Swift.max(total, 1)))
+            let share = sumFixed < room
+                ? fixed[i] + (room - sumFixed) * work[i] / Swift.max(sumWork, 1)
+                : room * meanUse(of: guests[i]) / Swift.max(total, 1)
+            guests[i].boot = min(guests[i].staticMax, KiB.pageFloor(share))
         }
     }
 
