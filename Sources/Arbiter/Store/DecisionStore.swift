@@ -387,7 +387,7 @@ public final class DecisionStore: Sendable {
                     let snapshotsOnly = hour < 23 * 24
                         ? "WHERE id IN (SELECT MIN(id) FROM src.rounds WHERE full_snapshot = 1 GROUP BY CAST((at - \(first)) / 600 AS INTEGER))" : ""
                     try db.execute(sql: """
-                        INSERT INTO rounds SELECT id + ?, at + ?, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot
+                        INSERT INTO rounds SELECT id + ?, at + ?, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot, policy, shadows
                         FROM src.rounds \(snapshotsOnly)
                         """, arguments: [base, shift])
                     try db.execute(sql: """
