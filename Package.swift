@@ -1,6 +1,7 @@
 // swift-tools-version: 6.1
-// The Xen host memory arbiter. Dependency rule: GuestModel (pure) ← Peers (pure) ← Arbiter (service library, the only
-// user of CXen) ← ArbiterCLI (the `arbiter` executable) and ArbiterBench.
+// The Xen host memory arbiter. Dependency rule: GuestModel (pure) ← Peers (pure) ← Arbiter (service library; in it
+// only Arbiter/Xen uses CXen) ← ArbiterCLI (the `arbiter` executable) and ArbiterBench. The guest reporter
+// uses CXen for xenstore.
 import PackageDescription
 
 let package = Package(

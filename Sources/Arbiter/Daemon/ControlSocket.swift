@@ -9,7 +9,7 @@ import Synchronization
 /// The daemon's control socket: a Unix stream socket, mode 0600 (root only), one JSON request line
 /// per connection and one JSON reply line. Served from the daemon's task group (`serve`): no thread
 /// or unstructured task; an idle, slow or flooding client costs a bounded slot, never another's reply.
-public final class ControlSocket: @unchecked Sendable {
+public final class ControlSocket: Sendable {
     public let path: String
     private let fd: Int32
 

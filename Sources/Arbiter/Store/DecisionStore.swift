@@ -142,8 +142,8 @@ public final class DecisionStore: Sendable {
 
     // MARK: - writes
 
-    /// Why a round ran.
-    public enum Trigger: String, Sendable { case startup, report, tick, admin, shutdown }
+    /// Why a round ran. (The schema also allows 'admin', which no round has ever been recorded with.)
+    public enum Trigger: String, Sendable { case startup, report, tick, shutdown }
 
     /// The result of pushing one target: nil = nothing pushed (no change or dry run).
     public enum Push: Sendable, Equatable { case pushed, failed(String) }
