@@ -22,3 +22,12 @@ extension Arbitration: RoundPolicy {
     public var name: String { "arbiter" }
     public mutating func reconfigure(_ config: PolicyConfig) { self.config = config }
 }
+
+extension IngestOutcome {
+    /// What a policy that reads no guest report (static, squeezed, the simulator's references) makes of
+    /// one: refused if the parser refused it, otherwise taken and ignored.
+    public static func ignoring(_ parsed: Result<GuestReport, ReportRejection>) -> IngestOutcome {
+        if case .failure(let why) = parsed { return .rejected(why) }
+        return .accepted
+    }
+}

@@ -42,8 +42,7 @@ public struct SqueezedPeer: RoundPolicy {
 
     public mutating func ingest(_ domid: DomID, parsed: Result<GuestReport, ReportRejection>, at: TimePoint,
                                 staticMax: KiB?, allocation: KiB?) -> IngestOutcome {
-        if case .failure(let why) = parsed { return .rejected(why) }
-        return .accepted        // guest memory pressure is no input to squeezed (SQ:14-18)
+        .ignoring(parsed)        // guest memory pressure is no input to squeezed (SQ:14-18)
     }
 
     public mutating func forget(_ domid: DomID) { run?[domid] = nil; stuck.remove(domid) }

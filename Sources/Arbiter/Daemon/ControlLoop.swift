@@ -296,14 +296,14 @@ public actor ControlLoop {
         let rows = full ? decision.outcomes : decision.outcomes.filter { o in
             pushes[o.domid] != nil || (lastRecorded[o.domid].map { $0.differs(from: o, band: band) } ?? true)
         }
-        var shadowRows = [DecisionStore.Shadow]()
-        for (name, d) in lastShadows {
-            let moved = ShadowComparison.band.value / 4
-            for o in d.outcomes where full || lastShadowRecorded[name]?[o.domid].map({ abs($0.value - o.target.value) > moved }) ?? true {
-                shadowRows.append(DecisionStore.Shadow(policy: name, domid: o.domid, target: o.target, reason: o.reason))
-            }
-        }
         if let store {
+            var shadowRows = [DecisionStore.Shadow]()
+            for (name, d) in lastShadows {
+                let moved = ShadowComparison.band.value / 4
+                for o in d.outcomes where full || lastShadowRecorded[name]?[o.domid].map({ abs($0.value - o.target.value) > moved }) ?? true {
+                    shadowRows.append(DecisionStore.Shadow(policy: name, domid: o.domid, target: o.target, reason: o.reason))
+                }
+            }
             do {
                 try store.record(decision, at: wall(), trigger: trigger, hostTotal: memory.total, outcomes: rows,
                                  fullSnapshot: full, names: names, uuids: uuids, pushes: pushes, policy: policy.name,

@@ -103,8 +103,7 @@ public enum LoopEvaluation {
 struct HandsOff: RoundPolicy {
     let name = "none"
     func ingest(_ domid: DomID, parsed: Result<GuestReport, ReportRejection>, at: TimePoint, staticMax: KiB?, allocation: KiB?) -> IngestOutcome {
-        if case .failure(let why) = parsed { return .rejected(why) }
-        return .accepted
+        .ignoring(parsed)
     }
     func step(_ snapshot: HostSnapshot, now: TimePoint) -> Decision {
         .peer(snapshot, now: now, choices: snapshot.domains.map {
