@@ -137,187 +137,184 @@ public struct Arbitration: Sendable {
         }
     }
 
-    /// One round. Domains in the snapshot that the arbiter has not seen are adopted at their current
-    /// target; domains it knew that are missing are forgotten.
+    /// One round, in four steps over values: each guest's bounds (floor ≤ demand ≤ ceiling, from the
+    /// trusted facts and its reports), the weighted split of the budget, the pace at which targets move
+    /// towards it, and the decision. Domains in the snapshot that the arbiter has not seen are adopted at
+    /// their current target; domains it knew that are missing are forgotten.
     public mutating func step(_ snapshot: HostSnapshot, now: TimePoint) -> Decision {
-        generation &+= 1
-        let c = config
-        let n = snapshot.domains.count
-        var floors = [KiB](), demands = [KiB](), taxed = [KiB](), ceilings = [KiB](), weights = [Double](), statics = [KiB]()
-        floors.reserveCapacity(n); statics.reserveCapacity(n); demands.reserveCapacity(n); ceilings.reserveCapacity(n); weights.reserveCapacity(n)
-        var hardCeilings = [KiB](), lastRounds = [TimePoint?](), outcomes = [DomainOutcome]()
-        hardCeilings.reserveCapacity(n); lastRounds.reserveCapacity(n); outcomes.reserveCapacity(n)
-        var sumActual: Int64 = 0
+        track(snapshot, now: now)
+        let budget = Budget(snapshot, config: config.share)
+        let bounds = snapshot.domains.map { bound($0, urgent: snapshot.urgent, now: now) }
+        let share = solve(bounds, budget: budget, urgent: snapshot.urgent)
+        let moves = Pacer.pace(share, free: snapshot.free, reserve: budget.reserve, now: now,
+                               config: config.pacing.urgent(snapshot.urgent))
+        return commit(share, moves, budget: budget, free: snapshot.free, now: now)
+    }
 
-        // Adopt new domains and forget vanished ones first: forgetting moves slots around.
+    /// What the round shares out and what it keeps free: the host reserve, the start reserve, and
+    /// memory held for domains about to be built.
+    struct Budget {
+        let held: KiB
+        let reserve: KiB
+        /// Σ actual + Xen free − reserve.
+        let total: KiB
+
+        init(_ snapshot: HostSnapshot, config s: ShareConfig) {
+            held = KiB(Swift.max(0, snapshot.held.value))
+            reserve = KiB(s.hostReserve.value &+ Swift.max(0, s.startReserve.value) &+ held.value)
+            let actual = snapshot.domains.reduce(Int64(0)) { $0 &+ $1.actual.value }
+            total = KiB(Swift.max(0, actual &+ snapshot.free.value &- reserve.value))
+        }
+    }
+
+    /// Before the steps: adopt new domains and forget vanished ones (forgetting moves slots around), and
+    /// note each balloon's position (a move, or the first sight, restarts its rest clock).
+    private mutating func track(_ snapshot: HostSnapshot, now: TimePoint) {
+        generation &+= 1
         for d in snapshot.domains { guests[slot(d.domid)].generation = generation }
         dropUnseen()
-
         for d in snapshot.domains {
             let s = slot(d.domid)
-            // lastActual and actualSince are set together: a move (or the first sight) restarts the clock.
             if guests[s].lastActual.map({ abs(d.actual.value - $0.value) > Self.restTolerance.value }) ?? true {
                 guests[s].actualSince = now
             }
             guests[s].lastActual = d.actual
-            lastRounds.append(guests[s].shrinkSince)
-            sumActual &+= d.actual.value
+        }
+    }
 
-            let staticMax = d.staticMax.value > 0 ? d.staticMax : max(d.actual, d.target)
-            let hold = d.target.value > 0 ? min(d.target, staticMax) : min(d.actual, staticMax)
-            var ceiling = min(d.adminMax ?? staticMax, staticMax).pageFloor
-            let adminMin = d.adminMin ?? .zero
-            var w = d.weight ?? c.share.defaultWeight
-            if !(w.isFinite && w > 0) { w = c.share.defaultWeight }
+    /// What we know of a guest's reports now.
+    private func reportStatus(_ g: GuestState, now: TimePoint) -> ReportStatus {
+        if g.lastRejection != nil { return .rejected }
+        guard g.estimator.isPrimed, let last = g.lastHeardAt ?? g.estimator.lastAt else { return .none }
+        let limit = g.estimator.lastSource == .legacy ? config.estimator.legacyStaleAfterSeconds : config.estimator.staleAfterSeconds
+        return now.seconds(since: last) > limit ? .stale : .fresh
+    }
 
-            let est = guests[s].estimator
-            let status: ReportStatus
-            if guests[s].lastRejection != nil { status = .rejected }
-            else if !est.isPrimed { status = .none }
-            else {
-                let limit = est.lastSource == .legacy ? c.estimator.legacyStaleAfterSeconds : c.estimator.staleAfterSeconds
-                status = now.seconds(since: guests[s].lastHeardAt ?? est.lastAt!) > limit ? .stale : .fresh
-            }
-
-            var floor: KiB, kind: FloorKind, demand: KiB, idleTaxed: KiB
-            var edge = hold
-            // The floor whatever the guest reports (admin, absolute, selfballoon's); the working-set
-            // floor above it may slow a shrink under contention, never freeze the weighted split.
-            var staticFloor: KiB
-            if status == .fresh || c.floors.silent == .adminFloor {
-                (floor, kind) = Self.baseFloor(adminMin: adminMin, staticMax: staticMax, config: c.floors)
-                staticFloor = floor
-                if status == .fresh {
-                    // The automatic floor protects what the guest holds; it never forces growth (that is
-                    // demand's job, under fair share). Without this cap a guest reporting itself full
-                    // would ratchet its own hard floor up by the padding every round.
-                    let holding = max(d.actual, hold).asDouble
-                    let wsFloor = KiB.pageCeil(Swift.min(est.workingSet * (1 + c.floors.padding), holding))
-                    if wsFloor > floor { floor = wsFloor; kind = .workingSet }
-                    demand = KiB.pageFloor(est.demand)
-                    idleTaxed = KiB.pageFloor(est.taxedDemand(c.estimator.idleTax))
-                    edge = KiB.pageCeil(est.wsNow * (1 + c.floors.padding))
-                } else {
-                    // Explicit opt-in: a silent guest may be shrunk to its admin floor, never grown.
-                    demand = hold
-                    idleTaxed = hold
-                    ceiling = min(ceiling, max(hold, floor))
+    /// Step 1, per guest: its bounds. The floor holds whatever the guest reports (admin, absolute,
+    /// selfballoon's); a working-set floor above it protects what a fresh guest uses; a guest without
+    /// usable reports is held where it is (never shrunk on bad or missing data); quarantine and an
+    /// uncooperative balloon close the ceiling.
+    private mutating func bound(_ d: DomainFacts, urgent: Bool, now: TimePoint) -> GuestBounds {
+        let c = config, s = slot(d.domid)
+        let est = guests[s].estimator
+        let staticMax = d.staticMax.value > 0 ? d.staticMax : max(d.actual, d.target)
+        let hold = d.target.value > 0 ? min(d.target, staticMax) : min(d.actual, staticMax)
+        let adminMin = d.adminMin ?? .zero
+        let status = reportStatus(guests[s], now: now)
+        let fresh = status == .fresh
+        var w = d.weight ?? c.share.defaultWeight
+        if !(w.isFinite && w > 0) { w = c.share.defaultWeight }
+        var b = GuestBounds(
+            domid: d.domid, status: status, staticMax: staticMax, adminMin: adminMin, weight: w, actual: d.actual,
+            previousTarget: d.target.value > 0 ? d.target : d.actual, shrinkSince: guests[s].shrinkSince,
+            floor: .zero, floorKind: .absolute, staticFloor: .zero, demand: hold, idleTaxed: hold,
+            ceiling: min(d.adminMax ?? staticMax, staticMax).pageFloor,
+            workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil, cheapShrinkEdge: hold,
+            stall: fresh ? est.stall : nil, critical: fresh && est.critical)
+        if fresh || c.floors.silent == .adminFloor {
+            (b.floor, b.floorKind) = Self.baseFloor(adminMin: adminMin, staticMax: staticMax, config: c.floors)
+            b.staticFloor = b.floor
+            if fresh {
+                // The working-set floor protects what the guest holds; it never forces growth (that is
+                // demand's job, under fair share). Without the cap a guest reporting itself full would
+                // ratchet its own hard floor up by the padding every round.
+                let holding = max(d.actual, hold).asDouble
+                let wsFloor = KiB.pageCeil(Swift.min(est.workingSet * (1 + c.floors.padding), holding))
+                if wsFloor > b.floor { b.floor = wsFloor; b.floorKind = .workingSet }
+                b.demand = KiB.pageFloor(est.demand)
+                b.idleTaxed = KiB.pageFloor(est.taxedDemand(c.estimator.idleTax))
+                b.cheapShrinkEdge = KiB.pageCeil(est.wsNow * (1 + c.floors.padding))
+                if est.givable >= 0 {
+                    let gaveSince = Swift.max(0, est.givableAllocation - d.actual.asDouble)
+                    b.givable = KiB(Int64(Swift.max(0, est.givable - gaveSince)))
                 }
             } else {
-                // Never shrink on missing or bad data: hold the current target (admin min still applies).
-                floor = max(hold, adminMin).pageCeil
-                kind = adminMin > hold ? .admin : .hold
-                staticFloor = floor
-                demand = floor
-                idleTaxed = floor
-                ceiling = min(ceiling, floor)
+                // Explicit opt-in: a silent guest may be shrunk to its admin floor, never grown.
+                b.ceiling = min(b.ceiling, max(hold, b.floor))
             }
-            // Quarantine: after a rejected report, no growth for a while.
-            let quarantined = status == .fresh && guests[s].lastRejectedAt.map { now.seconds(since: $0) < c.tracker.quarantineSeconds } == true
-            if quarantined {
-                demand = min(demand, hold)
-                idleTaxed = min(idleTaxed, hold)
-                ceiling = min(ceiling, max(hold, floor))
-            }
-            // An uncooperative balloon: count only what the guest really has, and stop asking.
-            guests[s].responsiveness.observe(actual: d.actual, target: hold, at: now, config: c.responsiveness)
-            let uncooperative = guests[s].responsiveness.isUncooperative
-            if uncooperative {
-                let holding = min(max(d.actual, floor), staticMax).pageCeil
-                floor = holding; demand = holding; idleTaxed = holding; ceiling = holding; staticFloor = holding
-            }
-            if floor > ceiling { floor = ceiling; kind = .ceiling }
-            demand = clamp(demand, floor, ceiling)
-            floors.append(floor)
-            statics.append(min(staticFloor, floor))
-            demands.append(demand)
-            taxed.append(clamp(idleTaxed, floor, demand))
-            ceilings.append(ceiling)
-            hardCeilings.append(staticMax)
-            weights.append(w)
-            let fresh = status == .fresh
-            let prev = d.target.value > 0 ? d.target : d.actual
-            // Allocation and basis are filled in once the solver has run.
-            outcomes.append(DomainOutcome(
-                domid: d.domid, status: status, floor: floor, floorKind: kind, demand: demand, ceiling: ceiling, weight: w,
-                workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil, cheapShrinkEdge: edge,
-                stall: fresh ? est.stall : nil, critical: fresh && est.critical,
-                allocation: floor, basis: .floor,
-                actual: d.actual, previousTarget: prev, target: prev, reason: .steady, paced: false,
-                quarantined: quarantined, uncooperative: uncooperative))
-            outcomes[outcomes.count - 1].staticFloor = statics[statics.count - 1]
-            if fresh && est.givable >= 0 {
-                let gaveSince = Swift.max(0, est.givableAllocation - d.actual.asDouble)
-                outcomes[outcomes.count - 1].givable = KiB(Int64(Swift.max(0, est.givable - gaveSince)))
-            }
+        } else {
+            b.floor = max(hold, adminMin).pageCeil
+            b.floorKind = adminMin > hold ? .admin : .hold
+            (b.staticFloor, b.demand, b.idleTaxed) = (b.floor, b.floor, b.floor)
+            b.ceiling = min(b.ceiling, b.floor)
         }
+        // Quarantine: after a rejected report, no growth for a while.
+        b.quarantined = fresh && guests[s].lastRejectedAt.map { now.seconds(since: $0) < c.tracker.quarantineSeconds } == true
+        if b.quarantined {
+            b.demand = min(b.demand, hold)
+            b.idleTaxed = min(b.idleTaxed, hold)
+            b.ceiling = min(b.ceiling, max(hold, b.floor))
+        }
+        // An uncooperative balloon: count only what the guest really has, and stop asking.
+        guests[s].responsiveness.observe(actual: d.actual, target: hold, at: now, config: c.responsiveness)
+        b.uncooperative = guests[s].responsiveness.isUncooperative
+        if b.uncooperative {
+            let holding = min(max(d.actual, b.floor), staticMax).pageCeil
+            (b.floor, b.demand, b.idleTaxed, b.ceiling, b.staticFloor) = (holding, holding, holding, holding, holding)
+        }
+        if b.floor > b.ceiling { b.floor = b.ceiling; b.floorKind = .ceiling }
+        b.demand = clamp(b.demand, b.floor, b.ceiling)
+        b.idleTaxed = clamp(b.idleTaxed, b.floor, b.demand)
+        b.staticFloor = min(b.staticFloor, b.floor)
+        // A reservation waiting for memory: what a guest gives back goes at the fast pace, down to its share.
+        if urgent { b.cheapShrinkEdge = .zero }
+        return b
+    }
 
-        // Kept free: the host reserve, the start reserve, and memory held for domains about to be built.
-        let held = KiB(Swift.max(0, snapshot.held.value))
-        let reserve = KiB(c.share.hostReserve.value &+ Swift.max(0, c.share.startReserve.value) &+ held.value)
-        let budget = KiB(Swift.max(0, sumActual &+ snapshot.free.value &- reserve.value))
-        // Under contention, idle memory is taxed: demands the guests are not using now count less.
-        let contended = demands.reduce(Int64(0)) { $0 &+ $1.value } > budget.value
-        if contended {
-            demands = taxed
-            for k in outcomes.indices { outcomes[k].demand = taxed[k] }
-            // Weights decide contention: the weighted split above the static floors is the goal. A
-            // working-set floor protects a guest only up to its share of that split while a guest of
-            // another weight wants more and has less than its share; above it, the guest gives way at the
-            // pace. Between guests of equal weight the working-set floors stand (who holds memory keeps
-            // it: moving a working set between equals costs stall on both sides and buys nothing).
-            let ideal = FairShare.solve(floors: statics, demands: demands, ceilings: ceilings, weights: weights,
-                                        budget: budget, surplus: c.share.surplus, slack: c.share.slack, bases: statics)
-            var shortWeights = Set<Double>()
-            for k in floors.indices where demands[k] > snapshot.domains[k].actual && ideal.allocations[k] > snapshot.domains[k].actual {
-                shortWeights.insert(weights[k])
-            }
-            // A start waiting for its reservation is such a claimant too: it was asked for by the admin.
-            if ideal.phase != .uncontended && (snapshot.urgent || !shortWeights.isEmpty) {
-                for k in floors.indices where floors[k] > statics[k] && ideal.allocations[k] < floors[k]
-                    && (snapshot.urgent || shortWeights.contains(where: { $0 != weights[k] })) {
-                    floors[k] = max(statics[k], ideal.allocations[k].pageCeil)
-                    outcomes[k].floor = floors[k]
-                    if floors[k] == statics[k] {
-                        outcomes[k].floorKind = Self.baseFloor(adminMin: snapshot.domains[k].adminMin ?? .zero,
-                                                               staticMax: snapshot.domains[k].staticMax, config: c.floors).1
+    /// Step 2: the weighted split of the budget (`FairShare`). Under contention idle memory is taxed
+    /// (demands the guests are not using now count less), and weights decide: the weighted split above
+    /// the static floors is the goal. A working-set floor protects a guest only up to its share of that
+    /// split while a guest of another weight wants more and has less than its share (or a start waits
+    /// for its reservation); above it, the guest gives way at the pace. Between guests of equal weight
+    /// the working-set floors stand (moving a working set between equals costs stall on both sides).
+    private func solve(_ bounds: [GuestBounds], budget: Budget, urgent: Bool) -> Share {
+        let s = config.share
+        var bounds = bounds
+        func split(floors: KeyPath<GuestBounds, KiB>) -> FairShareResult {
+            FairShare.solve(floors: bounds.map { $0[keyPath: floors] }, demands: bounds.map(\.demand), ceilings: bounds.map(\.ceiling),
+                            weights: bounds.map(\.weight), budget: budget.total, surplus: s.surplus, slack: s.slack,
+                            bases: bounds.map(\.staticFloor))
+        }
+        if bounds.reduce(Int64(0), { $0 &+ $1.demand.value }) > budget.total.value {
+            for k in bounds.indices { bounds[k].demand = bounds[k].idleTaxed }
+            let ideal = split(floors: \.staticFloor)
+            let short = Set(bounds.indices.lazy.filter { bounds[$0].demand > bounds[$0].actual && ideal.allocations[$0] > bounds[$0].actual }
+                                .map { bounds[$0].weight })
+            if ideal.phase != .uncontended && (urgent || !short.isEmpty) {
+                for k in bounds.indices where bounds[k].floor > bounds[k].staticFloor && ideal.allocations[k] < bounds[k].floor
+                    && (urgent || short.contains { $0 != bounds[k].weight }) {
+                    bounds[k].floor = max(bounds[k].staticFloor, ideal.allocations[k].pageCeil)
+                    if bounds[k].floor == bounds[k].staticFloor {
+                        bounds[k].floorKind = Self.baseFloor(adminMin: bounds[k].adminMin, staticMax: bounds[k].staticMax, config: config.floors).1
                     }
                 }
             }
         }
-        var pacing = c.pacing
-        if snapshot.urgent {
-            // Memory is wanted for a start: what a guest gives back goes at the fast pace, down to its share,
-            // and no shrink waits in the deadband (the reservation needs every page of it).
-            for k in outcomes.indices { outcomes[k].cheapShrinkEdge = .zero }
-            pacing.deadband = .zero
-            pacing.deadbandFraction = 0
-        }
-        let share = FairShare.solve(floors: floors, demands: demands, ceilings: ceilings, weights: weights,
-                                    budget: budget, surplus: c.share.surplus, slack: c.share.slack, bases: statics)
-
-        for k in outcomes.indices {
-            outcomes[k].allocation = share.allocations[k]
-            outcomes[k].basis = share.basis[k]
-        }
-        let growBudget = Pacer.pace(&outcomes, staticMax: hardCeilings, shrinkSince: lastRounds,
-                                    free: snapshot.free, reserve: reserve, phase: share.phase, now: now, config: pacing)
-        for k in outcomes.indices where outcomes[k].reason != .heldRateLimit || lastRounds[k] == nil {
-            guests[Int(slotOf[Int(outcomes[k].domid.raw)])].shrinkSince = now
-        }
-
-        var alerts = [Alert]()
-        // Floors that only eat into the host reserve (e.g. every guest held at a full host's boot sizes)
-        // are visible in the phase; the alert is for floors that exceed the host's memory itself.
-        if share.phase == .infeasible && share.shortfall > reserve {
-            alerts.append(Alert(kind: .floorsExceedHost, shortfall: KiB(share.shortfall.value - reserve.value),
-                                domains: snapshot.domains.map(\.domid)))
-        }
-        return Decision(at: now, budget: budget, free: snapshot.free, reserve: reserve, held: held, growBudget: growBudget,
-                        phase: share.phase, level: share.level, shortfall: share.shortfall,
-                        outcomes: outcomes, alerts: alerts)
+        let result = split(floors: \.floor)
+        return Share(allotments: bounds.indices.map { Allotment(bounds: bounds[$0], allocation: result.allocations[$0], basis: result.basis[$0]) },
+                     phase: result.phase, level: result.level, shortfall: result.shortfall)
     }
 
+    /// Step 4: the decision. A guest's shrink allowance restarts unless a shrink it was due was held by
+    /// the rate limit (then it keeps accruing); floors that exceed the host itself raise an alert
+    /// (floors that only eat into the reserve show in the phase).
+    private mutating func commit(_ share: Share, _ paced: Pacer.Result, budget: Budget, free: KiB, now: TimePoint) -> Decision {
+        for (a, move) in zip(share.allotments, paced.moves) where move.reason != .heldRateLimit || a.bounds.shrinkSince == nil {
+            guests[slot(a.bounds.domid)].shrinkSince = now
+        }
+        let outcomes = zip(share.allotments, paced.moves).map { DomainOutcome($0, $1) }
+        var alerts = [Alert]()
+        if share.phase == .infeasible && share.shortfall > budget.reserve {
+            alerts.append(Alert(kind: .floorsExceedHost, shortfall: KiB(share.shortfall.value - budget.reserve.value),
+                                domains: outcomes.map(\.domid)))
+        }
+        let decision = Decision(at: now, budget: budget.total, free: free, reserve: budget.reserve, held: budget.held,
+                                growBudget: paced.growBudget, phase: share.phase, level: share.level, shortfall: share.shortfall,
+                                outcomes: outcomes, alerts: alerts)
+        assert(Invariants.violations(of: decision, staticMax: share.allotments.map(\.bounds.staticMax)).isEmpty,
+               "round at \(now) broke \(Invariants.violations(of: decision, staticMax: share.allotments.map(\.bounds.staticMax)))")
+        return decision
+    }
     /// The floor every guest has whatever it reports: max(admin min, absolute minimum, selfballoon's).
     static func baseFloor(adminMin: KiB, staticMax: KiB, config f: FloorConfig) -> (KiB, FloorKind) {
         var floor = f.absoluteMin.pageCeil, kind = FloorKind.absolute

@@ -22,102 +22,117 @@
 /// guest has not reached takes nothing from it and is not paced. Changes inside the deadband are not
 /// pushed, except to reach a floor or leave a target above static-max.
 enum Pacer {
-    /// Fills in `target`, `reason` and `paced` of each outcome. `shrinkSince` is when each guest's shrink
-    /// allowance started accruing. Returns the grow budget it used.
-    static func pace(_ out: inout [DomainOutcome], staticMax: [KiB], shrinkSince: [TimePoint?], free: KiB, reserve: KiB,
-                     phase: SharePhase, now: TimePoint, config p: PacingConfig) -> KiB {
-        var growers = [Int]()
-        for i in out.indices {
-            let o = out[i]
-            let cur = min(o.previousTarget, staticMax[i])
-            let want = o.allocation
-            let band = p.band(at: cur)
-            var newTarget = cur
-            var reason = holdReason(o, phase: phase)
+    struct Result {
+        var moves: [Move]
+        /// Free memory the grows could use (free − reserve − grows still outstanding).
+        var growBudget: KiB
+    }
 
-            // A calm guest (no stall at all) grows only for a real change, not for estimate noise: a grow
-            // the guest does not need now, taken back next round, is a limit cycle (seen at 15 s rounds).
-            let calm = (o.stall ?? 0) == 0 && !o.critical
-            let growBand = calm ? Swift.max(band, Int64(Double(cur.value) * p.calmGrowFraction)) : band
-            if cur < o.floor || want.value - cur.value >= growBand {
-                if want > cur || cur < o.floor { growers.append(i) }
-            } else if cur.value - want.value >= band || cur > o.ceiling {
-                if want >= o.actual {
-                    newTarget = want
-                    reason = .trimGrow
-                } else if (o.critical || (o.stall ?? 0) >= p.shrinkStopPressure) && !overShare(o, phase: phase) {
-                    // Stop a shrink in flight where it stands; never squeeze a stalling guest for idle memory.
-                    if cur < o.actual { newTarget = o.actual.pageCeil }
-                    reason = .heldPressure
-                } else if o.actual.value - cur.value > p.maxShrinkLead.value {
-                    reason = .heldConverging
-                } else {
-                    let base = min(cur, o.actual)
-                    let dt = shrinkSince[i].map { clamp(now.seconds(since: $0), 0, p.maxIntervalSeconds) } ?? 0
-                    // Under contention a guest above its weighted share gives way even while it stalls (the
-                    // others stall too, or the first to grow would keep everything): at a quarter of the pace.
-                    var (paced, step) = shrinkStep(base: base, want: want, edge: o.cheapShrinkEdge, stall: o.stall ?? 0, dt: dt, config: p,
-                                                   minRelief: overShare(o, phase: phase) ? Self.contendedRelief : 0)
-                    // Without free swap a guest cannot give back more than it has available: the balloon would
-                    // take the free pages its own kernel needs (on real Xen a full guest died of it: OOM panic).
-                    // Half of what it has beyond the margin per step: it may have used some since it reported
-                    // (on real Xen a guest growing 8 MiB/s between its report and the push lost its reporter
-                    // to the OOM killer).
-                    var full = false
-                    if let g = o.givable {
-                        let lowest = KiB(o.actual.value - Swift.max(0, g.value - givableMargin(o.actual).value) / 2).pageCeil
-                        if paced < lowest {
-                            paced = Swift.min(cur, lowest)
-                            step = base.value - paced.value
-                            full = true
-                        }
-                    }
-                    // Steps under the deadband wait (their allowance accrues), unless they finish the move, or
-                    // the allowance has stopped accruing (waiting longer cannot make the step any bigger: a
-                    // stalling guest above its share under contention, paced at a quarter, would hold forever).
-                    let accrued = dt >= p.maxIntervalSeconds
-                    if paced < cur && cur.value - paced.value >= KiB.page.value
-                        && (step >= band || paced == want || ((full || accrued) && step >= KiB(mib: 1).value)) {
-                        newTarget = paced
-                        out[i].paced = paced > want
-                        reason = cur > o.ceiling ? .shrinkCeiling
-                            : (o.basis == .fairShare || o.basis == .floor ? .shrinkContention : .shrinkIdle)
-                    } else {
-                        reason = full ? .heldNoAvailable : .heldRateLimit
-                    }
-                }
-            }
-            if newTarget == cur && o.previousTarget > staticMax[i] { reason = .clampStaticMax }
-            out[i].target = newTarget
-            out[i].reason = reason
+    /// Step 3: each guest's move from its current target towards its allocation. Shrinks first, then
+    /// grows from free memory only.
+    static func pace(_ share: Share, free: KiB, reserve: KiB, now: TimePoint, config p: PacingConfig) -> Result {
+        var growers = [Int](), moves = [Move]()
+        moves.reserveCapacity(share.allotments.count)
+        for (i, a) in share.allotments.enumerated() {
+            let (move, grows) = shrinkOrHold(a, phase: share.phase, now: now, config: p)
+            moves.append(move)
+            if grows { growers.append(i) }
         }
-
         // Phase two: grows, from free memory only.
         var promised: Int64 = 0
-        for i in out.indices { promised += Swift.max(0, out[i].target.value - out[i].actual.value) }
+        for (a, m) in zip(share.allotments, moves) { promised += Swift.max(0, m.target.value - a.bounds.actual.value) }
         let budget = Swift.max(0, free.value - reserve.value - promised)
         // Critical guests first, then guests below their floor, each served in full while memory
         // lasts; everyone else gets the same fraction of what they asked for (no sort needed).
         // Ranks are taken before any grant: a guest raised to its floor is not served again (and its
         // reason overwritten) as an ordinary grower.
-        let ranks = growers.map { rank(out[$0]) }
+        let ranks = growers.map { rank(share.allotments[$0], moves[$0]) }
         var left = budget
         var rest: Int64 = 0
-        for (k, i) in growers.enumerated() where ranks[k] == 0 { rest += need(out[i]) }
+        for (k, i) in growers.enumerated() where ranks[k] == 0 { rest += need(share.allotments[i], moves[i]) }
         for r in [2, 1] {
             for (k, i) in growers.enumerated() where ranks[k] == r {
-                let grant = Swift.min(need(out[i]), left) & ~3
-                left -= grant
-                grow(&out[i], by: grant, config: p)
+                let grant = KiB(Swift.min(need(share.allotments[i], moves[i]), left)).pageFloor
+                left -= grant.value
+                grow(share.allotments[i], &moves[i], by: grant, config: p)
             }
         }
         let fraction = rest > left ? Double(left) / Double(rest) : 1
         for (k, i) in growers.enumerated() where ranks[k] == 0 {
-            let grant = Swift.min(Int64(Double(need(out[i])) * fraction), left) & ~3
-            left -= grant
-            grow(&out[i], by: grant, config: p)
+            let grant = KiB(Swift.min(Int64(Double(need(share.allotments[i], moves[i])) * fraction), left)).pageFloor
+            left -= grant.value
+            grow(share.allotments[i], &moves[i], by: grant, config: p)
         }
-        return KiB(budget)
+        return Result(moves: moves, growBudget: KiB(budget))
+    }
+
+    /// Phase one for one guest: a shrink (paced), a trimmed grow, or a hold with its reason; and whether
+    /// it is a grower, served in phase two.
+    private static func shrinkOrHold(_ a: Allotment, phase: SharePhase, now: TimePoint, config p: PacingConfig) -> (Move, grows: Bool) {
+        let o = a.bounds
+        let cur = min(o.previousTarget, o.staticMax)
+        let want = a.allocation
+        let band = p.band(at: cur)
+        var move = Move(target: cur, reason: holdReason(a, phase: phase))
+        var grows = false
+        // A calm guest (no stall at all) grows only for a real change, not for estimate noise: a grow
+        // the guest does not need now, taken back next round, is a limit cycle (seen at 15 s rounds).
+        let calm = (o.stall ?? 0) == 0 && !o.critical
+        let growBand = calm ? Swift.max(band, Int64(Double(cur.value) * p.calmGrowFraction)) : band
+        if cur < o.floor || want.value - cur.value >= growBand {
+            grows = want > cur || cur < o.floor
+        } else if cur.value - want.value >= band || cur > o.ceiling {
+            if want >= o.actual {
+                move = Move(target: want, reason: .trimGrow)
+            } else if (o.critical || (o.stall ?? 0) >= p.shrinkStopPressure) && !overShare(a, phase: phase) {
+                // Stop a shrink in flight where it stands; never squeeze a stalling guest for idle memory.
+                move = Move(target: cur < o.actual ? o.actual.pageCeil : cur, reason: .heldPressure)
+            } else if o.actual.value - cur.value > p.maxShrinkLead.value {
+                move.reason = .heldConverging
+            } else {
+                move = shrink(a, from: cur, phase: phase, now: now, config: p)
+            }
+        }
+        if move.target == cur && o.previousTarget > o.staticMax { move.reason = .clampStaticMax }
+        return (move, grows)
+    }
+
+    /// A shrink from `cur` towards the allocation, at the pace.
+    private static func shrink(_ a: Allotment, from cur: KiB, phase: SharePhase, now: TimePoint, config p: PacingConfig) -> Move {
+        let o = a.bounds
+        let want = a.allocation
+        let band = p.band(at: cur)
+        let base = min(cur, o.actual)
+        let dt = o.shrinkSince.map { clamp(now.seconds(since: $0), 0, p.maxIntervalSeconds) } ?? 0
+        // Under contention a guest above its weighted share gives way even while it stalls (the
+        // others stall too, or the first to grow would keep everything): at a quarter of the pace.
+        var (paced, step) = shrinkStep(base: base, want: want, edge: o.cheapShrinkEdge, stall: o.stall ?? 0, dt: dt, config: p,
+                                       minRelief: overShare(a, phase: phase) ? Self.contendedRelief : 0)
+        // Without free swap a guest cannot give back more than it has available: the balloon would
+        // take the free pages its own kernel needs (on real Xen a full guest died of it: OOM panic).
+        // Half of what it has beyond the margin per step: it may have used some since it reported
+        // (on real Xen a guest growing 8 MiB/s between its report and the push lost its reporter
+        // to the OOM killer).
+        var full = false
+        if let g = o.givable {
+            let lowest = KiB(o.actual.value - Swift.max(0, g.value - givableMargin(o.actual).value) / 2).pageCeil
+            if paced < lowest {
+                paced = Swift.min(cur, lowest)
+                step = base.value - paced.value
+                full = true
+            }
+        }
+        // Steps under the deadband wait (their allowance accrues), unless they finish the move, or
+        // the allowance has stopped accruing (waiting longer cannot make the step any bigger: a
+        // stalling guest above its share under contention, paced at a quarter, would hold forever).
+        let accrued = dt >= p.maxIntervalSeconds
+        guard paced < cur && cur.value - paced.value >= KiB.page.value
+                && (step >= band || paced == want || ((full || accrued) && step >= KiB(mib: 1).value)) else {
+            return Move(target: cur, reason: full ? .heldNoAvailable : .heldRateLimit)
+        }
+        let reason: Reason = cur > o.ceiling ? .shrinkCeiling
+            : (a.basis == .fairShare || a.basis == .floor ? .shrinkContention : .shrinkIdle)
+        return Move(target: paced, reason: reason, paced: paced > want)
     }
 
     /// The paced shrink from `base` towards `want`: fast down to `edge` (what the guest can give back
@@ -148,38 +163,40 @@ enum Pacer {
 
     /// Under contention, the guest holds more than its weighted share (the solver gave it less than it
     /// wants and less than its target): it gives way to the guests below theirs.
-    static func overShare(_ o: DomainOutcome, phase: SharePhase) -> Bool {
-        phase == .contended && (o.basis == .fairShare || o.basis == .floor) && o.status == .fresh && !o.uncooperative
-            && o.allocation < o.demand
+    static func overShare(_ a: Allotment, phase: SharePhase) -> Bool {
+        phase == .contended && (a.basis == .fairShare || a.basis == .floor) && a.bounds.status == .fresh && !a.bounds.uncooperative
+            && a.allocation < a.bounds.demand
     }
 
     /// Raising a target up to what the guest already has costs nothing; the rest needs free memory.
-    private static func start(_ o: DomainOutcome) -> KiB { max(o.target, min(o.actual, o.allocation)) }
-    private static func need(_ o: DomainOutcome) -> Int64 { Swift.max(0, o.allocation.value - start(o).value) }
+    private static func start(_ a: Allotment, _ m: Move) -> KiB { max(m.target, min(a.bounds.actual, a.allocation)) }
+    private static func need(_ a: Allotment, _ m: Move) -> Int64 { Swift.max(0, a.allocation.value - start(a, m).value) }
 
-    /// Applies a grant of `grant` KiB of free memory to a grower and names the reason.
-    private static func grow(_ o: inout DomainOutcome, by grant: Int64, config p: PacingConfig) {
-        let cur = o.target
-        let want = o.allocation
-        let newTarget = KiB(start(o).value + grant).pageFloor
+    /// Applies a grant of free memory to a grower and names the reason.
+    private static func grow(_ a: Allotment, _ m: inout Move, by grant: KiB, config p: PacingConfig) {
+        let o = a.bounds
+        let cur = m.target
+        let want = a.allocation
+        let newTarget = KiB(start(a, m).value + grant.value).pageFloor
         let band = p.band(at: cur)
         if newTarget <= cur || (newTarget.value - cur.value < band && newTarget < want && cur >= o.floor) {
-            o.reason = .heldNoFree
-            o.paced = true
+            m.reason = .heldNoFree
+            m.paced = true
             return
         }
-        o.target = newTarget
-        o.paced = newTarget < want
-        if o.uncooperative { o.reason = .fencedUncooperative }
-        else if newTarget < want { o.reason = .growPartial }
-        else if o.critical { o.reason = .growCritical }
-        else if cur < o.floor { o.reason = .growFloor }
-        else if o.basis == .surplus || o.basis == .ceiling { o.reason = .growSurplus }
-        else { o.reason = .growDemand }
+        m.target = newTarget
+        m.paced = newTarget < want
+        if o.uncooperative { m.reason = .fencedUncooperative }
+        else if newTarget < want { m.reason = .growPartial }
+        else if o.critical { m.reason = .growCritical }
+        else if cur < o.floor { m.reason = .growFloor }
+        else if a.basis == .surplus || a.basis == .ceiling { m.reason = .growSurplus }
+        else { m.reason = .growDemand }
     }
 
     /// The reason a domain keeps its target when nothing else applies.
-    static func holdReason(_ o: DomainOutcome, phase: SharePhase) -> Reason {
+    static func holdReason(_ a: Allotment, phase: SharePhase) -> Reason {
+        let o = a.bounds
         if o.uncooperative { return .fencedUncooperative }
         switch o.status {
         case .stale: return .heldStale
@@ -189,12 +206,23 @@ enum Pacer {
         }
         if phase == .infeasible { return .infeasible }
         if o.quarantined { return .heldQuarantine }
-        if phase == .contended && o.demand > o.allocation { return .heldFairShare }
+        if phase == .contended && o.demand > a.allocation { return .heldFairShare }
         return o.previousTarget <= o.floor ? .heldFloor : .steady
     }
 
-    private static func rank(_ o: DomainOutcome) -> Int {
-        o.critical ? 2 : (o.target < o.floor ? 1 : 0)
+    private static func rank(_ a: Allotment, _ m: Move) -> Int {
+        a.bounds.critical ? 2 : (m.target < a.bounds.floor ? 1 : 0)
     }
+}
 
+extension PacingConfig {
+    /// The pacing while memory is wanted for a start: no shrink waits in the deadband (the reservation
+    /// needs every page of it).
+    func urgent(_ urgent: Bool) -> PacingConfig {
+        guard urgent else { return self }
+        var p = self
+        p.deadband = .zero
+        p.deadbandFraction = 0
+        return p
+    }
 }

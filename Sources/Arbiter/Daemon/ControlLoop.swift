@@ -62,6 +62,8 @@ public actor ControlLoop {
     public private(set) var rounds = 0
     public private(set) var lastRoundAt: TimePoint?
     public private(set) var unrecordedRounds = 0
+    /// Safety rules the arbiter's decisions broke (the first 100; must stay empty).
+    public private(set) var violations = [Violation]()
     /// Guest reports refused since the daemon started.
     public private(set) var rejectedReports = 0
     /// The rounds lost since the last one recorded, when the first of them was, and why.
@@ -164,6 +166,9 @@ public actor ControlLoop {
     public private(set) var reportLag = [DomID: Lag]()
     private var writtenAt = [DomID: ContinuousClock.Instant]()
 
+    /// Releases the backend's own resources (the real host's watch thread): the daemon's last step.
+    public func closeBackend() async { await backend.close() }
+
     /// Takes host events, in order, each with when the backend saw it.
     public func note(_ events: [HostEventChannel.TimedEvent]) {
         for e in events { note(e.event, at: e.at) }
@@ -191,7 +196,8 @@ public actor ControlLoop {
         return nil
     }
 
-    /// One round. Returns the decision, or nil when the host could not be read.
+    /// One round: read the host, read the reports that changed, decide (and let the shadows decide),
+    /// check the safety rules, push, record. Returns the decision, or nil when the host could not be read.
     @discardableResult
     public func round(trigger: DecisionStore.Trigger) async -> Decision? {
         let t = await now()
@@ -208,12 +214,29 @@ public actor ControlLoop {
         // the store a zero target), one stopping is Xen's to free. Their memory is neither free nor ours.
         let domains = all.filter { $0.phase == .running }
         for d in domains { names[d.domid] = d.name }
-        let uuids = Dictionary(domains.compactMap { d in d.uuid.map { (d.domid, $0) } }, uniquingKeysWith: { a, _ in a })
-        let staticMax = Dictionary(uniqueKeysWithValues: domains.map { ($0.domid, $0.staticMax) })
+        await readReports(of: domains, fullPass: trigger != .report, at: t)
+        let snapshot = await snapshot(of: domains, free: memory.free)
+        let decision = policy.step(snapshot, now: t)
+        check(decision, staticMax: snapshot.domains)
+        shadowRound(snapshot, at: t)
+        lastRoundAt = t
+        lastDecision = decision
+        reserve(after: decision, free: memory.free, at: t)
+        let pushes = await push(decision)
+        await publishUncooperative(decision)
+        rounds += 1
+        let recorded = record(decision, trigger: trigger, hostTotal: memory.total, domains: domains, pushes: pushes)
+        for a in decision.alerts { logger.warning("\(a)") }
+        logger.info("round", metadata: [
+            "trigger": "\(trigger.rawValue)", "domains": "\(decision.outcomes.count)", "changed": "\(pushes.count)",
+            "free": "\(memory.free)", "phase": "\(DecisionStore.phaseName(decision.phase))", "recorded": "\(recorded)",
+        ])
+        return decision
+    }
 
-        // Reports: those that changed, and on a full pass every reporter line (watches can be lost).
-        // Legacy keys are read only when written: re-reading an old value is no sign of life.
-        let fullPass = trigger != .report
+    /// Reads the reports that changed, and on a full pass every reporter line (watches can be lost).
+    /// Legacy keys are read only when written: re-reading an old value is no sign of life.
+    private func readReports(of domains: [DomainInfo], fullPass: Bool, at t: TimePoint) async {
         if fullPass { resyncPending = false }
         let pressure = fullPass ? Set(domains.map(\.domid)) : pendingPressure
         let legacy = pendingLegacy
@@ -229,21 +252,39 @@ public actor ControlLoop {
         }
         for d in domains where pressure.contains(d.domid) || legacy.contains(d.domid) {
             await readReports(d.domid, pressure: pressure.contains(d.domid), legacy: legacy.contains(d.domid),
-                              staticMax: staticMax[d.domid], current: d.current, at: t)
+                              staticMax: d.staticMax, current: d.current, at: t)
         }
+    }
 
+    /// The host as the policy sees it: Xen's facts with the admin's settings (`arbiter set` overrides the
+    /// backend's own, key by key) and the memory held for starts.
+    private func snapshot(of domains: [DomainInfo], free: KiB) async -> HostSnapshot {
         let base = await settings()
         let facts = domains.map { d in
-            // `arbiter set` overrides the backend's own settings (a scenario's, later the toolstack's), key by key.
             let o = overrides[d.name], b = base[d.domid]
             return DomainFacts(domid: d.domid, staticMax: d.staticMax, actual: d.current, target: d.target,
                                adminMin: o?.min ?? b?.min, adminMax: o?.max ?? b?.max, weight: o?.weight ?? b?.weight)
         }
-        let held = reservations.held
         // Only a start asked for frees memory at the fast pace; a restart's hold is memory already free.
         let urgent = reservations.open.contains { $0.status == .pending && $0.kind == .start }
-        let snapshot = HostSnapshot(free: memory.free, domains: facts, held: held, urgent: urgent)
-        let decision = policy.step(snapshot, now: t)
+        return HostSnapshot(free: free, domains: facts, held: reservations.held, urgent: urgent)
+    }
+
+    /// The safety rules (`Invariants`) checked on every round the arbiter decides; a broken rule is
+    /// logged and kept (the first 100). The peers' rules are their own (qmemman, squeezed and MoM set
+    /// targets outside the bounds the arbiter's rules assume, by design).
+    private func check(_ decision: Decision, staticMax facts: [DomainFacts]) {
+        guard policy is Arbitration else { return }
+        // Xen shows no static-max for a domain it has not finished describing: the most it holds stands in.
+        let staticMax = Dictionary(uniqueKeysWithValues: facts.map { ($0.domid, $0.staticMax.value > 0 ? $0.staticMax : max($0.actual, $0.target)) })
+        let broken = Invariants.violations(of: decision, staticMax: decision.outcomes.map { staticMax[$0.domid] ?? $0.ceiling })
+        guard !broken.isEmpty else { return }
+        for v in broken.prefix(5) { logger.error("round broke a safety rule: \(v)") }
+        violations += broken.prefix(Swift.max(0, 100 - violations.count))
+    }
+
+    /// Each shadow decides from the same reports and host read, from its own previous targets.
+    private func shadowRound(_ snapshot: HostSnapshot, at t: TimePoint) {
         for i in shadows.indices {
             let name = shadows[i].name
             var own = snapshot
@@ -254,33 +295,40 @@ public actor ControlLoop {
             lastShadows[name] = d
             shadowTargets[name] = Dictionary(uniqueKeysWithValues: d.outcomes.map { ($0.domid, $0.target) })
         }
-        lastRoundAt = t
-        lastDecision = decision
+    }
+
+    /// Room for starts (memory above the static floors) and the reservations it makes ready.
+    private func reserve(after decision: Decision, free: KiB, at t: TimePoint) {
         let share = config.policy.share
         let keep = share.hostReserve.value + share.startReserve.value
         let sumFloors = decision.outcomes.reduce(Int64(0)) { $0 + $1.staticFloor.value }
         let sumActual = decision.outcomes.reduce(Int64(0)) { $0 + $1.actual.value }
-        room = KiB(Swift.max(0, sumActual + memory.free.value - keep - sumFloors))
+        room = KiB(Swift.max(0, sumActual + free.value - keep - sumFloors))
         let wasPending = reservations.open.filter { $0.status == .pending }.map(\.id)
-        reservations.markReady(available: KiB(Swift.max(0, memory.free.value - keep)), at: t)
+        reservations.markReady(available: KiB(Swift.max(0, free.value - keep)), at: t)
         for r in reservations.open where r.status == .ready && wasPending.contains(r.id) {
             logger.notice("reservation ready", metadata: reservationMetadata(r, at: t))
         }
+    }
 
+    /// Pushes the targets that changed (none in a dry run); a refused push is logged and recorded.
+    private func push(_ decision: Decision) async -> [DomID: DecisionStore.Push] {
         var pushes = [DomID: DecisionStore.Push]()
-        if !config.daemon.dryRun {
-            for o in decision.outcomes where o.changed {
-                do {
-                    try await backend.setTarget(o.domid, o.target)
-                    pushes[o.domid] = .pushed
-                } catch {
-                    pushes[o.domid] = .failed("\(error)")
-                    logger.warning("target not set", metadata: ["domid": "\(o.domid)", "target": "\(o.target)", "error": "\(error)"])
-                }
+        guard !config.daemon.dryRun else { return pushes }
+        for o in decision.outcomes where o.changed {
+            do {
+                try await backend.setTarget(o.domid, o.target)
+                pushes[o.domid] = .pushed
+            } catch {
+                pushes[o.domid] = .failed("\(error)")
+                logger.warning("target not set", metadata: ["domid": "\(o.domid)", "target": "\(o.target)", "error": "\(error)"])
             }
         }
+        return pushes
+    }
 
-        // Publish uncooperative marks when they change.
+    /// Publishes uncooperative marks when they change.
+    private func publishUncooperative(_ decision: Decision) async {
         for o in decision.outcomes where o.uncooperative != (marked.contains(o.domid)) {
             do {
                 try await backend.markUncooperative(o.domid, o.uncooperative)
@@ -289,49 +337,49 @@ public actor ControlLoop {
                 logger.warning("uncooperative mark not written", metadata: ["domid": "\(o.domid)", "error": "\(error)"])
             }
         }
+    }
 
-        rounds += 1
+    /// Records the round: every outcome on a full snapshot, otherwise those pushed or moved since they were
+    /// last recorded; shadows on a 4 MiB move. A round that cannot be recorded is counted, logged and, once
+    /// recording resumes, alerted. Returns the number of outcomes recorded.
+    private func record(_ decision: Decision, trigger: DecisionStore.Trigger, hostTotal: KiB, domains: [DomainInfo],
+                        pushes: [DomID: DecisionStore.Push]) -> Int {
         let full = rounds == 1 || rounds % config.daemon.snapshotEvery == 0 || trigger == .shutdown
         let band = config.policy.pacing.deadband
         let rows = full ? decision.outcomes : decision.outcomes.filter { o in
             pushes[o.domid] != nil || (lastRecorded[o.domid].map { $0.differs(from: o, band: band) } ?? true)
         }
-        if let store {
-            var shadowRows = [DecisionStore.Shadow]()
-            for (name, d) in lastShadows {
-                let moved = ShadowComparison.band.value / 4
-                for o in d.outcomes where full || lastShadowRecorded[name]?[o.domid].map({ abs($0.value - o.target.value) > moved }) ?? true {
-                    shadowRows.append(DecisionStore.Shadow(policy: name, domid: o.domid, target: o.target, reason: o.reason))
-                }
-            }
-            do {
-                try store.record(decision, at: wall(), trigger: trigger, hostTotal: memory.total, outcomes: rows,
-                                 fullSnapshot: full, names: names, uuids: uuids, pushes: pushes, policy: policy.name,
-                                 shadowPolicies: shadows.map(\.name), shadows: shadowRows)
-                for o in rows { lastRecorded[o.domid] = Recorded(o) }
-                for s in shadowRows { lastShadowRecorded[s.policy, default: [:]][s.domid] = s.target }
-                if let lost = losing {
-                    losing = nil
-                    let text = "\(lost.rounds) round(s) not recorded between \(Report.time(lost.since.timeIntervalSince1970)) and \(Report.time(wall().timeIntervalSince1970)): \(lost.why)"
-                    logger.notice("recording resumed after \(lost.rounds) lost round(s)", metadata: ["lost_total": "\(unrecordedRounds)", "first_error": "\(lost.why)"])
-                    do { try store.recordAlert(kind: "rounds-not-recorded", shortfall: .zero, message: text, at: wall()) }
-                    catch { logger.error("alert not recorded: \(text)") }
-                }
-            } catch {
-                unrecordedRounds += 1
-                losing = losing.map { ($0.rounds + 1, $0.since, $0.why) } ?? (1, wall(), "\(error)")
-                logger.error("decision not recorded (\(unrecordedRounds) lost so far): \(error)")
-                // A full disk or a log SQLite could not fold back: fold it and cut it to nothing now,
-                // so the next round has the space and the log never grows past its limit.
-                do { try store.checkpoint() } catch { logger.debug("checkpoint after a lost round failed: \(error)") }
+        guard let store else { return rows.count }
+        let uuids = Dictionary(domains.compactMap { d in d.uuid.map { (d.domid, $0) } }, uniquingKeysWith: { a, _ in a })
+        var shadowRows = [DecisionStore.Shadow]()
+        for (name, d) in lastShadows {
+            let moved = ShadowComparison.band.value / 4
+            for o in d.outcomes where full || lastShadowRecorded[name]?[o.domid].map({ abs($0.value - o.target.value) > moved }) ?? true {
+                shadowRows.append(DecisionStore.Shadow(policy: name, domid: o.domid, target: o.target, reason: o.reason))
             }
         }
-        for a in decision.alerts { logger.warning("\(a)") }
-        logger.info("round", metadata: [
-            "trigger": "\(trigger.rawValue)", "domains": "\(decision.outcomes.count)", "changed": "\(pushes.count)",
-            "free": "\(memory.free)", "phase": "\(DecisionStore.phaseName(decision.phase))", "recorded": "\(rows.count)",
-        ])
-        return decision
+        do {
+            try store.record(decision, at: wall(), trigger: trigger, hostTotal: hostTotal, outcomes: rows,
+                             fullSnapshot: full, names: names, uuids: uuids, pushes: pushes, policy: policy.name,
+                             shadowPolicies: shadows.map(\.name), shadows: shadowRows)
+            for o in rows { lastRecorded[o.domid] = Recorded(o) }
+            for s in shadowRows { lastShadowRecorded[s.policy, default: [:]][s.domid] = s.target }
+            if let lost = losing {
+                losing = nil
+                let text = "\(lost.rounds) round(s) not recorded between \(Report.time(lost.since.timeIntervalSince1970)) and \(Report.time(wall().timeIntervalSince1970)): \(lost.why)"
+                logger.notice("recording resumed after \(lost.rounds) lost round(s)", metadata: ["lost_total": "\(unrecordedRounds)", "first_error": "\(lost.why)"])
+                do { try store.recordAlert(kind: "rounds-not-recorded", shortfall: .zero, message: text, at: wall()) }
+                catch { logger.error("alert not recorded: \(text)") }
+            }
+        } catch {
+            unrecordedRounds += 1
+            losing = losing.map { ($0.rounds + 1, $0.since, $0.why) } ?? (1, wall(), "\(error)")
+            logger.error("decision not recorded (\(unrecordedRounds) lost so far): \(error)")
+            // A full disk or a log SQLite could not fold back: fold it and cut it to nothing now,
+            // so the next round has the space and the log never grows past its limit.
+            do { try store.checkpoint() } catch { logger.debug("checkpoint after a lost round failed: \(error)") }
+        }
+        return rows.count
     }
 
     /// Domains that came, were built, or went since the last host read. A domain missing now was

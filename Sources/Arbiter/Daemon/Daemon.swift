@@ -143,6 +143,7 @@ public struct ArbiterDaemon: Service {
             await loop.round(trigger: .shutdown)
             group.cancelAll()
         }
+        await loop.closeBackend()
         // Fold the log into the file: a clean stop leaves no -wal behind.
         do { try store?.close() } catch { logger.error("decision store not closed cleanly: \(error)") }
         let rounds = await loop.rounds, unrecorded = await loop.unrecordedRounds

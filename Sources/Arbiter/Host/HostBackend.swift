@@ -87,10 +87,13 @@ public protocol HostBackend: Sendable {
     func setTarget(_ domid: DomID, _ target: KiB) async throws
     /// Publishes the arbiter's view where admins look: a domain marked uncooperative (or no longer).
     func markUncooperative(_ domid: DomID, _ uncooperative: Bool) async throws
+    /// Releases what the backend runs beside the loop (the real host's watch thread). Last call.
+    func close() async
 }
 
 extension HostBackend {
     public func markUncooperative(_ domid: DomID, _ uncooperative: Bool) async throws {}
+    public func close() async {}
 }
 
 /// The simulated Xen host behind the backend protocol: the embedded default when there is no Xen.

@@ -62,9 +62,7 @@ public enum LoopEvaluation {
         }
         let loop = ControlLoop(backend: host, store: nil, config: config, logger: logger, policy: policy,
                                now: { TimePoint(seconds: await host.seconds) }, settings: { await host.adminSettings() })
-        let staticMax = Dictionary(uniqueKeysWithValues: await host.domains().map { ($0.domid, $0.staticMax) })
         let admin = await host.adminSettings()
-        var violations = [Violation]()
         let progressEvery = Swift.max(1, steps / 100)
         for k in 0..<steps {
             await host.advance(by: dt)
@@ -77,14 +75,11 @@ public enum LoopEvaluation {
                 let floor = Swift.max(admin[o.domid]?.min ?? .zero, o.floor)
                 if o.target < floor && o.target < o.previousTarget { await host.floorViolated() }
             }
-            if name == .arbiter && violations.count < 100 {
-                violations += Invariants.violations(of: d, staticMax: d.outcomes.map { staticMax[$0.domid] ?? $0.ceiling })
-            }
             if let progress, k % progressEvery == 0 { progress(Double(k) / Double(steps)) }
         }
         progress?(1)
         let metrics = await host.metrics(policy: name.rawValue, rejectedReports: await loop.rejectedReports)!
-        return Result(metrics: metrics, lastDecision: await loop.lastDecision, rounds: await loop.rounds, violations: violations)
+        return Result(metrics: metrics, lastDecision: await loop.lastDecision, rounds: await loop.rounds, violations: await loop.violations)
     }
 
     /// Every named policy on the same scenario and seed, each through the daemon's loop.

@@ -88,6 +88,9 @@ public final class XenHost: HostBackend, @unchecked Sendable {
 
     public func takeEvents() -> [HostEventChannel.TimedEvent] { watcher.channel.take() }
 
+    /// Stops the watch thread (the daemon's last step).
+    public func close() { watcher.stop() }
+
     /// `memory/uncooperative`, as squeezed writes it. (The fence itself is the target: enforced targets
     /// set maxmem, so a domain held at what it has cannot take back what it gave.)
     public func markUncooperative(_ domid: DomID, _ uncooperative: Bool) throws {
@@ -116,11 +119,15 @@ public final class XenHost: HostBackend, @unchecked Sendable {
 
 /// Xenstore watches on their own handle and thread (xs_read_watch blocks; the concurrency pool has
 /// only as many threads as cores). A lost connection is logged and re-established with all watches,
-/// followed by a `.resync` so that nothing missed meanwhile stays missed.
+/// followed by a `.resync` so that nothing missed meanwhile stays missed. `stop()` ends the thread.
 final class XenWatcher: @unchecked Sendable {
     let channel = HostEventChannel()
     private let logger: Logger
+    /// Guards `handle` and `stopping`: `stop()` runs on another thread than the watch loop.
+    private let lock = NSLock()
     private var handle: OpaquePointer?
+    private var stopping = false
+    private let finished = DispatchSemaphore(value: 0)
 
     init(logger: Logger) throws(XenError) {
         self.logger = logger
@@ -129,6 +136,18 @@ final class XenWatcher: @unchecked Sendable {
         thread.name = "xenstore-watch"
         thread.start()
     }
+
+    /// Ends the watch thread and closes its handle; waits up to two seconds for it. A new watch fires
+    /// once as it is set, which wakes the thread from xs_read_watch.
+    func stop() {
+        lock.withLock {
+            stopping = true
+            if let h = handle { _ = xs_watch(h, XenstorePaths.release, Self.stopToken) }
+        }
+        if finished.wait(timeout: .now() + 2) == .timedOut { logger.warning("xenstore watch thread did not stop within 2 s") }
+    }
+
+    private static let stopToken = "stop"
 
     private static func open() throws(XenError) -> OpaquePointer {
         guard let h = xs_open(0) else { throw XenError(operation: "xs_open (watch)", code: -1, errno: cxen_errno()) }
@@ -143,11 +162,18 @@ final class XenWatcher: @unchecked Sendable {
     }
 
     private func run() {
+        defer { finished.signal() }
         while true {
-            guard let h = handle else {
+            let (h, stop) = lock.withLock { (handle, stopping) }
+            if stop {
+                lock.withLock { if let h = handle { xs_close(h) }; handle = nil }
+                return
+            }
+            guard let h else {
                 Thread.sleep(forTimeInterval: 1)
                 do {
-                    handle = try Self.open()
+                    let opened = try Self.open()
+                    lock.withLock { handle = opened }
                     logger.notice("xenstore watches re-established")
                     channel.send(.resync)
                 } catch {
@@ -157,9 +183,9 @@ final class XenWatcher: @unchecked Sendable {
             }
             var n: UInt32 = 0
             guard let ev = xs_read_watch(h, &n) else {
+                if lock.withLock({ stopping }) { continue }
                 logger.error("xenstore watch connection lost (errno \(cxen_errno())); reconnecting")
-                xs_close(h)
-                handle = nil
+                lock.withLock { xs_close(h); handle = nil }
                 continue
             }
             take(ev, count: n)
@@ -177,6 +203,8 @@ final class XenWatcher: @unchecked Sendable {
         guard n >= 2, let p = ev[Int(XS_WATCH_PATH.rawValue)], let t = ev[Int(XS_WATCH_TOKEN.rawValue)] else { return }
         let path = String(cString: p), token = String(cString: t)
         switch token {
+        case Self.stopToken:
+            break
         case "introduce", "release":
             channel.send(.resync)
         default:
