@@ -340,7 +340,7 @@ struct DaemonCommand: AsyncParsableCommand {
         if let scenario { cfg.daemon.simScenario = scenario }
         if let speed { cfg.daemon.simSpeed = speed }
         let problems = cfg.problems()
-        guard problems.isEmpty else { throw CLIError(problems.joined(separator: "\n")) }
+        guard problems.isEmpty else { throw CLIError(problems.map(\.description).joined(separator: "\n")) }
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "arbiter")
         logger.logLevel = .info

@@ -209,7 +209,7 @@ public enum FairShare {
             order.sort { alloc[$0] - lo[$0] > alloc[$1] - lo[$1] }
             for i in order where excess > 0 {
                 let room = alloc[i] - lo[i]
-                let take = Swift.min(room, (excess + 3) & ~3)
+                let take = Swift.min(room, KiB(excess).pageCeil.value)
                 alloc[i] -= take
                 excess -= take
             }

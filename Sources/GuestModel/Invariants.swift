@@ -23,7 +23,7 @@ public enum Invariants {
             if let sm = staticMax?[i], o.target > sm {
                 v.append(Violation(domid: o.domid, rule: "target ≤ static-max", detail: "\(o.target) > \(sm)"))
             }
-            if o.target.value & 3 != 0 && o.changed {
+            if o.target.pageFloor != o.target && o.changed {
                 v.append(Violation(domid: o.domid, rule: "targets are whole pages", detail: "\(o.target.value) KiB"))
             }
         }

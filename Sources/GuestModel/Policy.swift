@@ -141,14 +141,14 @@ public struct PolicyConfig: Sendable, Equatable {
     public var responsiveness = ResponsivenessConfig()
     public init() {}
 
-    /// Problems that make this policy unusable, each naming its key (config.toml's names).
-    public func problems() -> [String] {
-        var p: [String] = []
+    /// Problems that make this policy unusable, each with its key (config.toml's names).
+    public func problems() -> [ConfigError] {
+        var p = [ConfigError]()
         func fraction(_ v: Double, _ key: String, max: Double = 1) {
-            if !(v.isFinite && v >= 0 && v <= max) { p.append("\(key) must be between 0 and \(formatFixed(max, decimals: 2)), got \(v)") }
+            if !(v.isFinite && v >= 0 && v <= max) { p.append(ConfigError(key: key, message: "must be between 0 and \(formatFixed(max, decimals: 2)), got \(v)")) }
         }
         func positive(_ v: Double, _ key: String) {
-            if !(v.isFinite && v > 0) { p.append("\(key) must be a positive number, got \(v)") }
+            if !(v.isFinite && v > 0) { p.append(ConfigError(key: key, message: "must be a positive number, got \(v)")) }
         }
         fraction(estimator.activeFileWeight, "estimator.active_file_weight")
         fraction(estimator.blindAvailableWeight, "estimator.blind_available_weight")
@@ -161,7 +161,7 @@ public struct PolicyConfig: Sendable, Equatable {
         positive(estimator.fastHalfLifeSeconds, "estimator.fast_half_life_seconds")
         positive(estimator.slowHalfLifeSeconds, "estimator.slow_half_life_seconds")
         if !(estimator.pressureHoldSeconds >= 0 && estimator.pressureHoldSeconds.isFinite) {
-            p.append("estimator.pressure_hold_seconds must not be negative")
+            p.append(ConfigError(key: "estimator.pressure_hold_seconds", message: "must not be negative"))
         }
         fraction(estimator.headroom, "estimator.headroom", max: 4)
         fraction(estimator.idleTax, "estimator.idle_tax")
@@ -169,38 +169,38 @@ public struct PolicyConfig: Sendable, Equatable {
         positive(estimator.staleAfterSeconds, "estimator.stale_after_seconds")
         positive(estimator.legacyStaleAfterSeconds, "estimator.legacy_stale_after_seconds")
         if estimator.criticalPressure <= estimator.pressureTarget {
-            p.append("estimator.critical_pressure must be above estimator.pressure_target")
+            p.append(ConfigError(key: "estimator.critical_pressure", message: "must be above estimator.pressure_target"))
         }
-        if floors.absoluteMin.value < 0 { p.append("floors.absolute_min must not be negative") }
+        if floors.absoluteMin.value < 0 { p.append(ConfigError(key: "floors.absolute_min", message: "must not be negative")) }
         fraction(floors.padding, "floors.padding", max: 4)
-        if share.hostReserve.value < 0 { p.append("share.host_reserve must not be negative") }
-        if share.slack.value < 0 { p.append("share.slack must not be negative") }
-        if share.startReserve.value < 0 { p.append("share.start_reserve must not be negative") }
+        if share.hostReserve.value < 0 { p.append(ConfigError(key: "share.host_reserve", message: "must not be negative")) }
+        if share.slack.value < 0 { p.append(ConfigError(key: "share.slack", message: "must not be negative")) }
+        if share.startReserve.value < 0 { p.append(ConfigError(key: "share.start_reserve", message: "must not be negative")) }
         if !(share.releaseGraceSeconds >= 0 && share.releaseGraceSeconds <= 3600) {
-            p.append("share.release_grace_seconds must be between 0 and 3600")
+            p.append(ConfigError(key: "share.release_grace_seconds", message: "must be between 0 and 3600"))
         }
         positive(share.defaultWeight, "share.default_weight")
         fraction(pacing.shrinkFractionPerSecond, "pacing.shrink_fraction_per_second")
         fraction(pacing.surplusShrinkFractionPerSecond, "pacing.surplus_shrink_fraction_per_second")
         if pacing.surplusShrinkFractionPerSecond < pacing.shrinkFractionPerSecond {
-            p.append("pacing.surplus_shrink_fraction_per_second must be at least pacing.shrink_fraction_per_second")
+            p.append(ConfigError(key: "pacing.surplus_shrink_fraction_per_second", message: "must be at least pacing.shrink_fraction_per_second"))
         }
-        if pacing.minShrinkPerSecond.value < 0 { p.append("pacing.min_shrink_per_second must not be negative") }
+        if pacing.minShrinkPerSecond.value < 0 { p.append(ConfigError(key: "pacing.min_shrink_per_second", message: "must not be negative")) }
         if pacing.maxShrinkPerSecond < pacing.minShrinkPerSecond {
-            p.append("pacing.max_shrink_per_second must be at least pacing.min_shrink_per_second")
+            p.append(ConfigError(key: "pacing.max_shrink_per_second", message: "must be at least pacing.min_shrink_per_second"))
         }
         fraction(pacing.shrinkStopPressure, "pacing.shrink_stop_pressure")
         positive(pacing.maxIntervalSeconds, "pacing.max_interval_seconds")
-        if pacing.maxShrinkLead.value < 0 { p.append("pacing.max_shrink_lead must not be negative") }
-        if pacing.deadband.value < 0 { p.append("pacing.deadband must not be negative") }
+        if pacing.maxShrinkLead.value < 0 { p.append(ConfigError(key: "pacing.max_shrink_lead", message: "must not be negative")) }
+        if pacing.deadband.value < 0 { p.append(ConfigError(key: "pacing.deadband", message: "must not be negative")) }
         fraction(pacing.deadbandFraction, "pacing.deadband_fraction", max: 0.5)
         fraction(pacing.calmGrowFraction, "pacing.calm_grow_fraction", max: 1)
-        if tracker.minIntervalMs < 0 { p.append("reports.min_interval_ms must not be negative") }
-        if !(tracker.quarantineSeconds >= 0 && tracker.quarantineSeconds.isFinite) { p.append("reports.quarantine_seconds must not be negative") }
-        if responsiveness.minRate.value <= 0 { p.append("balloon.min_rate must be positive") }
+        if tracker.minIntervalMs < 0 { p.append(ConfigError(key: "reports.min_interval_ms", message: "must not be negative")) }
+        if !(tracker.quarantineSeconds >= 0 && tracker.quarantineSeconds.isFinite) { p.append(ConfigError(key: "reports.quarantine_seconds", message: "must not be negative")) }
+        if responsiveness.minRate.value <= 0 { p.append(ConfigError(key: "balloon.min_rate", message: "must be positive")) }
         positive(responsiveness.patienceSeconds, "balloon.patience_seconds")
         positive(responsiveness.retryAfterSeconds, "balloon.retry_after_seconds")
-        if responsiveness.tolerance.value < 0 { p.append("balloon.tolerance must not be negative") }
+        if responsiveness.tolerance.value < 0 { p.append(ConfigError(key: "balloon.tolerance", message: "must not be negative")) }
         return p
     }
 }

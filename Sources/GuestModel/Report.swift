@@ -199,49 +199,54 @@ public struct ReportLimits: Sendable, Equatable {
 /// Parses reporter lines and legacy keys into `GuestReport`s. Stateless; sequence and counter checks
 /// that need history live in `ReportTracker`.
 public enum ReportParser {
+    /// Protocol version 1's fields, in documentation order: each key, and where its value lives in a
+    /// `GuestReport`. This table drives the parser, the writer (`GuestReport.line()`) and `keys`.
     @usableFromInline enum Field: Int, CaseIterable {
         case v, seq, memTotal, memAvailable, memFree, buffers, cached, activeAnon, inactiveAnon, activeFile, inactiveFile, dirty
         case committedAS, swapTotal, swapFree, psiSomeAvg10, psiFullAvg10, psiSomeTotal, psiFullTotal
         case pgmajfault, refaultAnon, refaultFile, pswpin, pswpout
 
-        var key: String {
-            switch self {
-            case .v: "v"
-            case .seq: "seq"
-            case .memTotal: "mem_total_kb"
-            case .memAvailable: "mem_available_kb"
-            case .memFree: "mem_free_kb"
-            case .buffers: "buffers_kb"
-            case .cached: "cached_kb"
-            case .activeAnon: "active_anon_kb"
-            case .inactiveAnon: "inactive_anon_kb"
-            case .activeFile: "active_file_kb"
-            case .inactiveFile: "inactive_file_kb"
-            case .dirty: "dirty_kb"
-            case .committedAS: "committed_as_kb"
-            case .swapTotal: "swap_total_kb"
-            case .swapFree: "swap_free_kb"
-            case .psiSomeAvg10: "psi_some_avg10"
-            case .psiFullAvg10: "psi_full_avg10"
-            case .psiSomeTotal: "psi_some_total_us"
-            case .psiFullTotal: "psi_full_total_us"
-            case .pgmajfault: "pgmajfault"
-            case .refaultAnon: "workingset_refault_anon"
-            case .refaultFile: "workingset_refault_file"
-            case .pswpin: "pswpin"
-            case .pswpout: "pswpout"
-            }
+        /// Where a field's value goes, which also says how it is spelled.
+        enum Slot {
+            case version, sequence, memTotal, memAvailable
+            case kib(WritableKeyPath<GuestReport, KiB?>)
+            case percent(WritableKeyPath<GuestReport, Double?>)
+            case counter(WritableKeyPath<GuestReport, UInt64?>)
         }
 
-        enum Kind { case version, sequence, kib, percent, counter }
-        var kind: Kind {
+        var spec: (key: String, slot: Slot) {
             switch self {
-            case .v: .version
-            case .seq: .sequence
-            case .memTotal, .memAvailable, .memFree, .buffers, .cached, .activeAnon, .inactiveAnon, .activeFile, .inactiveFile, .dirty,
-                 .committedAS, .swapTotal, .swapFree: .kib
-            case .psiSomeAvg10, .psiFullAvg10: .percent
-            case .psiSomeTotal, .psiFullTotal, .pgmajfault, .refaultAnon, .refaultFile, .pswpin, .pswpout: .counter
+            case .v: ("v", .version)
+            case .seq: ("seq", .sequence)
+            case .memTotal: ("mem_total_kb", .memTotal)
+            case .memAvailable: ("mem_available_kb", .memAvailable)
+            case .memFree: ("mem_free_kb", .kib(\.memFree))
+            case .buffers: ("buffers_kb", .kib(\.buffers))
+            case .cached: ("cached_kb", .kib(\.cached))
+            case .activeAnon: ("active_anon_kb", .kib(\.activeAnon))
+            case .inactiveAnon: ("inactive_anon_kb", .kib(\.inactiveAnon))
+            case .activeFile: ("active_file_kb", .kib(\.activeFile))
+            case .inactiveFile: ("inactive_file_kb", .kib(\.inactiveFile))
+            case .dirty: ("dirty_kb", .kib(\.dirty))
+            case .committedAS: ("committed_as_kb", .kib(\.committedAS))
+            case .swapTotal: ("swap_total_kb", .kib(\.swapTotal))
+            case .swapFree: ("swap_free_kb", .kib(\.swapFree))
+            case .psiSomeAvg10: ("psi_some_avg10", .percent(\.psiSomeAvg10))
+            case .psiFullAvg10: ("psi_full_avg10", .percent(\.psiFullAvg10))
+            case .psiSomeTotal: ("psi_some_total_us", .counter(\.counters.psiSomeTotalUs))
+            case .psiFullTotal: ("psi_full_total_us", .counter(\.counters.psiFullTotalUs))
+            case .pgmajfault: ("pgmajfault", .counter(\.counters.pgmajfault))
+            case .refaultAnon: ("workingset_refault_anon", .counter(\.counters.refaultAnon))
+            case .refaultFile: ("workingset_refault_file", .counter(\.counters.refaultFile))
+            case .pswpin: ("pswpin", .counter(\.counters.pswpin))
+            case .pswpout: ("pswpout", .counter(\.counters.pswpout))
+            }
+        }
+        var key: String { spec.key }
+        var isRequired: Bool {
+            switch spec.slot {
+            case .version, .sequence, .memTotal, .memAvailable: true
+            default: false
             }
         }
     }
@@ -274,8 +279,7 @@ public enum ReportParser {
         }
         if tokens > limits.maxFields { return .failure(.tooManyFields(limit: limits.maxFields)) }
 
-        var values = [UInt64](repeating: 0, count: Field.allCases.count)
-        var percents = [Double](repeating: 0, count: Field.allCases.count)
+        var r = GuestReport(source: .reporter, seq: nil, memTotal: .zero, memAvailable: .zero)
         var seen = [Bool](repeating: false, count: Field.allCases.count)
         var i = 0
         while i < n {
@@ -294,55 +298,39 @@ public enum ReportParser {
             let vs = eq + 1
             let vlen = j - vs
             if vlen > limits.maxValueBytes { return .failure(.valueTooLong(key: field.key, length: vlen)) }
-            switch field.kind {
+            let slot = field.spec.slot
+            switch slot {
             case .version:
                 if !(vlen == 1 && raw[vs] == 0x31) { return .failure(.unsupportedVersion(text(raw, vs, j))) }
-            case .sequence, .kib, .counter:
-                let bound: UInt64 = field.kind == .kib ? limits.maxKiB : limits.maxCounter
-                switch parseUInt(raw, vs, j, bound: bound) {
-                case .success(let v): values[field.rawValue] = v
+            case .sequence, .memTotal, .memAvailable, .kib, .counter:
+                var bound = limits.maxKiB
+                if case .sequence = slot { bound = limits.maxCounter } else if case .counter = slot { bound = limits.maxCounter }
+                switch BoundedDecimal.parse(raw, vs, j, bound: bound) {
+                case .success(let v):
+                    switch slot {
+                    case .sequence: r.seq = v
+                    case .memTotal: r.memTotal = KiB(Int64(v))
+                    case .memAvailable: r.memAvailable = KiB(Int64(v))
+                    case .kib(let path): r[keyPath: path] = KiB(Int64(v))
+                    case .counter(let path): r[keyPath: path] = v
+                    case .version, .percent: break
+                    }
                 case .failure(let f): return .failure(f.rejection(key: field.key, value: text(raw, vs, j)))
                 }
-            case .percent:
-                switch parseDecimal(raw, vs, j) {
+            case .percent(let path):
+                switch BoundedDecimal.parseFraction(raw, vs, j) {
                 case .success(let v):
                     if v > 100 { return .failure(.outOfRange(key: field.key, value: text(raw, vs, j))) }
-                    percents[field.rawValue] = v
+                    r[keyPath: path] = v
                 case .failure(let f): return .failure(f.rejection(key: field.key, value: text(raw, vs, j)))
                 }
             }
             i = j
         }
 
-        for required in [Field.v, .seq, .memTotal, .memAvailable] where !seen[required.rawValue] {
+        for required in Field.allCases where required.isRequired && !seen[required.rawValue] {
             return .failure(.missingKey(required.key))
         }
-        func kib(_ f: Field) -> KiB? { seen[f.rawValue] ? KiB(Int64(values[f.rawValue])) : nil }
-        func counter(_ f: Field) -> UInt64? { seen[f.rawValue] ? values[f.rawValue] : nil }
-        func pct(_ f: Field) -> Double? { seen[f.rawValue] ? percents[f.rawValue] : nil }
-
-        var r = GuestReport(source: .reporter, seq: values[Field.seq.rawValue],
-                            memTotal: kib(.memTotal)!, memAvailable: kib(.memAvailable)!)
-        r.memFree = kib(.memFree)
-        r.buffers = kib(.buffers)
-        r.cached = kib(.cached)
-        r.activeAnon = kib(.activeAnon)
-        r.inactiveAnon = kib(.inactiveAnon)
-        r.activeFile = kib(.activeFile)
-        r.inactiveFile = kib(.inactiveFile)
-        r.dirty = kib(.dirty)
-        r.committedAS = kib(.committedAS)
-        r.swapTotal = kib(.swapTotal)
-        r.swapFree = kib(.swapFree)
-        r.psiSomeAvg10 = pct(.psiSomeAvg10)
-        r.psiFullAvg10 = pct(.psiFullAvg10)
-        r.counters.psiSomeTotalUs = counter(.psiSomeTotal)
-        r.counters.psiFullTotalUs = counter(.psiFullTotal)
-        r.counters.pgmajfault = counter(.pgmajfault)
-        r.counters.refaultAnon = counter(.refaultAnon)
-        r.counters.refaultFile = counter(.refaultFile)
-        r.counters.pswpin = counter(.pswpin)
-        r.counters.pswpout = counter(.pswpout)
         if let problem = consistencyProblem(r) { return .failure(.inconsistent(problem)) }
         if UInt64(r.memTotal.value) < limits.minMemTotalKiB { return .failure(.outOfRange(key: Field.memTotal.key, value: String(r.memTotal.value))) }
         return .success(r)
@@ -367,7 +355,7 @@ public enum ReportParser {
             if n == 0 { return .failure(.missingKey(key)) }
             if n > limits.maxValueBytes { return .failure(.valueTooLong(key: key, length: n)) }
             for i in 0..<n where raw[i] < 0x20 || raw[i] > 0x7E { return .failure(.invalidCharacter(offset: i)) }
-            return parseUInt(raw, 0, n, bound: limits.maxKiB).mapError { $0.rejection(key: key, value: text(raw, 0, n)) }
+            return BoundedDecimal.parse(raw, 0, n, bound: limits.maxKiB).mapError { $0.rejection(key: key, value: text(raw, 0, n)) }
         }
         let t: UInt64, f: UInt64
         switch one(total, "meminfo_total") { case .success(let v): t = v; case .failure(let e): return .failure(e) }
@@ -403,77 +391,6 @@ public enum ReportParser {
         return nil
     }
 
-    // MARK: - bounded number parsing
-
-    enum NumberFailure: Error {
-        case notANumber, leadingZero, negative, overflow
-        func rejection(key: String, value: String) -> ReportRejection {
-            switch self {
-            case .notANumber: .notANumber(key: key, value: value)
-            case .leadingZero: .leadingZero(key: key, value: value)
-            case .negative: .negative(key: key)
-            case .overflow: .overflow(key: key)
-            }
-        }
-    }
-
-    /// Decimal digits only: no sign, no spaces, no hex, no exponent, no leading zero. Bounded by `bound`.
-    static func parseUInt(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, bound: UInt64) -> Result<UInt64, NumberFailure> {
-        if start < end && raw[start] == 0x2D { return end - start > 1 && isDigit(raw[start + 1]) ? .failure(.negative) : .failure(.notANumber) }
-        var v: UInt64 = 0
-        var k = start
-        while k < end {
-            let b = raw[k]
-            guard isDigit(b) else { return .failure(.notANumber) }
-            let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (s, o2) = m.addingReportingOverflow(UInt64(b - 0x30))
-            if o1 || o2 || s > bound { return .failure(.overflow) }
-            v = s
-            k += 1
-        }
-        if end - start > 1 && raw[start] == 0x30 { return .failure(.leadingZero) }
-        return .success(v)
-    }
-
-    /// `digits[.digits]`, at most 6 decimals, no leading zero: what the kernel prints for PSI averages.
-    /// NaN, inf, exponents, signs and a missing integer digit (`.5`) are rejected before any Double is built.
-    static func parseDecimal(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Result<Double, NumberFailure> {
-        if start < end && raw[start] == 0x2D { return .failure(.negative) }
-        var intPart: UInt64 = 0
-        var fracPart: UInt64 = 0
-        var fracDigits = 0
-        var k = start
-        var sawDot = false
-        var intDigits = 0
-        while k < end {
-            let b = raw[k]
-            if b == 0x2E {
-                if sawDot || intDigits == 0 { return .failure(.notANumber) }
-                sawDot = true
-            } else if isDigit(b) {
-                if sawDot {
-                    if fracDigits >= 6 { return .failure(.notANumber) }
-                    fracPart = fracPart * 10 + UInt64(b - 0x30)
-                    fracDigits += 1
-                } else {
-                    if intPart > 1_000_000 { return .failure(.overflow) }
-                    intPart = intPart * 10 + UInt64(b - 0x30)
-                    intDigits += 1
-                }
-            } else {
-                return .failure(.notANumber)
-            }
-            k += 1
-        }
-        if intDigits == 0 || (sawDot && fracDigits == 0) { return .failure(.notANumber) }
-        if intDigits > 1 && raw[start] == 0x30 { return .failure(.leadingZero) }
-        var scale = 1.0
-        for _ in 0..<fracDigits { scale *= 10 }
-        return .success(Double(intPart) + Double(fracPart) / scale)
-    }
-
-    @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
-
     static func lookup(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Field? {
         let len = end - start
         outer: for (index, key) in keyBytes.enumerated() where key.count == len {
@@ -494,23 +411,34 @@ public enum ReportParser {
 
 extension GuestReport {
     /// The protocol v1 line for this report: what the reporter writes and `ReportParser.parse` reads
-    /// back. Optional fields are written only when present; PSI averages with two decimals, as the
-    /// kernel prints them.
+    /// back, field by field from the parser's table. Optional fields are written only when present; PSI
+    /// averages with two decimals, as the kernel prints them.
     public func line() -> String {
-        var s = "v=1 seq=\(seq ?? 0) mem_total_kb=\(memTotal.value) mem_available_kb=\(memAvailable.value)"
-        func kib(_ key: String, _ v: KiB?) { if let v { s += " \(key)=\(v.value)" } }
-        func count(_ key: String, _ v: UInt64?) { if let v { s += " \(key)=\(v)" } }
-        func pct(_ key: String, _ v: Double?) { if let v { s += " \(key)=\(formatFixed(Swift.min(100, Swift.max(0, v)), decimals: 2))" } }
-        kib("mem_free_kb", memFree); kib("buffers_kb", buffers); kib("cached_kb", cached)
-        kib("active_anon_kb", activeAnon); kib("inactive_anon_kb", inactiveAnon)
-        kib("active_file_kb", activeFile); kib("inactive_file_kb", inactiveFile)
-        kib("dirty_kb", dirty); kib("committed_as_kb", committedAS)
-        kib("swap_total_kb", swapTotal); kib("swap_free_kb", swapFree)
-        pct("psi_some_avg10", psiSomeAvg10); pct("psi_full_avg10", psiFullAvg10)
-        count("psi_some_total_us", counters.psiSomeTotalUs); count("psi_full_total_us", counters.psiFullTotalUs)
-        count("pgmajfault", counters.pgmajfault)
-        count("workingset_refault_anon", counters.refaultAnon); count("workingset_refault_file", counters.refaultFile)
-        count("pswpin", counters.pswpin); count("pswpout", counters.pswpout)
+        var s = ""
+        for field in ReportParser.Field.allCases {
+            let value: String?
+            switch field.spec.slot {
+            case .version: value = "1"
+            case .sequence: value = String(seq ?? 0)
+            case .memTotal: value = String(memTotal.value)
+            case .memAvailable: value = String(memAvailable.value)
+            case .kib(let path): value = self[keyPath: path].map { String($0.value) }
+            case .counter(let path): value = self[keyPath: path].map { String($0) }
+            case .percent(let path): value = self[keyPath: path].map { formatFixed(Swift.min(100, Swift.max(0, $0)), decimals: 2) }
+            }
+            if let value { s += (s.isEmpty ? "" : " ") + field.key + "=" + value }
+        }
         return s
+    }
+}
+
+extension BoundedDecimal.Failure {
+    func rejection(key: String, value: String) -> ReportRejection {
+        switch self {
+        case .notANumber: .notANumber(key: key, value: value)
+        case .leadingZero: .leadingZero(key: key, value: value)
+        case .negative: .negative(key: key)
+        case .overflow: .overflow(key: key)
+        }
     }
 }

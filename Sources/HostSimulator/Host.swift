@@ -77,28 +77,29 @@ public struct Scenario: Sendable, Equatable {
         return s
     }
 
-    /// Problems that make the scenario impossible to run.
-    public func problems() -> [String] {
-        var p = [String]()
-        if guests.isEmpty { p.append("no guests") }
-        if guests.count >= Int(DomID.firstReserved) - 1 { p.append("too many guests") }
-        if !(hours > 0 && hours <= 24 * 31) { p.append("hours must be between 0 and 744") }
-        if !(stepSeconds > 0 && stepSeconds <= 60) { p.append("step_seconds must be between 0 and 60") }
+    /// Problems that make the scenario impossible to run, each with the scenario key it is about.
+    public func problems() -> [ConfigError] {
+        var p = [ConfigError]()
+        func add(_ key: String?, _ message: String) { p.append(ConfigError(key: key, message: message)) }
+        if guests.isEmpty { add("guest", "no guests") }
+        if guests.count >= Int(DomID.firstReserved) - 1 { add("guest", "too many guests") }
+        if !(hours > 0 && hours <= 24 * 31) { add("hours", "must be between 0 and 744") }
+        if !(stepSeconds > 0 && stepSeconds <= 60) { add("step_seconds", "must be between 0 and 60") }
         let boot = guests.filter(\.autostart).reduce(Int64(0)) { $0 + Swift.min($1.boot, $1.staticMax).value }
-        if !guests.contains(where: \.autostart) { p.append("no guest boots with the host (every one has autostart = false)") }
+        if !guests.contains(where: \.autostart) { add("guest", "no guest boots with the host (every one has autostart = false)") }
         var names = Set<String>()
-        for g in guests where !names.insert(g.name).inserted { p.append("two guests are named \(g.name)") }
+        for g in guests where !names.insert(g.name).inserted { add("guest[\(g.name)]", "two guests are named \(g.name)") }
         for e in events {
-            if !names.contains(e.guest) { p.append("event at \(e.at) s: no guest named \(e.guest)") }
-            if !(e.at >= 0 && e.at.isFinite) { p.append("event for \(e.guest): at must be a time in seconds") }
+            if !names.contains(e.guest) { add("event", "at \(e.at) s: no guest named \(e.guest)") }
+            if !(e.at >= 0 && e.at.isFinite) { add("event", "for \(e.guest): at must be a time in seconds") }
         }
-        if boot > pool.value { p.append("guests boot with \(formatSize(KiB(boot))) but the host gives guests only \(formatSize(pool))") }
+        if boot > pool.value { add("host", "guests boot with \(formatSize(KiB(boot))) but the host gives guests only \(formatSize(pool))") }
         for g in guests {
-            if g.staticMax.value <= 0 { p.append("guest \(g.name): static_max must be positive") }
-            if g.boot.value <= 0 { p.append("guest \(g.name): boot must be positive") }
-            if !(g.anonFraction >= 0 && g.anonFraction <= 1) { p.append("guest \(g.name): anon_fraction must be 0-1") }
-            if let w = g.weight, !(w > 0 && w.isFinite) { p.append("guest \(g.name): weight must be positive") }
-            if !(g.reportInterval > 0) { p.append("guest \(g.name): report_interval must be positive") }
+            if g.staticMax.value <= 0 { add("guest[\(g.name)].static_max", "must be positive") }
+            if g.boot.value <= 0 { add("guest[\(g.name)].boot", "must be positive") }
+            if !(g.anonFraction >= 0 && g.anonFraction <= 1) { add("guest[\(g.name)].anon_fraction", "must be 0-1") }
+            if let w = g.weight, !(w > 0 && w.isFinite) { add("guest[\(g.name)].weight", "must be positive") }
+            if !(g.reportInterval > 0) { add("guest[\(g.name)].report_interval", "must be positive") }
         }
         return p + policy.problems()
     }

@@ -117,7 +117,7 @@ struct DaemonProcessTests {
         #expect(!text.contains("decision not recorded") && !text.contains("target not set") && text.contains("unrecorded=0"))
         #expect(text.contains("reservation made") && text.contains("reservation cancelled"))
         #expect(text.contains("config refused, keeping the old one") && text.contains("deadband"))
-        #expect(text.contains("line 7: share.host_reserve 64G") && text.contains("is not below the host's 29G"), "\(text)")
+        #expect(text.contains("line 7: share.host_reserve: 64G") && text.contains("is not below the host's 29G"), "\(text)")
         #expect(text.contains("config reloaded"))
         let store = try DecisionStore(readingAt: db)
         let triggers = try await store.db.read { try String.fetchAll($0, sql: "SELECT trigger FROM rounds ORDER BY id") }
@@ -281,6 +281,6 @@ struct DaemonProcessTests {
         #expect(await waitForExit(p, seconds: 10))
         #expect(p.terminationStatus == 2)
         let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
-        #expect(lines.count == 1 && lines[0].contains("line 2: share.host_reserve 64G") && lines[0].contains("is not below the host's"), "\(lines)")
+        #expect(lines.count == 1 && lines[0].contains("line 2: share.host_reserve: 64G") && lines[0].contains("is not below the host's"), "\(lines)")
     }
 }

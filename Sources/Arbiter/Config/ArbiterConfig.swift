@@ -93,24 +93,24 @@ public struct DaemonSettings: Sendable, Equatable {
     public var simSpeed = 1.0
     public init() {}
 
-    public func problems() -> [String] {
-        var p = [String]()
-        if database.isEmpty { p.append("daemon.database must not be empty") }
-        if shadow.contains(policy) { p.append("daemon.shadow lists \(policy.rawValue), the policy that decides: it would shadow itself") }
-        if Set(shadow).count != shadow.count { p.append("daemon.shadow lists a policy twice") }
-        if socket.isEmpty || socket.utf8.count > 100 { p.append("daemon.socket must be a path of at most 100 bytes") }
-        if !(tickSeconds > 0 && tickSeconds <= 3600) { p.append("daemon.tick_seconds must be between 0 and 3600") }
+    public func problems() -> [ConfigError] {
+        var p = [ConfigError]()
+        if database.isEmpty { p.append(ConfigError(key: "daemon.database", message: "must not be empty")) }
+        if shadow.contains(policy) { p.append(ConfigError(key: "daemon.shadow", message: "lists \(policy.rawValue), the policy that decides: it would shadow itself")) }
+        if Set(shadow).count != shadow.count { p.append(ConfigError(key: "daemon.shadow", message: "lists a policy twice")) }
+        if socket.isEmpty || socket.utf8.count > 100 { p.append(ConfigError(key: "daemon.socket", message: "must be a path of at most 100 bytes")) }
+        if !(tickSeconds > 0 && tickSeconds <= 3600) { p.append(ConfigError(key: "daemon.tick_seconds", message: "must be between 0 and 3600")) }
         if !(minRoundIntervalSeconds >= 0.05 && minRoundIntervalSeconds <= tickSeconds) {
-            p.append("daemon.min_round_interval_seconds must be between 0.05 and daemon.tick_seconds")
+            p.append(ConfigError(key: "daemon.min_round_interval_seconds", message: "must be between 0.05 and daemon.tick_seconds"))
         }
-        if !(1...100_000).contains(snapshotEvery) { p.append("daemon.snapshot_every must be between 1 and 100000") }
-        if !(simSpeed > 0 && simSpeed <= 10_000) { p.append("sim.speed must be between 0 and 10000") }
+        if !(1...100_000).contains(snapshotEvery) { p.append(ConfigError(key: "daemon.snapshot_every", message: "must be between 1 and 100000")) }
+        if !(simSpeed > 0 && simSpeed <= 10_000) { p.append(ConfigError(key: "sim.speed", message: "must be between 0 and 10000")) }
         if !(downsampleAfterDays > 0 && downsampleAfterDays <= retainDays) {
-            p.append("daemon.downsample_after_days must be positive and at most daemon.retain_days")
+            p.append(ConfigError(key: "daemon.downsample_after_days", message: "must be positive and at most daemon.retain_days"))
         }
-        if !(retainDays > 0 && retainDays <= 36_500) { p.append("daemon.retain_days must be between 0 and 36500") }
+        if !(retainDays > 0 && retainDays <= 36_500) { p.append(ConfigError(key: "daemon.retain_days", message: "must be between 0 and 36500")) }
         if !(downsampleIntervalSeconds >= 1 && downsampleIntervalSeconds <= 86_400) {
-            p.append("daemon.downsample_interval_seconds must be between 1 and 86400")
+            p.append(ConfigError(key: "daemon.downsample_interval_seconds", message: "must be between 1 and 86400"))
         }
         return p
     }
@@ -122,5 +122,5 @@ public struct ArbiterConfig: Sendable, Equatable {
     public var daemon = DaemonSettings()
     public init() {}
 
-    public func problems() -> [String] { policy.problems() + daemon.problems() }
+    public func problems() -> [ConfigError] { policy.problems() + daemon.problems() }
 }

@@ -2,20 +2,6 @@ import GuestModel
 import Peers
 import TOMLKit
 
-/// A configuration problem, naming the key (and its line where the file has one).
-public struct ConfigError: Error, Equatable, CustomStringConvertible {
-    public var key: String?
-    public var line: Int?
-    public var message: String
-
-    public var description: String {
-        var s = ""
-        if let line { s += "line \(line): " }
-        if let key { s += "\(key): " }
-        return s + message
-    }
-}
-
 /// All problems found in one file: the daemon refuses to start (or keeps its old config on reload)
 /// and `config-check` lists them all, not just the first.
 public struct ConfigErrors: Error, CustomStringConvertible {
@@ -245,25 +231,23 @@ public enum ConfigFile {
         return errors
     }
 
-    /// Problems found outside the file (against the host), each placed on the line of the key it
-    /// names in `text`.
-    public static func place(_ problems: [String], in text: String?) -> [ConfigError] {
+    /// Problems found outside the file (against the host), each placed on the line of its key in `text`.
+    public static func place(_ problems: [ConfigError], in text: String?) -> [ConfigError] {
         place(problems, lines: LineFinder(text ?? ""))
     }
 
-    /// Cross-key checks (`ArbiterConfig.problems`), each placed on the line of the key it names.
+    /// Cross-key checks (`ArbiterConfig.problems`), each placed on the line of its key.
     static func validate(_ config: ArbiterConfig, lines: LineFinder) -> [ConfigError] {
         place(config.problems(), lines: lines)
     }
 
-    static func place(_ problems: [String], lines: LineFinder) -> [ConfigError] {
+    static func place(_ problems: [ConfigError], lines: LineFinder) -> [ConfigError] {
         problems.map { problem in
-            let key = problem.split(separator: " ").first.map(String.init)
-            let line = key.flatMap { k -> Int? in
-                let parts = k.split(separator: ".")
-                return parts.count == 2 ? lines.key(String(parts[1]), in: String(parts[0])) : nil
+            var placed = problem
+            if placed.line == nil, let parts = problem.key?.split(separator: "."), parts.count == 2 {
+                placed.line = lines.key(String(parts[1]), in: String(parts[0]))
             }
-            return ConfigError(key: nil, line: line, message: problem)
+            return placed
         }
     }
 

@@ -103,18 +103,18 @@ public actor ControlLoop {
     }
 
     /// Applies a new policy (SIGHUP). The per-guest history is kept.
-    /// What in `c` this host cannot honour, each message starting with the key it is about (so the
-    /// config file's line can be named): reserves the host does not have, or that would leave the
+    /// What in `c` this host cannot honour, each with the key it is about (so the config file's
+    /// line can be named): reserves the host does not have, or that would leave the
     /// guests less than their floors. Checked at start and on SIGHUP; empty when the host cannot be
     /// read (the round reports that).
-    public func hostProblems(_ c: ArbiterConfig) async -> [String] {
+    public func hostProblems(_ c: ArbiterConfig) async -> [ConfigError] {
         guard let memory = try? await backend.memory(), let domains = try? await backend.domains() else { return [] }
-        var p = [String]()
+        var p = [ConfigError]()
         let share = c.policy.share
         let reserves = share.hostReserve + share.startReserve
         if reserves >= memory.total {
-            p.append("share.host_reserve \(formatSize(share.hostReserve)) (with share.start_reserve \(formatSize(share.startReserve))) "
-                     + "is not below the host's \(formatSize(memory.total)) of memory")
+            p.append(ConfigError(key: "share.host_reserve", message: "\(formatSize(share.hostReserve)) (with share.start_reserve \(formatSize(share.startReserve))) "
+                     + "is not below the host's \(formatSize(memory.total)) of memory"))
             return p
         }
         let running = domains.filter { $0.phase == .running }
@@ -127,13 +127,13 @@ public actor ControlLoop {
         // Refused when this change is what leaves the floors short (a host already short is alerted
         // on every round; a smaller reserve must stay possible there).
         if floors + reserves > have && (floors + oldReserves <= have || lastDecision == nil) {
-            p.append("share.host_reserve \(formatSize(share.hostReserve)) (with share.start_reserve \(formatSize(share.startReserve))) "
+            p.append(ConfigError(key: "share.host_reserve", message: "\(formatSize(share.hostReserve)) (with share.start_reserve \(formatSize(share.startReserve))) "
                      + "leaves the guests less than their floors: they and Xen's free memory hold \(formatSize(have)), their floors need "
-                     + "\(formatSize(floors)), so at most \(formatSize(KiB(Swift.max(0, (have - floors).value)))) can be kept free")
+                     + "\(formatSize(floors)), so at most \(formatSize(KiB(Swift.max(0, (have - floors).value)))) can be kept free"))
         }
         if let big = running.first(where: { c.policy.floors.absoluteMin > $0.staticMax }) {
-            p.append("floors.absolute_min \(formatSize(c.policy.floors.absoluteMin)) is above \(big.name)'s static-max "
-                     + "\(formatSize(big.staticMax)): no target could honour it")
+            p.append(ConfigError(key: "floors.absolute_min", message: "\(formatSize(c.policy.floors.absoluteMin)) is above \(big.name)'s static-max "
+                     + "\(formatSize(big.staticMax)): no target could honour it"))
         }
         return p
     }

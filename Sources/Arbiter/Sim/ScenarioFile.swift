@@ -22,7 +22,7 @@ public enum ScenarioFile {
         let scenario = reader.scenario(table)
         var errors = reader.errors
         if let scenario, errors.isEmpty {
-            for p in scenario.problems() { errors.append(ConfigError(key: nil, line: nil, message: p)) }
+            errors += scenario.problems()
         }
         guard let scenario, errors.isEmpty else { throw ConfigErrors(errors: errors) }
         return scenario

@@ -40,17 +40,9 @@ public enum XenstorePaths {
         return (DomID(id), key)
     }
 
-    /// Parses a toolstack-written KiB value (digits only, bounded); nil for anything else.
+    /// Parses a toolstack-written KiB value (decimal digits, bounded: `BoundedDecimal`); nil for anything else.
     public static func kib(_ raw: [UInt8]?) -> KiB? {
-        guard let raw, !raw.isEmpty, raw.count <= 20 else { return nil }
-        var v: Int64 = 0
-        for b in raw {
-            guard b >= 0x30 && b <= 0x39 else { return nil }
-            let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (s, o2) = m.addingReportingOverflow(Int64(b - 0x30))
-            if o1 || o2 || s > (Int64(1) << 42) { return nil }
-            v = s
-        }
-        return KiB(v)
+        guard let raw, raw.count <= 20, let v = BoundedDecimal.parse(raw, bound: 1 << 42) else { return nil }
+        return KiB(Int64(v))
     }
 }
