@@ -1,7 +1,8 @@
 // swift-tools-version: 6.1
 // The Xen host memory arbiter. Dependency rule: GuestModel (pure) ← Peers (pure) ← Arbiter (service library; in it
 // only Arbiter/Xen uses CXen) ← ArbiterCLI (the `arbiter` executable) and ArbiterBench. The guest reporter
-// uses CXen for xenstore.
+// (ArbiterReporter, on ReporterCore and GuestModel) uses CXenStore, libxenstore alone: the guest binary never
+// links dom0's libxenlight or libxenctrl.
 import PackageDescription
 
 let package = Package(
@@ -41,8 +42,12 @@ let package = Package(
                         .embedInCode("hostile.toml"), .embedInCode("lifecycle.toml")]),
         // The guest reporter: /proc parsing (pure) and the executable that writes ~/data/pressure.
         .target(name: "ReporterCore", dependencies: ["GuestModel"]),
-        .executableTarget(name: "ArbiterReporter", dependencies: ["ReporterCore", "GuestModel", "CXen"]),
-        // The C boundary over Debian's libxen-dev (libxenctrl, libxenstore, libxenlight).
+        .executableTarget(name: "ArbiterReporter", dependencies: ["ReporterCore", "GuestModel", "CXenStore"]),
+        // The guest reporter's C boundary: libxenstore alone, from Debian's libxen-dev.
+        .systemLibrary(
+            name: "CXenStore", path: "Sources/CXenStore", pkgConfig: "xenstore",
+            providers: [.apt(["libxen-dev"])]),
+        // The arbiter's C boundary over Debian's libxen-dev (libxenctrl, libxenstore, libxenlight).
         .systemLibrary(
             name: "CXen", path: "Sources/CXen", pkgConfig: "xenlight",
             providers: [.apt(["libxen-dev"])]),
@@ -66,7 +71,8 @@ let package = Package(
             ]),
         .executableTarget(
             name: "ArbiterBench",
-            dependencies: ["GuestModel", "HostSimulator", "Arbiter", "BundledScenarios", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["GuestModel", "HostSimulator", "Arbiter", "BundledScenarios", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "GuestModelTests", dependencies: ["GuestModel"]),
         .testTarget(name: "HostSimulatorTests", dependencies: ["HostSimulator", "GuestModel"]),
         .testTarget(name: "PeersTests", dependencies: ["Peers", "GuestModel"]),
@@ -74,7 +80,7 @@ let package = Package(
         .testTarget(
             name: "ArbiterTests",
             dependencies: ["Arbiter", "GuestModel", "Peers", "HostSimulator", "BundledScenarios", "ArbiterMigrations",
-                           .product(name: "GRDB", package: "GRDB.swift")],
+                           "ArbiterBench", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

@@ -74,7 +74,7 @@ enum StoreBench {
         //    last 7 days whole (the hour above, repeated), 23 days of full snapshots only.
         let rpath = tempDB("month.sqlite")
         let t0 = Date().timeIntervalSince1970 - 30 * 86400
-        let built = nanos { try! store.synthesizeMonth(into: rpath, from: t0) }
+        let built = nanos { try! synthesizeMonth(from: path, into: rpath, start: t0) }
         let month = try! DecisionStore(readingAt: rpath)
         let monthCounts = (try? month.counts()) ?? [:]
         var report: Report? = nil

@@ -385,7 +385,7 @@ struct ListCommand: ParsableCommand {
         for r in rows {
             table.append([r.name, String(r.domid), formatSize(r.actual), formatSize(r.target), formatSize(r.floor), formatSize(r.ceiling),
                           formatFixed(r.weight, decimals: r.weight == r.weight.rounded() ? 0 : 2),
-                          r.stall.map { formatFixed($0 * 100, decimals: 2) + "%" } ?? "-", r.status, r.reason]
+                          r.stall.map { formatFixed($0 * 100, decimals: 2) + "%" } ?? "-", r.status.description, r.reason.description]
                          + (all ? [r.released.map(timeText) ?? "-"] : []))
         }
         print(DecisionTable.table(table, rightAligned: [1, 2, 3, 4, 5, 6, 7]))
@@ -409,7 +409,7 @@ struct History: ParsableCommand {
         var table = [["Time", "Mem", "Target", "Floor", "Demand", "Stall", "Report", "Reason"]]
         for r in rows {
             table.append([timeText(r.at), formatSize(r.actual), formatSize(r.target), formatSize(r.floor), formatSize(r.demand),
-                          r.stall.map { formatFixed($0 * 100, decimals: 2) + "%" } ?? "-", r.status, r.reason])
+                          r.stall.map { formatFixed($0 * 100, decimals: 2) + "%" } ?? "-", r.status.description, r.reason.description])
         }
         print(DecisionTable.table(table, rightAligned: [1, 2, 3, 4, 5]))
     }
@@ -597,7 +597,7 @@ struct Explain: ParsableCommand {
 
     func run() throws {
         guard let e = try store.open().explain(domain) else { throw CLIError("no recorded decisions for '\(domain)'") }
-        let why = Reason(rawValue: e.reason)?.explanation ?? e.reason
+        let why = e.reason.value?.explanation ?? e.reason.description
         var out = "\(e.name) (domid \(e.domid)) at \(timeText(e.at)): target \(formatSize(e.target))"
         out += e.target == e.previousTarget ? " (unchanged)" : " (was \(formatSize(e.previousTarget)))"
         out += ", has \(formatSize(e.actual))\n"

@@ -6,7 +6,7 @@
 //   --once --stdout   print one line and exit (no xenstore)
 // Glibc only, no Foundation: built with --static-swift-stdlib it is a few MB, which matters in a
 // guest's initramfs and page cache.
-import CXen
+import CXenStore
 import Glibc
 import GuestModel
 import ReporterCore
@@ -98,12 +98,12 @@ final class Xenstore {
     func write(_ key: String, _ value: String) -> Bool {
         if handle == nil { handle = xs_open(0) }
         guard let h = handle else {
-            complain("cannot open xenstore: \(String(cString: strerror(cxen_errno()))) (is this a Xen guest with /dev/xen/xenbus?); retrying")
+            complain("cannot open xenstore: \(String(cString: strerror(cxenstore_errno()))) (is this a Xen guest with /dev/xen/xenbus?); retrying")
             return false
         }
-        let ok = value.withCString { xs_write(h, CXEN_XBT_NULL, key, $0, UInt32(strlen($0))) }
+        let ok = value.withCString { xs_write(h, CXENSTORE_XBT_NULL, key, $0, UInt32(strlen($0))) }
         if !ok {
-            complain("cannot write \(key): \(String(cString: strerror(cxen_errno()))); reconnecting")
+            complain("cannot write \(key): \(String(cString: strerror(cxenstore_errno()))); reconnecting")
             xs_close(h)
             handle = nil
         }

@@ -66,7 +66,7 @@ struct ControlLoopTests {
         // What the store says is what the host has: targets were pushed.
         let domains = await host.domains()
         for (row, d) in zip(latest, domains) { #expect(row.target == d.target, "\(row.name)") }
-        #expect(latest.first { $0.name == "silent" }!.reason == "held:no-report")
+        #expect(latest.first { $0.name == "silent" }!.reason == .known(.heldNoReport))
         #expect(try store.history("web-1").count >= 2)
     }
 
@@ -76,7 +76,7 @@ struct ControlLoopTests {
         await drive(loop, host, seconds: 60)
         #expect(try await host.domains().map(\.target) == before)
         #expect(try store.counts()["rounds"]! > 30)
-        #expect(try store.latest().contains { $0.reason.hasPrefix("shrink") })
+        #expect(try store.latest().contains { $0.reason.description.hasPrefix("shrink") })
     }
 
     @Test func aRefusedTargetIsRecordedAndTheRoundGoesOn() async throws {

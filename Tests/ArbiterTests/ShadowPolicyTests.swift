@@ -117,26 +117,3 @@ final class SimClock: Sendable {
     func set(_ s: Double) { seconds.withLock { $0 = s } }
     var date: Date { Date(timeIntervalSince1970: 1_800_000_000 + seconds.withLock { $0 }) }
 }
-
-/// The benchmark's month-long store is copied column by column: it must follow every migration.
-@Suite("Synthesized stores follow the schema")
-struct SynthesizedStoreTests {
-    @Test func aMonthBuiltFromAnHourCarriesPolicyAndShadows() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-month-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try DecisionStore(path: dir.appendingPathComponent("hour.sqlite").path)
-        let snap = HostSnapshot(free: KiB(gib: 1), domains: [DomainFacts(domid: DomID(1), staticMax: KiB(gib: 4), actual: KiB(gib: 2), target: KiB(gib: 2))])
-        let d = Decision.peer(snap, now: .zero, choices: [PeerChoice(target: nil, floor: .zero, ceiling: KiB(gib: 4), demand: KiB(gib: 2), reported: true)],
-                              reserve: .zero, contended: false)
-        for k in 0..<3 {
-            try store.record(d, at: Date(timeIntervalSince1970: 1_000 + 600 * Double(k)), trigger: .tick, hostTotal: KiB(gib: 8), outcomes: d.outcomes,
-                             fullSnapshot: true, names: [DomID(1): "a"], policy: "qmemman", shadowPolicies: ["arbiter"],
-                             shadows: [DecisionStore.Shadow(policy: "arbiter", domid: DomID(1), target: KiB(gib: 3), reason: .growDemand)])
-        }
-        try store.synthesizeMonth(into: dir.appendingPathComponent("month.sqlite").path, from: 1_000_000)
-        let month = try DecisionStore(readingAt: dir.appendingPathComponent("month.sqlite").path)
-        let policies = try month.db.read { try String.fetchAll($0, sql: "SELECT DISTINCT policy || '/' || shadows FROM rounds") }
-        #expect(policies == ["qmemman/arbiter"])
-    }
-}

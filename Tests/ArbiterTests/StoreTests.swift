@@ -69,7 +69,7 @@ struct StoreTests {
                          fullSnapshot: true, names: [DomID(1): "web", DomID(2): "db"], pushes: [DomID(1): .failed("ERROR_FAIL")])
         let e = try #require(try store.explain("web"))
         #expect(e.target == KiB(mib: 1800) && e.previousTarget == KiB(gib: 2) && e.pushed == false && e.pushError == "ERROR_FAIL")
-        #expect(e.floor == d.outcomes[0].floor && e.reason == d.outcomes[0].reason.rawValue && e.phase == "uncontended")
+        #expect(e.floor == d.outcomes[0].floor && e.reason == .known(d.outcomes[0].reason) && e.phase == .known(.uncontended))
         #expect(try store.explain("nobody") == nil)
         #expect(Reason.allCases.allSatisfy { !$0.explanation.isEmpty })
     }

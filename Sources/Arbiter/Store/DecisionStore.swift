@@ -6,7 +6,8 @@ import Synchronization
 
 /// The decision store: one SQLite file (WAL), schema only through `migrations/`, one writer.
 /// Writes are named after their intent; reads serve `list`, `history`, `alerts` and the reports, and
-/// never need the daemon to be running.
+/// never need the daemon to be running. Here: opening, migrating, recording and closing; retention,
+/// admin settings and the read models are in DecisionStore+Retention, +Settings and +Queries.
 public final class DecisionStore: Sendable {
     let db: any DatabaseWriter
     /// Live domain rows by domid and name (the writer is serialised, so a plain lock suffices).
@@ -184,7 +185,7 @@ public final class DecisionStore: Sendable {
                 INSERT INTO rounds (at, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot, policy, shadows)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [t, trigger.rawValue, hostTotal.value, Swift.max(0, d.free.value), d.reserve.value, d.budget.value,
-                                 Self.phaseName(d.phase), fullSnapshot ? 1 : 0, policy, shadowPolicies.joined(separator: ",")])
+                                 d.phase.recordedText, fullSnapshot ? 1 : 0, policy, shadowPolicies.joined(separator: ",")])
             let roundID = db.lastInsertedRowID
             var ids = [DomID: Int64]()
             for o in d.outcomes {
@@ -206,16 +207,16 @@ public final class DecisionStore: Sendable {
                 case .failed(let why): pushed = 0; pushError = why
                 case nil: break
                 }
-                try insert.execute(arguments: [roundID, domainID, o.status.description, o.workingSet?.value, o.stall.map { Swift.min(1, Swift.max(0, $0)) },
-                                               o.floor.value, o.floorKind.description, o.ceiling.value, o.weight, o.demand.value,
-                                               o.allocation.value, o.basis.description, o.actual.value, o.previousTarget.value, o.target.value,
-                                               o.reason.rawValue, o.paced ? 1 : 0, pushed, pushError])
+                try insert.execute(arguments: [roundID, domainID, o.status.recordedText, o.workingSet?.value, o.stall.map { Swift.min(1, Swift.max(0, $0)) },
+                                               o.floor.value, o.floorKind.recordedText, o.ceiling.value, o.weight, o.demand.value,
+                                               o.allocation.value, o.basis.recordedText, o.actual.value, o.previousTarget.value, o.target.value,
+                                               o.reason.recordedText, o.paced ? 1 : 0, pushed, pushError])
             }
             if !shadows.isEmpty {
                 let shadow = try db.cachedStatement(sql: "INSERT INTO shadow_targets (round_id, domain_id, policy, target_kib, reason) VALUES (?, ?, ?, ?, ?)")
                 for s in shadows {
                     guard let domainID = ids[s.domid], s.target.value > 0 else { continue }
-                    try shadow.execute(arguments: [roundID, domainID, s.policy, s.target.value, s.reason.rawValue])
+                    try shadow.execute(arguments: [roundID, domainID, s.policy, s.target.value, s.reason.recordedText])
                 }
             }
             for a in d.alerts {
@@ -254,68 +255,6 @@ public final class DecisionStore: Sendable {
         }
     }
 
-    /// Retention: rounds older than `downsampleAfter` keep only one full snapshot per `interval` (and
-    /// every round that raised an alert); everything older than `retain` goes, with its rejections and
-    /// alerts, and the domain lifetimes that no longer have any row. Returns the rounds removed.
-    @discardableResult
-    public func prune(now: Date, downsampleAfter: TimeInterval, retain: TimeInterval, interval: TimeInterval = 600) throws -> Int {
-        let t = now.timeIntervalSince1970
-        let cutoff = t - downsampleAfter
-        return try db.write { db in
-            try db.execute(sql: """
-                DELETE FROM rounds WHERE at < ?
-                  AND id NOT IN (SELECT MIN(id) FROM rounds WHERE at < ? AND full_snapshot = 1 GROUP BY CAST(at / ? AS INTEGER))
-                  AND id NOT IN (SELECT round_id FROM alerts WHERE round_id IS NOT NULL)
-                """, arguments: [cutoff, cutoff, Swift.max(1, interval)])
-            var removed = db.changesCount
-            try db.execute(sql: "DELETE FROM rounds WHERE at < ?", arguments: [t - retain])
-            removed += db.changesCount
-            try db.execute(sql: "DELETE FROM alerts WHERE at < ?", arguments: [t - retain])
-            try db.execute(sql: "DELETE FROM rejections WHERE at < ?", arguments: [t - retain])
-            try db.execute(sql: """
-                DELETE FROM domains WHERE released IS NOT NULL AND released < ?
-                  AND id NOT IN (SELECT domain_id FROM allocations) AND id NOT IN (SELECT domain_id FROM rejections)
-                  AND id NOT IN (SELECT domain_id FROM shadow_targets)
-                """, arguments: [t - retain])
-            return removed
-        }
-    }
-
-    /// Saves (or, when empty, removes) a domain's admin settings, and who did it.
-    public func saveSetting(_ name: String, _ s: AdminSetting, who: String, at: Date) throws {
-        let t = at.timeIntervalSince1970
-        try db.write { db in
-            if s.min == nil && s.max == nil && s.weight == nil {
-                try db.execute(sql: "DELETE FROM domain_settings WHERE name = ?", arguments: [name])
-            } else {
-                try db.execute(sql: """
-                    INSERT INTO domain_settings (name, floor_kib, ceiling_kib, weight, updated_at) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (name) DO UPDATE SET floor_kib = excluded.floor_kib, ceiling_kib = excluded.ceiling_kib,
-                        weight = excluded.weight, updated_at = excluded.updated_at
-                    """, arguments: [name, s.min?.value, s.max?.value, s.weight, t])
-            }
-            let detail = "floor=\(s.min.map { String($0.value) } ?? "auto") ceiling=\(s.max.map { String($0.value) } ?? "static-max") "
-                + "weight=\(s.weight.map { String($0) } ?? "default")"
-            try db.execute(sql: "INSERT INTO admin_actions (at, who, action, detail) VALUES (?, ?, ?, ?)",
-                           arguments: [t, who, "set \(name)", detail])
-        }
-    }
-
-    /// Every domain's saved admin settings, by name.
-    public func settings() throws -> [String: AdminSetting] {
-        try db.read { db in
-            var out = [String: AdminSetting]()
-            for r in try Row.fetchAll(db, sql: "SELECT name, floor_kib, ceiling_kib, weight FROM domain_settings") {
-                let name: String = r["name"]
-                let floor: Int64? = r["floor_kib"]
-                let ceiling: Int64? = r["ceiling_kib"]
-                let weight: Double? = r["weight"]
-                out[name] = AdminSetting(min: floor.map { KiB($0) }, max: ceiling.map { KiB($0) }, weight: weight)
-            }
-            return out
-        }
-    }
-
     public func recordConfigChange(source: String, accepted: Bool, detail: String, at: Date) throws {
         try db.write { db in
             try db.execute(sql: "INSERT INTO config_changes (at, source, accepted, detail) VALUES (?, ?, ?, ?)",
@@ -343,6 +282,7 @@ public final class DecisionStore: Sendable {
         return db.lastInsertedRowID
     }
 
+    /// A phase as the store (and the control socket's status) names it.
     static func phaseName(_ p: SharePhase) -> String {
         switch p {
         case .uncontended: "uncontended"
@@ -367,197 +307,5 @@ public final class DecisionStore: Sendable {
     public var walBytes: Int64 {
         guard let path = (db as? DatabasePool)?.path else { return 0 }
         return (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int64) ?? 0
-    }
-
-    /// Benchmarks: writes to `path` a 30-day store built from this one's recording (which should span
-    /// one hour), shaped as the default retention leaves it: the last 7 days whole (the hour repeated),
-    /// the 23 days before as one full snapshot per 10 minutes.
-    public func synthesizeMonth(into path: String, from start: Double) throws {
-        for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) }
-        let month = try DecisionStore(path: path)
-        guard let source = (db as? DatabasePool)?.path else { throw DatabaseError(message: "synthesizeMonth needs a file store") }
-        try month.db.writeWithoutTransaction { db in
-            try db.execute(sql: "ATTACH DATABASE ? AS src", arguments: [source])
-            let first = try Double.fetchOne(db, sql: "SELECT MIN(at) FROM src.rounds") ?? 0
-            try db.inTransaction {
-                try db.execute(sql: "INSERT INTO domains SELECT * FROM src.domains")
-                for hour in 0..<(30 * 24) {
-                    let shift = start + Double(hour) * 3600 - first
-                    let base = Int64(hour) * 10_000_000
-                    let snapshotsOnly = hour < 23 * 24
-                        ? "WHERE id IN (SELECT MIN(id) FROM src.rounds WHERE full_snapshot = 1 GROUP BY CAST((at - \(first)) / 600 AS INTEGER))" : ""
-                    try db.execute(sql: """
-                        INSERT INTO rounds SELECT id + ?, at + ?, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot, policy, shadows
-                        FROM src.rounds \(snapshotsOnly)
-                        """, arguments: [base, shift])
-                    try db.execute(sql: """
-                        INSERT INTO allocations SELECT a.round_id + ?, a.domain_id, a.report_status, a.working_set_kib, a.stall, a.floor_kib,
-                            a.floor_kind, a.ceiling_kib, a.weight, a.demand_kib, a.allocation_kib, a.basis, a.actual_kib,
-                            a.previous_target_kib, a.target_kib, a.reason, a.paced, a.pushed, a.push_error
-                        FROM src.allocations a JOIN src.rounds r ON r.id = a.round_id \(snapshotsOnly.replacingOccurrences(of: "WHERE id IN", with: "WHERE r.id IN"))
-                        """, arguments: [base])
-                }
-                return .commit
-            }
-            try db.execute(sql: "DETACH DATABASE src")
-        }
-    }
-
-    // MARK: - reads
-
-    /// One domain's latest recorded decision (what `list` shows).
-    public struct DomainState: Sendable, Equatable {
-        public var name: String
-        public var domid: Int
-        public var at: Double
-        public var actual: KiB
-        public var target: KiB
-        public var floor: KiB
-        public var ceiling: KiB
-        public var weight: Double
-        public var demand: KiB
-        public var stall: Double?
-        public var status: String
-        public var reason: String
-        /// When Xen released this lifetime of the domain (nil: live).
-        public var released: Double? = nil
-    }
-
-    /// The columns `state(_:)` reads.
-    static let stateColumns = """
-        d.name, d.domid, r.at, a.actual_kib, a.target_kib, a.floor_kib, a.ceiling_kib, a.weight, a.demand_kib,
-        a.stall, a.report_status, a.reason, d.released
-        """
-
-    /// Every live domain with its latest recorded decision; with `all`, released lifetimes too (after
-    /// the live ones, newest release first).
-    public func latest(all: Bool = false) throws -> [DomainState] {
-        try db.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT \(Self.stateColumns)
-                FROM domains d
-                JOIN allocations a ON a.domain_id = d.id
-                JOIN rounds r ON r.id = a.round_id
-                WHERE (d.released IS NULL OR ?)
-                  AND a.round_id = (SELECT MAX(round_id) FROM allocations WHERE domain_id = d.id)
-                ORDER BY d.released IS NOT NULL, d.released DESC, d.domid
-                """, arguments: [all]).map(Self.state)
-        }
-    }
-
-    /// One domain's recorded decisions since `since` (by name or domid), oldest first.
-    public func history(_ domain: String, since: Date? = nil, limit: Int = 10_000) throws -> [DomainState] {
-        try db.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT \(Self.stateColumns)
-                FROM allocations a
-                JOIN domains d ON d.id = a.domain_id
-                JOIN rounds r ON r.id = a.round_id
-                WHERE (d.name = ? OR CAST(d.domid AS TEXT) = ?) AND r.at >= ?
-                ORDER BY r.at, r.id
-                LIMIT ?
-                """, arguments: [domain, domain, since?.timeIntervalSince1970 ?? 0, limit]).map(Self.state)
-        }
-    }
-
-    /// Everything recorded about one domain's latest decision, for `arbiter explain`.
-    public struct Explanation: Sendable, Equatable {
-        public var name: String, domid: Int, at: Double
-        public var status: String, workingSet: KiB?, stall: Double?
-        public var floor: KiB, floorKind: String, ceiling: KiB, weight: Double, demand: KiB
-        public var allocation: KiB, basis: String, actual: KiB, previousTarget: KiB, target: KiB
-        public var reason: String, pushed: Bool?, pushError: String?
-        public var phase: String, budget: KiB, free: KiB
-        /// The policy whose targets were pushed, and what each shadow policy last said for this domain.
-        public var policy = "arbiter"
-        public var shadows = [ShadowView]()
-    }
-
-    /// A shadow policy's latest target for a domain, at or before an explained round.
-    public struct ShadowView: Sendable, Equatable {
-        public var policy: String, target: KiB, reason: String, at: Double
-    }
-
-    public func explain(_ domain: String) throws -> Explanation? {
-        try db.read { db in
-            guard let r = try Row.fetchOne(db, sql: """
-                SELECT d.name, d.domid, r.at, r.phase, r.budget_kib, r.host_free_kib, r.policy, r.shadows, a.*
-                FROM allocations a JOIN domains d ON d.id = a.domain_id JOIN rounds r ON r.id = a.round_id
-                WHERE (d.name = ? OR CAST(d.domid AS TEXT) = ?) ORDER BY r.at DESC, r.id DESC LIMIT 1
-                """, arguments: [domain, domain]) else { return nil }
-            let ws: Int64? = r["working_set_kib"]
-            let pushed: Int? = r["pushed"]
-            var shadows = [ShadowView]()
-            // The latest row of each shadow that ran in the explained round.
-            let ran = Set((r["shadows"] as String).split(separator: ",").map(String.init))
-            for s in try Row.fetchAll(db, sql: """
-                SELECT s.policy, s.target_kib, s.reason, r.at FROM shadow_targets s JOIN rounds r ON r.id = s.round_id
-                WHERE s.domain_id = ? AND s.round_id = (SELECT MAX(s2.round_id) FROM shadow_targets s2
-                      WHERE s2.domain_id = s.domain_id AND s2.policy = s.policy AND s2.round_id <= ?)
-                """, arguments: [r["domain_id"] as Int64, r["round_id"] as Int64]) where ran.contains(s[0] as String) {
-                shadows.append(ShadowView(policy: s[0], target: KiB(s[1] as Int64), reason: s[2], at: s[3]))
-            }
-            var e = Explanation(name: r["name"], domid: r["domid"], at: r["at"], status: r["report_status"], workingSet: ws.map { KiB($0) },
-                               stall: r["stall"], floor: KiB(r["floor_kib"] as Int64), floorKind: r["floor_kind"],
-                               ceiling: KiB(r["ceiling_kib"] as Int64), weight: r["weight"], demand: KiB(r["demand_kib"] as Int64),
-                               allocation: KiB(r["allocation_kib"] as Int64), basis: r["basis"], actual: KiB(r["actual_kib"] as Int64),
-                               previousTarget: KiB(r["previous_target_kib"] as Int64), target: KiB(r["target_kib"] as Int64),
-                               reason: r["reason"], pushed: pushed.map { $0 == 1 }, pushError: r["push_error"],
-                               phase: r["phase"], budget: KiB(r["budget_kib"] as Int64), free: KiB(r["host_free_kib"] as Int64))
-            e.policy = r["policy"]
-            e.shadows = shadows.sorted { $0.policy < $1.policy }
-            return e
-        }
-    }
-
-    public struct AlertRow: Sendable, Equatable {
-        public var at: Double
-        public var kind: String
-        public var message: String
-    }
-
-    public func alerts(since: Date? = nil) throws -> [AlertRow] {
-        try db.read { db in
-            try Row.fetchAll(db, sql: "SELECT at, kind, message FROM alerts WHERE at >= ? ORDER BY at",
-                             arguments: [since?.timeIntervalSince1970 ?? 0]).map {
-                AlertRow(at: $0["at"], kind: $0["kind"], message: $0["message"])
-            }
-        }
-    }
-
-    public struct RejectionRow: Sendable, Equatable {
-        public var name: String
-        public var at: Double
-        public var code: String
-        public var reason: String
-    }
-
-    public func rejections(since: Date? = nil) throws -> [RejectionRow] {
-        try db.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT d.name, j.at, j.code, j.reason FROM rejections j JOIN domains d ON d.id = j.domain_id
-                WHERE j.at >= ? ORDER BY j.at
-                """, arguments: [since?.timeIntervalSince1970 ?? 0]).map {
-                RejectionRow(name: $0["name"], at: $0["at"], code: $0["code"], reason: $0["reason"])
-            }
-        }
-    }
-
-    /// Rounds recorded, and rows in each table (for status and tests).
-    public func counts() throws -> [String: Int] {
-        try db.read { db in
-            var out = [String: Int]()
-            for t in ["domains", "rounds", "allocations", "rejections", "alerts", "config_changes"] {
-                out[t] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
-            }
-            return out
-        }
-    }
-
-    static func state(_ r: Row) -> DomainState {
-        DomainState(name: r["name"], domid: r["domid"], at: r["at"], actual: KiB(r["actual_kib"] as Int64), target: KiB(r["target_kib"] as Int64),
-                    floor: KiB(r["floor_kib"] as Int64), ceiling: KiB(r["ceiling_kib"] as Int64), weight: r["weight"],
-                    demand: KiB(r["demand_kib"] as Int64), stall: r["stall"], status: r["report_status"], reason: r["reason"],
-                    released: r["released"])
     }
 }

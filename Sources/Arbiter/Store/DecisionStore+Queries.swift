@@ -1,0 +1,173 @@
+import Foundation
+import GRDB
+import GuestModel
+
+/// The read models: what `list`, `history`, `explain`, `alerts` and `status` show, read from the store
+/// alone (the daemon need not run). Values recorded as text come back typed (`Recorded`).
+extension DecisionStore {
+    /// One domain's latest recorded decision (what `list` shows).
+    public struct DomainState: Sendable, Equatable, FetchableRecord {
+        public var name: String
+        public var domid: Int
+        public var at: Double
+        public var actual: KiB
+        public var target: KiB
+        public var floor: KiB
+        public var ceiling: KiB
+        public var weight: Double
+        public var demand: KiB
+        public var stall: Double?
+        public var status: Recorded<ReportStatus>
+        public var reason: Recorded<Reason>
+        /// When Xen released this lifetime of the domain (nil: live).
+        public var released: Double?
+
+        /// A row of `stateColumns`.
+        public init(row r: Row) {
+            name = r["name"]; domid = r["domid"]; at = r["at"]
+            actual = KiB(r["actual_kib"] as Int64); target = KiB(r["target_kib"] as Int64)
+            floor = KiB(r["floor_kib"] as Int64); ceiling = KiB(r["ceiling_kib"] as Int64)
+            weight = r["weight"]; demand = KiB(r["demand_kib"] as Int64); stall = r["stall"]
+            status = Recorded(r["report_status"]); reason = Recorded(r["reason"])
+            released = r["released"]
+        }
+    }
+
+    /// The columns `DomainState` reads.
+    static let stateColumns = """
+        d.name, d.domid, r.at, a.actual_kib, a.target_kib, a.floor_kib, a.ceiling_kib, a.weight, a.demand_kib,
+        a.stall, a.report_status, a.reason, d.released
+        """
+
+    /// Every live domain with its latest recorded decision; with `all`, released lifetimes too (after
+    /// the live ones, newest release first).
+    public func latest(all: Bool = false) throws -> [DomainState] {
+        try db.read { db in
+            try DomainState.fetchAll(db, sql: """
+                SELECT \(Self.stateColumns)
+                FROM domains d
+                JOIN allocations a ON a.domain_id = d.id
+                JOIN rounds r ON r.id = a.round_id
+                WHERE (d.released IS NULL OR ?)
+                  AND a.round_id = (SELECT MAX(round_id) FROM allocations WHERE domain_id = d.id)
+                ORDER BY d.released IS NOT NULL, d.released DESC, d.domid
+                """, arguments: [all])
+        }
+    }
+
+    /// One domain's recorded decisions since `since` (by name or domid), oldest first.
+    public func history(_ domain: String, since: Date? = nil, limit: Int = 10_000) throws -> [DomainState] {
+        try db.read { db in
+            try DomainState.fetchAll(db, sql: """
+                SELECT \(Self.stateColumns)
+                FROM allocations a
+                JOIN domains d ON d.id = a.domain_id
+                JOIN rounds r ON r.id = a.round_id
+                WHERE (d.name = ? OR CAST(d.domid AS TEXT) = ?) AND r.at >= ?
+                ORDER BY r.at, r.id
+                LIMIT ?
+                """, arguments: [domain, domain, since?.timeIntervalSince1970 ?? 0, limit])
+        }
+    }
+
+    /// Everything recorded about one domain's latest decision, for `arbiter explain`.
+    public struct Explanation: Sendable, Equatable, FetchableRecord {
+        public var name: String, domid: Int, at: Double
+        public var status: Recorded<ReportStatus>, workingSet: KiB?, stall: Double?
+        public var floor: KiB, floorKind: Recorded<FloorKind>, ceiling: KiB, weight: Double, demand: KiB
+        public var allocation: KiB, basis: Recorded<ShareBasis>, actual: KiB, previousTarget: KiB, target: KiB
+        public var reason: Recorded<Reason>, pushed: Bool?, pushError: String?
+        public var phase: Recorded<SharePhase>, budget: KiB, free: KiB
+        /// The policy whose targets were pushed, and what each shadow policy last said for this domain.
+        public var policy: String
+        public var shadows = [ShadowView]()
+
+        /// An allocation row (`a.*`) with its domain's name and domid and its round's at, phase,
+        /// budget_kib, host_free_kib and policy; `shadows` is left empty.
+        public init(row r: Row) {
+            name = r["name"]; domid = r["domid"]; at = r["at"]
+            status = Recorded(r["report_status"]); workingSet = (r["working_set_kib"] as Int64?).map { KiB($0) }; stall = r["stall"]
+            floor = KiB(r["floor_kib"] as Int64); floorKind = Recorded(r["floor_kind"]); ceiling = KiB(r["ceiling_kib"] as Int64)
+            weight = r["weight"]; demand = KiB(r["demand_kib"] as Int64)
+            allocation = KiB(r["allocation_kib"] as Int64); basis = Recorded(r["basis"]); actual = KiB(r["actual_kib"] as Int64)
+            previousTarget = KiB(r["previous_target_kib"] as Int64); target = KiB(r["target_kib"] as Int64)
+            reason = Recorded(r["reason"]); pushed = (r["pushed"] as Int?).map { $0 == 1 }; pushError = r["push_error"]
+            phase = Recorded(r["phase"]); budget = KiB(r["budget_kib"] as Int64); free = KiB(r["host_free_kib"] as Int64)
+            policy = r["policy"]
+        }
+    }
+
+    /// A shadow policy's latest target for a domain, at or before an explained round.
+    public struct ShadowView: Sendable, Equatable, FetchableRecord {
+        public var policy: String, target: KiB, reason: Recorded<Reason>, at: Double
+
+        public init(row r: Row) {
+            policy = r["policy"]; target = KiB(r["target_kib"] as Int64); reason = Recorded(r["reason"]); at = r["at"]
+        }
+    }
+
+    public func explain(_ domain: String) throws -> Explanation? {
+        try db.read { db in
+            guard let r = try Row.fetchOne(db, sql: """
+                SELECT d.name, d.domid, r.at, r.phase, r.budget_kib, r.host_free_kib, r.policy, r.shadows, a.*
+                FROM allocations a JOIN domains d ON d.id = a.domain_id JOIN rounds r ON r.id = a.round_id
+                WHERE (d.name = ? OR CAST(d.domid AS TEXT) = ?) ORDER BY r.at DESC, r.id DESC LIMIT 1
+                """, arguments: [domain, domain]) else { return nil }
+            var e = Explanation(row: r)
+            // The latest row of each shadow that ran in the explained round.
+            let ran = Set((r["shadows"] as String).split(separator: ",").map(String.init))
+            e.shadows = try ShadowView.fetchAll(db, sql: """
+                SELECT s.policy, s.target_kib, s.reason, r.at FROM shadow_targets s JOIN rounds r ON r.id = s.round_id
+                WHERE s.domain_id = ? AND s.round_id = (SELECT MAX(s2.round_id) FROM shadow_targets s2
+                      WHERE s2.domain_id = s.domain_id AND s2.policy = s.policy AND s2.round_id <= ?)
+                """, arguments: [r["domain_id"] as Int64, r["round_id"] as Int64])
+                .filter { ran.contains($0.policy) }.sorted { $0.policy < $1.policy }
+            return e
+        }
+    }
+
+    public struct AlertRow: Sendable, Equatable, FetchableRecord {
+        public var at: Double
+        /// A decision alert's kind (`Alert.Kind`) or the daemon's own ("rounds-not-recorded").
+        public var kind: String
+        public var message: String
+
+        public init(row r: Row) { at = r["at"]; kind = r["kind"]; message = r["message"] }
+    }
+
+    public func alerts(since: Date? = nil) throws -> [AlertRow] {
+        try db.read { db in
+            try AlertRow.fetchAll(db, sql: "SELECT at, kind, message FROM alerts WHERE at >= ? ORDER BY at",
+                                  arguments: [since?.timeIntervalSince1970 ?? 0])
+        }
+    }
+
+    public struct RejectionRow: Sendable, Equatable, FetchableRecord {
+        public var name: String
+        public var at: Double
+        public var code: String
+        public var reason: String
+
+        public init(row r: Row) { name = r["name"]; at = r["at"]; code = r["code"]; reason = r["reason"] }
+    }
+
+    public func rejections(since: Date? = nil) throws -> [RejectionRow] {
+        try db.read { db in
+            try RejectionRow.fetchAll(db, sql: """
+                SELECT d.name, j.at, j.code, j.reason FROM rejections j JOIN domains d ON d.id = j.domain_id
+                WHERE j.at >= ? ORDER BY j.at
+                """, arguments: [since?.timeIntervalSince1970 ?? 0])
+        }
+    }
+
+    /// Rounds recorded, and rows in each table (for status and tests).
+    public func counts() throws -> [String: Int] {
+        try db.read { db in
+            var out = [String: Int]()
+            for t in ["domains", "rounds", "allocations", "rejections", "alerts", "config_changes"] {
+                out[t] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
+            }
+            return out
+        }
+    }
+}

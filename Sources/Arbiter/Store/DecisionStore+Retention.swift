@@ -1,0 +1,31 @@
+import Foundation
+import GRDB
+
+extension DecisionStore {
+    /// Retention: rounds older than `downsampleAfter` keep only one full snapshot per `interval` (and
+    /// every round that raised an alert); everything older than `retain` goes, with its rejections and
+    /// alerts, and the domain lifetimes that no longer have any row. Returns the rounds removed.
+    @discardableResult
+    public func prune(now: Date, downsampleAfter: TimeInterval, retain: TimeInterval, interval: TimeInterval = 600) throws -> Int {
+        let t = now.timeIntervalSince1970
+        let cutoff = t - downsampleAfter
+        return try db.write { db in
+            try db.execute(sql: """
+                DELETE FROM rounds WHERE at < ?
+                  AND id NOT IN (SELECT MIN(id) FROM rounds WHERE at < ? AND full_snapshot = 1 GROUP BY CAST(at / ? AS INTEGER))
+                  AND id NOT IN (SELECT round_id FROM alerts WHERE round_id IS NOT NULL)
+                """, arguments: [cutoff, cutoff, Swift.max(1, interval)])
+            var removed = db.changesCount
+            try db.execute(sql: "DELETE FROM rounds WHERE at < ?", arguments: [t - retain])
+            removed += db.changesCount
+            try db.execute(sql: "DELETE FROM alerts WHERE at < ?", arguments: [t - retain])
+            try db.execute(sql: "DELETE FROM rejections WHERE at < ?", arguments: [t - retain])
+            try db.execute(sql: """
+                DELETE FROM domains WHERE released IS NOT NULL AND released < ?
+                  AND id NOT IN (SELECT domain_id FROM allocations) AND id NOT IN (SELECT domain_id FROM rejections)
+                  AND id NOT IN (SELECT domain_id FROM shadow_targets)
+                """, arguments: [t - retain])
+            return removed
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Arbiter
+import Foundation
+import GRDB
+
+extension StoreBench {
+    /// Writes to `path` a 30-day store built from the store at `source` (whose recording should span
+    /// one hour), shaped as the default retention leaves it: the last 7 days whole (the hour repeated),
+    /// the 23 days before as one full snapshot per 10 minutes. Rounds and allocations are copied with
+    /// every column the migrations gave them (read from the schema, so a new migration needs nothing
+    /// here), round ids and times shifted hour by hour.
+    static func synthesizeMonth(from source: String, into path: String, start: Double) throws {
+        for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) }
+        try DecisionStore(path: path).close()    // the schema, through the store's own migrations
+        let month = try DatabaseQueue(path: path)
+        try month.writeWithoutTransaction { db in
+            try db.execute(sql: "ATTACH DATABASE ? AS src", arguments: [source])
+            /// `table`'s columns as a list for INSERT, and the SELECT list from `alias`, with `shifted`'s expressions.
+            func columns(_ table: String, _ alias: String, _ shifted: [String: String]) throws -> (insert: String, select: String) {
+                let names = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?, 'main') ORDER BY cid", arguments: [table])
+                return (names.joined(separator: ", "), names.map { shifted[$0] ?? "\(alias).\($0)" }.joined(separator: ", "))
+            }
+            let rounds = try columns("rounds", "r", ["id": "r.id + :base", "at": "r.at + :shift"])
+            let allocations = try columns("allocations", "a", ["round_id": "a.round_id + :base"])
+            let first = try Double.fetchOne(db, sql: "SELECT MIN(at) FROM src.rounds") ?? 0
+            try db.inTransaction {
+                try db.execute(sql: "INSERT INTO domains SELECT * FROM src.domains")
+                for hour in 0..<(30 * 24) {
+                    let shift = start + Double(hour) * 3600 - first
+                    let base = Int64(hour) * 10_000_000
+                    let snapshotsOnly = hour < 23 * 24
+                        ? "WHERE r.id IN (SELECT MIN(id) FROM src.rounds WHERE full_snapshot = 1 GROUP BY CAST((at - \(first)) / 600 AS INTEGER))" : ""
+                    try db.execute(sql: "INSERT INTO rounds (\(rounds.insert)) SELECT \(rounds.select) FROM src.rounds r \(snapshotsOnly)",
+                                   arguments: ["base": base, "shift": shift])
+                    try db.execute(sql: """
+                        INSERT INTO allocations (\(allocations.insert)) SELECT \(allocations.select)
+                        FROM src.allocations a JOIN src.rounds r ON r.id = a.round_id \(snapshotsOnly)
+                        """, arguments: ["base": base])
+                }
+                return .commit
+            }
+            try db.execute(sql: "DETACH DATABASE src")
+        }
+    }
+}
