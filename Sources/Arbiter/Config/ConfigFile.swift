@@ -324,7 +324,10 @@ public enum ConfigFile {
         case .int(let p): return String(c[keyPath: p])
         case .int64(let p): return String(c[keyPath: p])
         case .bool(let p): return c[keyPath: p] ? "true" : "false"
-        case .size(let p): return "\"" + formatSize(c[keyPath: p]) + "\""
+        case .size(let p):
+            // xl-style text where it says the value exactly, else the bare KiB (never a rounded size).
+            let v = c[keyPath: p], text = formatSize(v)
+            return KiB(parsing: text) == v ? "\"" + text + "\"" : String(v.value)
         case .silent: return "\"" + c.policy.floors.silent.rawValue + "\""
         case .surplus: return "\"" + c.policy.share.surplus.rawValue + "\""
         }
@@ -350,6 +353,21 @@ public enum ConfigFile {
             out += "\n[\(section)]\n"
             for key in keys where key.section == section {
                 out += "# \(key.doc)\n\(key.name) = \(render(key, defaults))\n"
+            }
+        }
+        return out
+    }
+
+    /// `config` as a config.toml with every key at its effective value (`arbiter config-check`): the
+    /// same keys, order and spelling as `example()`; a key that differs from its default says the default.
+    public static func effective(_ config: ArbiterConfig) -> String {
+        let defaults = ArbiterConfig()
+        var out = ""
+        for section in sections {
+            out += "\n[\(section)]\n"
+            for key in keys where key.section == section {
+                let value = render(key, config), byDefault = render(key, defaults)
+                out += "\(key.name) = \(value)" + (value == byDefault ? "" : "  # default \(byDefault)") + "\n"
             }
         }
         return out

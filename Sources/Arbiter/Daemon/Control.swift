@@ -65,7 +65,8 @@ public struct ReservationInfo: Codable, Sendable, Equatable {
     }
 }
 
-/// A domain as the running daemon sees it now.
+/// A domain as the running daemon sees it now (the socket's `list`), or as the store last recorded it
+/// (`arbiter list --json`): one shape for both.
 public struct LiveDomain: Codable, Sendable, Equatable {
     public var name: String
     public var domid: Int
@@ -78,9 +79,28 @@ public struct LiveDomain: Codable, Sendable, Equatable {
     public var stall: Double?
     public var report: String
     public var reason: String
+    /// When Xen released this lifetime of the domain (Unix seconds): only `arbiter list --all` shows
+    /// released domains, from the store; nil (absent from the JSON) for a live one.
+    public var released: Double?
+
+    public init(name: String, domid: Int, memKiB: Int64, targetKiB: Int64, floorKiB: Int64, ceilingKiB: Int64, demandKiB: Int64,
+                weight: Double, stall: Double?, report: String, reason: String, released: Double? = nil) {
+        self.name = name
+        self.domid = domid
+        self.memKiB = memKiB
+        self.targetKiB = targetKiB
+        self.floorKiB = floorKiB
+        self.ceilingKiB = ceilingKiB
+        self.demandKiB = demandKiB
+        self.weight = weight
+        self.stall = stall
+        self.report = report
+        self.reason = reason
+        self.released = released
+    }
 
     enum CodingKeys: String, CodingKey {
-        case name, domid, weight, stall, report, reason
+        case name, domid, weight, stall, report, reason, released
         case memKiB = "mem_kib", targetKiB = "target_kib", floorKiB = "floor_kib", ceilingKiB = "ceiling_kib", demandKiB = "demand_kib"
     }
 }
