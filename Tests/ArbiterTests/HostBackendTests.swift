@@ -15,10 +15,10 @@ struct HostBackendTests {
         let backend: any HostBackend = h
         let ds = try await backend.domains()
         #expect(ds.count == 10 && ds.map(\.domid.raw) == Array(1...10))
-        #expect(ds[0].name == "honest-1" && ds[0].staticMax == KiB(gib: 6) && ds[0].current == KiB(gib: 2))
+        #expect(ds[0].name == "honest-1" && ds[0].staticMax == KiB(gib: 6) && ds[0].actual == KiB(gib: 2))
         let m = try await backend.memory()
         #expect(m.total == KiB(gib: 19))
-        #expect(m.free.value == m.total.value - ds.reduce(0) { $0 + $1.current.value })
+        #expect(m.free.value == m.total.value - ds.reduce(0) { $0 + $1.actual.value })
     }
 
     @Test func reportsArriveAsEventsAndReadBackBounded() async throws {
@@ -63,6 +63,6 @@ struct HostBackendTests {
         try await h.setTarget(DomID(1), KiB(gib: 3))
         await h.advance(by: 10)
         let d = try #require(await h.domains().first)
-        #expect(d.target == KiB(gib: 3) && d.current == KiB(gib: 3))
+        #expect(d.target == KiB(gib: 3) && d.actual == KiB(gib: 3))
     }
 }

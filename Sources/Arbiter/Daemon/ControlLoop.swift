@@ -118,7 +118,7 @@ public actor ControlLoop {
             return p
         }
         let running = domains.filter { $0.phase == .running }
-        let have = running.reduce(memory.free) { $0 + $1.current }
+        let have = running.reduce(memory.free) { $0 + $1.actual }
         // The floors: last round's where there was one, never less than absolute_min for each guest.
         let floorsMin = KiB(c.policy.floors.absoluteMin.value * Int64(running.count))
         let floorsNow = lastDecision.map { d in d.outcomes.reduce(KiB.zero) { $0 + $1.staticFloor } } ?? .zero
@@ -252,7 +252,7 @@ public actor ControlLoop {
         }
         for d in domains where pressure.contains(d.domid) || legacy.contains(d.domid) {
             await readReports(d.domid, pressure: pressure.contains(d.domid), legacy: legacy.contains(d.domid),
-                              staticMax: d.staticMax, current: d.current, at: t)
+                              staticMax: d.staticMax, actual: d.actual, at: t)
         }
     }
 
@@ -262,7 +262,7 @@ public actor ControlLoop {
         let base = await settings()
         let facts = domains.map { d in
             let o = overrides[d.name], b = base[d.domid]
-            return DomainFacts(domid: d.domid, staticMax: d.staticMax, actual: d.current, target: d.target,
+            return DomainFacts(domid: d.domid, staticMax: d.staticMax, actual: d.actual, target: d.target,
                                adminMin: o?.min ?? b?.min, adminMax: o?.max ?? b?.max, weight: o?.weight ?? b?.weight)
         }
         // Only a start asked for frees memory at the fast pace; a restart's hold is memory already free.
@@ -390,7 +390,7 @@ public actor ControlLoop {
         for d in all {
             var d = d
             // A dying domain hands memory back as it goes: remember what it had while it ran.
-            if d.phase == .stopping, let old = seen[d.domid], old.name == d.name { d.current = max(d.current, old.current) }
+            if d.phase == .stopping, let old = seen[d.domid], old.name == d.name { d.actual = max(d.actual, old.actual) }
             now[d.domid] = d
         }
         for (d, old) in seen {
@@ -400,7 +400,7 @@ public actor ControlLoop {
         for d in all {
             let before = seen[d.domid].flatMap { $0.name == d.name ? $0.phase : nil }
             guard before != d.phase else { continue }
-            let meta: Logger.Metadata = ["domain": "\(d.name)", "domid": "\(d.domid)", "memory": "\(d.current)"]
+            let meta: Logger.Metadata = ["domain": "\(d.name)", "domid": "\(d.domid)", "memory": "\(d.actual)"]
             switch d.phase {
             case .building: logger.notice("domain under construction: not decided until built", metadata: meta)
             case .running: if before != nil || rounds > 0 { logger.notice("domain built", metadata: meta) }
@@ -422,12 +422,12 @@ public actor ControlLoop {
         for k in lastShadowRecorded.keys { lastShadowRecorded[k]?[d] = nil }
         names[d] = nil
         do { try store?.domainReleased(d, at: wall()) } catch { logger.error("store: domain release not recorded: \(error)") }
-        var meta: Logger.Metadata = ["domain": "\(old.name)", "domid": "\(d)", "memory": "\(old.current)"]
+        var meta: Logger.Metadata = ["domain": "\(old.name)", "domid": "\(d)", "memory": "\(old.actual)"]
         let grace = config.policy.share.releaseGraceSeconds
         // What it had is free now: held for its restart, so that nobody grows into it meanwhile. (A restart
         // built bigger than that needs the host reserve, start_reserve or `arbiter reserve` for the rest.)
-        if old.phase != .building && grace > 0 && old.current.value > 0 {
-            let r = reservations.add(kind: .restart, size: old.current, name: old.name, at: t, seconds: grace, excluded: [d])
+        if old.phase != .building && grace > 0 && old.actual.value > 0 {
+            let r = reservations.add(kind: .restart, size: old.actual, name: old.name, at: t, seconds: grace, excluded: [d])
             meta["held_for_restart"] = "\(r.size) for \(formatFixed(grace, decimals: 0)) s (reservation \(r.id))"
         }
         logger.notice("domain released", metadata: meta)
@@ -439,8 +439,8 @@ public actor ControlLoop {
     }
 
     /// Reads, bounds, parses and ingests a domain's report keys; rejections are recorded.
-    /// `current` is the domain's allocation read this round, just before its reports.
-    func readReports(_ d: DomID, pressure: Bool, legacy: Bool, staticMax: KiB?, current: KiB, at t: TimePoint) async {
+    /// `actual` is the domain's allocation read this round, just before its reports.
+    func readReports(_ d: DomID, pressure: Bool, legacy: Bool, staticMax: KiB?, actual: KiB, at t: TimePoint) async {
         let limit = config.policy.limits.maxLineBytes
         var outcome: IngestOutcome? = nil
         do {
@@ -454,8 +454,8 @@ public actor ControlLoop {
                     ReportParser.parseLegacy(total: tb, free: fb, limits: config.policy.limits) } }
             }
             if let parsed {
-                outcome = policy.ingest(d, parsed: parsed, at: t, staticMax: staticMax, allocation: current)
-                for i in shadows.indices { shadows[i].ingest(d, parsed: parsed, at: t, staticMax: staticMax, allocation: current) }
+                outcome = policy.ingest(d, parsed: parsed, at: t, staticMax: staticMax, allocation: actual)
+                for i in shadows.indices { shadows[i].ingest(d, parsed: parsed, at: t, staticMax: staticMax, allocation: actual) }
             }
         } catch {
             logger.warning("report not read", metadata: ["domid": "\(d)", "error": "\(error)"])

@@ -88,7 +88,7 @@ struct Reservations {
             let r = open[k]
             var has: Int64 = 0
             if let name = r.name {
-                for d in domains where d.name == name && !r.excluded.contains(d.domid) { has += d.current.value }
+                for d in domains where d.name == name && !r.excluded.contains(d.domid) { has += d.actual.value }
             }
             open[k].held = KiB(Swift.max(0, r.size.value - has))
         }

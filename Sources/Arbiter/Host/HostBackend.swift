@@ -18,7 +18,7 @@ public struct DomainInfo: Sendable, Equatable {
     public var name: String
     public var phase: DomainPhase = .running
     /// The domain's current allocation (libxl `current_memkb`).
-    public var current: KiB
+    public var actual: KiB
     /// `memory/static-max`.
     public var staticMax: KiB
     /// `memory/target`.
@@ -26,13 +26,13 @@ public struct DomainInfo: Sendable, Equatable {
     /// The domain's UUID, where the backend knows it.
     public var uuid: String?
 
-    public init(domid: DomID, name: String, current: KiB, staticMax: KiB, target: KiB, uuid: String? = nil,
+    public init(domid: DomID, name: String, actual: KiB, staticMax: KiB, target: KiB, uuid: String? = nil,
                 phase: DomainPhase = .running) {
         self.domid = domid
         self.name = name
         self.phase = phase
         self.uuid = uuid
-        self.current = current
+        self.actual = actual
         self.staticMax = staticMax
         self.target = target
     }
@@ -248,7 +248,7 @@ public actor SimulatedHost: HostBackend {
             case .running: phase = .running
             }
             // Under construction: no memory/target in xenstore yet.
-            return DomainInfo(domid: g.domid, name: g.spec.name, current: KiB(Int64(g.actual)),
+            return DomainInfo(domid: g.domid, name: g.spec.name, actual: KiB(Int64(g.actual)),
                               staticMax: g.spec.staticMax, target: phase == .running ? KiB(Int64(g.target)) : .zero, phase: phase)
         }
     }

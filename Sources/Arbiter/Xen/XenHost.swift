@@ -53,7 +53,7 @@ public final class XenHost: HostBackend, @unchecked Sendable {
             else if let s = staticMaxKey, let t = targetKey, s.value > 0, t.value > 0 { phase = .running }
             else { phase = .building }
             let uuid = withUnsafeBytes(of: info.uuid.uuid) { XenHost.uuidString(Array($0)) }
-            out.append(DomainInfo(domid: d, name: name, current: current,
+            out.append(DomainInfo(domid: d, name: name, actual: current,
                                   staticMax: staticMaxKey ?? KiB(Int64(clamping: info.max_memkb)), target: targetKey ?? current,
                                   uuid: uuid, phase: phase))
         }
