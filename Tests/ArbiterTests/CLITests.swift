@@ -6,37 +6,8 @@ import Arbiter
 /// The `arbiter` verbs as an admin runs them: the real binary, its help, `config-check`'s effective
 /// configuration, and `list` (table and JSON) on a store the daemon recorded.
 @Suite("arbiter's verbs, as a process", .serialized)
-struct CLITests {
-    /// The `arbiter` binary built beside the test bundle.
-    static var binary: URL {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("arbiter").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir.appendingPathComponent("arbiter")
-    }
-
-    /// Runs the CLI to completion: exit status, stdout, stderr.
-    func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
-
-    /// A fresh folder for one test's files (the caller removes it).
-    func scratch(_ name: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-cli-\(name)-\(getpid())")
-        try? FileManager.default.removeItem(at: dir)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
+struct CLITests: ArbiterProcessTest {
+    static let scratchPrefix = "arbiter-cli"
 
     /// Help text with ArgumentParser's line wrapping undone.
     func flat(_ s: String) -> String { s.split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ") }

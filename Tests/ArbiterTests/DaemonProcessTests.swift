@@ -8,15 +8,8 @@ import Testing
 /// a bad config (kept the old one), SIGHUP with a good one, SIGTERM (a last round recorded, exit 0),
 /// restart on the same store.
 @Suite("arbiter daemon, as a process", .serialized)
-struct DaemonProcessTests {
-    /// The `arbiter` binary built beside the test bundle.
-    static var binary: URL {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("arbiter").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir.appendingPathComponent("arbiter")
-    }
+struct DaemonProcessTests: ArbiterProcessTest {
+    static let scratchPrefix = "arbiter"
 
     func start(_ args: [String], stderr: URL) throws -> Process {
         let p = Process()
@@ -27,27 +20,6 @@ struct DaemonProcessTests {
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         return p
-    }
-
-    /// Runs the CLI to completion: exit status, stdout, stderr.
-    func run(_ args: [String], executable: URL = binary) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
-
-    /// A fresh folder for one test's files (the caller removes it).
-    func scratch(_ name: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-\(name)-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
     }
 
     func waitForExit(_ p: Process, seconds: Double) async -> Bool {
