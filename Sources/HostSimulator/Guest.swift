@@ -234,16 +234,37 @@ public struct SimGuest: Sendable {
     }
 
     /// Advances `dt` seconds to time `t`. `hostFree` is Xen's free memory, which growing takes from and
-    /// shrinking gives back to.
+    /// shrinking gives back to. In order: the applications' working set moves, the balloon moves, missing
+    /// pages fault back in, the LRU ages, the page cache fills and kswapd and write-back run, and the
+    /// waiting is scored.
     mutating func step(dt: Double, t: Double, hostFree: inout Double) {
         let w = spec.workload
         let load = w.workingSet(at: t)
         let wantAnon = load * spec.anonFraction + Self.systemAnon, wantFile = load - load * spec.anonFraction
         workingSet = wantAnon + wantFile
         let wantCold = w.coldAnon(at: t)
-        var swapBudget = Self.swapSpeed * dt, writeBudget = Self.writebackSpeed * dt
+        var io = IOBudget(swap: Self.swapSpeed * dt, writeback: Self.writebackSpeed * dt)
+        use(anon: wantAnon, file: wantFile, cold: wantCold)
+        balloon(dt: dt, hostFree: &hostFree, io: &io)
+        fault(anon: wantAnon, file: wantFile, cold: wantCold, dt: dt, io: &io)
+        // LRU ageing: second touches promote, a short inactive list demotes the oldest active pages.
+        anon.promote(dt: dt, period: Self.touchSeconds)
+        file.promote(dt: dt, period: Self.touchSeconds)
+        anon.age(dt: dt)
+        file.age(dt: dt)
+        background(dt: dt, io: &io)
+        scoreWaiting(anon: wantAnon, file: wantFile, dt: dt, t: t)
+    }
 
-        // What the applications released: anon is freed (swapped copies first), file pages go cold.
+    /// What a step may still swap out and write back.
+    struct IOBudget {
+        var swap: Double
+        var writeback: Double
+    }
+
+    /// What the applications released: anon is freed (swapped copies first), file pages go cold; working-set
+    /// file pages still in the page cache are hits (a second touch promotes them).
+    private mutating func use(anon wantAnon: Double, file wantFile: Double, cold wantCold: Double) {
         if anon.hot + swappedHot > wantAnon {
             let drop = anon.hot + swappedHot - wantAnon
             let fromSwap = Swift.min(swappedHot, drop); swappedHot -= fromSwap
@@ -255,7 +276,6 @@ public struct SimGuest: Sendable {
             let fromSwap = Swift.min(swappedCold, drop); swappedCold -= fromSwap
             anon.dropCold(drop - fromSwap)
         }
-        // Working-set file pages still in the page cache are hits: a second touch promotes them.
         if wantFile > file.hot && file.cold > 0 {
             let hit = Swift.min(wantFile - file.hot, file.cold)
             let f = hit / file.cold
@@ -263,15 +283,17 @@ public struct SimGuest: Sendable {
             file.activeHot += hit
             file.activeCold -= file.activeCold * f; file.inactiveCold -= file.inactiveCold * f
         }
+    }
 
-        // Balloon: a shrink takes free pages, then what reclaim frees; a grow takes what Xen has free.
+    /// The balloon: a shrink takes free pages, then what reclaim frees; a grow takes what Xen has free.
+    private mutating func balloon(dt: Double, hostFree: inout Double, io: inout IOBudget) {
         let speed = balloonSpeed * dt
         if target < actual - 1 && speed > 0 {
             let want = Swift.min(actual - target, speed)
             // GFP_BALLOON may not dip below the min watermark (no __GFP_MEMALLOC): free pages above it,
             // then what reclaim frees.
             var taken = Swift.min(Swift.max(0, free - watermarks.min), want)
-            taken += reclaim(want - taken, swapBudget: &swapBudget, writeBudget: &writeBudget)
+            taken += reclaim(want - taken, swapBudget: &io.swap, writeBudget: &io.writeback)
             actual -= taken
             hostFree += taken
         } else if target > actual + 1 && speed > 0 {
@@ -279,16 +301,19 @@ public struct SimGuest: Sendable {
             actual += grow
             hostFree -= grow
         }
+    }
 
-        // Missing working-set pages are touched, fault and wait; the disk brings them back as fast as it
-        // can, into free memory or into room reclaim makes (a refault is activated at once).
+    /// Missing working-set pages are touched, fault and wait; the disk brings them back as fast as it
+    /// can, into free memory or into room reclaim makes (a refault is activated at once). New cold anon
+    /// (a leak) must be resident when allocated.
+    private mutating func fault(anon wantAnon: Double, file wantFile: Double, cold wantCold: Double, dt: Double, io: inout IOBudget) {
         let missingAnon = Swift.max(0, wantAnon - anon.hot)
         let missingFile = Swift.max(0, wantFile - file.hot)
         let faultRate = (missingAnon + missingFile) / 4 / Self.touchSeconds          // pages/s touched while missing
         var bandwidth = Self.diskBandwidth * dt
         func room(_ amount: Double) -> Double {
             var got = Swift.min(Swift.max(0, free - watermarks.min), amount)
-            if got < amount { got += reclaim(amount - got, swapBudget: &swapBudget, writeBudget: &writeBudget) }
+            if got < amount { got += reclaim(amount - got, swapBudget: &io.swap, writeBudget: &io.writeback) }
             return got
         }
         if missingAnon > 0 {
@@ -309,28 +334,26 @@ public struct SimGuest: Sendable {
             file.activeHot += got
             majorFaults += got / 4; refaultFile += got / 4
         }
-        // New cold anon (a leak) must be resident when allocated.
         let missingCold = wantCold - anon.cold - swappedCold
         if missingCold > 0 { anon.inactiveCold += room(missingCold) }
+    }
 
-        // LRU ageing: second touches promote, a short inactive list demotes the oldest active pages.
-        anon.promote(dt: dt, period: Self.touchSeconds)
-        file.promote(dt: dt, period: Self.touchSeconds)
-        anon.age(dt: dt)
-        file.age(dt: dt)
-
-        // The page cache grows into free memory above the high watermark (I/O), some of it dirty; kswapd
-        // keeps free memory at the high watermark once it falls below the low one; write-back cleans.
+    /// The page cache grows into free memory above the high watermark (I/O), some of it dirty; kswapd
+    /// keeps free memory at the high watermark once it falls below the low one; write-back cleans.
+    private mutating func background(dt: Double, io: inout IOBudget) {
         let wm = watermarks
         let fill = Swift.min(Swift.max(0, free - wm.high), Self.cacheFillSpeed * dt)
         file.inactiveCold += fill
         dirty += fill * 0.1
-        if free < wm.low { _ = reclaim(wm.high - free, swapBudget: &swapBudget, writeBudget: &writeBudget) }
-        let wb = Swift.min(dirty, Swift.max(0, writeBudget) * 0.1)
+        if free < wm.low { _ = reclaim(wm.high - free, swapBudget: &io.swap, writeBudget: &io.writeback) }
+        let wb = Swift.min(dirty, Swift.max(0, io.writeback) * 0.1)
         dirty -= wb
+    }
 
-        // Waiting: faults arrive at `rate` and each waits the disk's latency, longer once the disk is
-        // saturated; some = P(at least one task waits), full = P(all of them do).
+    /// Waiting: faults arrive at `rate` and each waits the disk's latency, longer once the disk is
+    /// saturated; some = P(at least one task waits), full = P(all of them do). PSI's totals and its
+    /// 2 s averaging periods take the step's waiting.
+    private mutating func scoreWaiting(anon wantAnon: Double, file wantFile: Double, dt: Double, t: Double) {
         deficit = Swift.max(0, wantAnon - anon.hot) + Swift.max(0, wantFile - file.hot)
         if deficit < 1 { deficit = 0 }                  // rounding of the list arithmetic, not a page
         let rate = deficit / 4 / Self.touchSeconds
