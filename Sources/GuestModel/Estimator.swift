@@ -90,9 +90,6 @@ public enum Estimator {
     public static func update(_ state: inout EstimatorState, with r: GuestReport, rates: ReportRates?, at: TimePoint,
                               allocation: KiB, atRest: Bool = true, config c: EstimatorConfig) {
         let alloc = Swift.max(allocation.asDouble, 1)
-        let seen = Swift.max(0, alloc - r.memTotal.asDouble)
-        if atRest { state.overhead = seen }
-        let overhead = Swift.min(atRest ? seen : Swift.max(state.overhead, seen), c.maxOverheadFraction * alloc)
         var faults = 0.0
         if let rates {
             faults = Swift.max(rates.refaults ?? 0, Swift.max(rates.majorFaults ?? 0, rates.swapIns ?? 0))
@@ -104,19 +101,8 @@ public enum Estimator {
             state.alphaFast = decay(dt, halfLife: c.fastHalfLifeSeconds)
             state.alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
         }
-        let alphaFast = state.alphaFast, alphaSlow = state.alphaSlow
-        var w = state.fileWeight ?? c.activeFileWeight
         let deficit = Swift.min(faults * 4 * c.refaultWindowSeconds, c.maxBoost * alloc)
-        if deficit > 0.01 * alloc {
-            // Faults say more than 1 % of the allocation is missing: the cache we counted cold was not.
-            // (Learning on the same signal that raises demand ends the shrink → fault → grow cycle.)
-            w = Swift.min(1, w + 0.1)
-        } else {
-            w += alphaSlow / 10 * (c.activeFileWeight - w)
-        }
-        state.fileWeight = w
-        let hot = r.activeFile.map { w * $0.asDouble } ?? c.blindAvailableWeight * r.memAvailable.asDouble
-        let ws = r.used.asDouble + hot + overhead
+        let ws = workingSet(&state, r, allocation: alloc, atRest: atRest, deficit: deficit, config: c)
 
         // Without free swap, what a guest can give back is what it has available; with it, more.
         let swapFree = r.swapFree?.asDouble ?? 0
@@ -124,23 +110,10 @@ public enum Estimator {
         state.givableAllocation = alloc
         let stall = r.stall(rates), fullStall = r.fullStall(rates)
         let s = stall ?? 0
-        let full = fullStall ?? 0
-        let critical = s >= c.criticalPressure || full >= c.criticalFullPressure
+        let critical = s >= c.criticalPressure || (fullStall ?? 0) >= c.criticalFullPressure
         // Peak decays towards the allocation; it never drops below what the guest has now.
-        state.peak = state.isPrimed ? Swift.max(alloc, state.peak + alphaSlow * (alloc - state.peak)) : alloc
-
-        var need = (ws + deficit) * (1 + c.headroom)
-        if s > c.pressureTarget {
-            let x = s / c.pressureTarget / c.boostCoefficient
-            let boost = c.maxBoost * Swift.min(1, x * x)
-            need = Swift.max(need, alloc * (1 + boost))
-        }
-        var cap = alloc * (1 + c.maxBoost)
-        if critical {
-            need = Swift.max(need, state.peak)
-            cap = Swift.max(cap, state.peak)
-        }
-        need = Swift.min(need, cap)
+        state.peak = state.isPrimed ? Swift.max(alloc, state.peak + state.alphaSlow * (alloc - state.peak)) : alloc
+        let need = demand(workingSet: ws, deficit: deficit, stall: s, critical: critical, allocation: alloc, peak: state.peak, config: c)
 
         if s > c.pressureTarget { state.lastPressureAt = at }
         let holding = state.lastPressureAt.map { at.seconds(since: $0) < c.pressureHoldSeconds } ?? false
@@ -148,9 +121,9 @@ public enum Estimator {
             func follow(_ avg: inout Double, _ x: Double, _ alpha: Double, jumpUp: Bool) {
                 if x > avg { avg = jumpUp ? x : avg + alpha * (x - avg) } else if !holding { avg += alpha * (x - avg) }
             }
-            follow(&state.demandFast, need, alphaFast, jumpUp: true)
-            follow(&state.demandSlow, need, alphaSlow, jumpUp: false)
-            follow(&state.wsFast, ws, alphaFast, jumpUp: true)
+            follow(&state.demandFast, need, state.alphaFast, jumpUp: true)
+            follow(&state.demandSlow, need, state.alphaSlow, jumpUp: false)
+            follow(&state.wsFast, ws, state.alphaFast, jumpUp: true)
         } else {
             state.demandFast = need
             state.demandSlow = need
@@ -162,6 +135,46 @@ public enum Estimator {
         state.stall = stall
         state.fullStall = fullStall
         state.critical = critical
+    }
+
+    /// The working set now, KiB: what the guest uses (MemTotal − MemAvailable), the part of its file
+    /// cache counted hot (the learned Active(file) weight), and the domain's overhead beyond MemTotal
+    /// (measured at rest, capped). Faults that show more than 1 % of the allocation missing raise the
+    /// learned weight; without them it drifts back to the configured one.
+    static func workingSet(_ state: inout EstimatorState, _ r: GuestReport, allocation alloc: Double, atRest: Bool, deficit: Double,
+                           config c: EstimatorConfig) -> Double {
+        let seen = Swift.max(0, alloc - r.memTotal.asDouble)
+        if atRest { state.overhead = seen }
+        let overhead = Swift.min(atRest ? seen : Swift.max(state.overhead, seen), c.maxOverheadFraction * alloc)
+        var w = state.fileWeight ?? c.activeFileWeight
+        if deficit > 0.01 * alloc {
+            // The cache we counted cold was not. (Learning on the same signal that raises demand ends
+            // the shrink → fault → grow cycle.)
+            w = Swift.min(1, w + 0.1)
+        } else {
+            w += state.alphaSlow / 10 * (c.activeFileWeight - w)
+        }
+        state.fileWeight = w
+        let hot = r.activeFile.map { w * $0.asDouble } ?? c.blindAvailableWeight * r.memAvailable.asDouble
+        return r.used.asDouble + hot + overhead
+    }
+
+    /// The demand, KiB: the working set and what faults say is missing, with headroom; under pressure at
+    /// least the allocation boosted by how far the stall is above target; when critical, the recent peak.
+    static func demand(workingSet ws: Double, deficit: Double, stall s: Double, critical: Bool, allocation alloc: Double, peak: Double,
+                       config c: EstimatorConfig) -> Double {
+        var need = (ws + deficit) * (1 + c.headroom)
+        if s > c.pressureTarget {
+            let x = s / c.pressureTarget / c.boostCoefficient
+            let boost = c.maxBoost * Swift.min(1, x * x)
+            need = Swift.max(need, alloc * (1 + boost))
+        }
+        var cap = alloc * (1 + c.maxBoost)
+        if critical {
+            need = Swift.max(need, peak)
+            cap = Swift.max(cap, peak)
+        }
+        return Swift.min(need, cap)
     }
 
     /// Weight of a new sample in an exponential average after `dt` seconds: 1 − 2^(−dt/halfLife).
