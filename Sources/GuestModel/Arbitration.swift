@@ -144,7 +144,9 @@ public struct Arbitration: Sendable {
     public mutating func step(_ snapshot: HostSnapshot, now: TimePoint) -> Decision {
         track(snapshot, now: now)
         let budget = Budget(snapshot, config: config.share)
-        let bounds = snapshot.domains.map { bound($0, urgent: snapshot.urgent, now: now) }
+        let bounds = snapshot.domains.map { d in
+            Self.bound(d, &guests[Int(slotOf[Int(d.domid.raw)])], urgent: snapshot.urgent, now: now, config: config)
+        }
         let share = solve(bounds, budget: budget, urgent: snapshot.urgent)
         let moves = Pacer.pace(share, free: snapshot.free, reserve: budget.reserve, now: now,
                                config: config.pacing.urgent(snapshot.urgent))
@@ -167,26 +169,18 @@ public struct Arbitration: Sendable {
         }
     }
 
-    /// Before the steps: adopt new domains and forget vanished ones (forgetting moves slots around), and
-    /// note each balloon's position (a move, or the first sight, restarts its rest clock).
+    /// Before the steps: adopt new domains and forget vanished ones (forgetting moves slots around).
     private mutating func track(_ snapshot: HostSnapshot, now: TimePoint) {
         generation &+= 1
         for d in snapshot.domains { guests[slot(d.domid)].generation = generation }
         dropUnseen()
-        for d in snapshot.domains {
-            let s = slot(d.domid)
-            if guests[s].lastActual.map({ abs(d.actual.value - $0.value) > Self.restTolerance.value }) ?? true {
-                guests[s].actualSince = now
-            }
-            guests[s].lastActual = d.actual
-        }
     }
 
     /// What we know of a guest's reports now.
-    private func reportStatus(_ g: GuestState, now: TimePoint) -> ReportStatus {
+    private static func reportStatus(_ g: borrowing GuestState, now: TimePoint, config c: EstimatorConfig) -> ReportStatus {
         if g.lastRejection != nil { return .rejected }
         guard g.estimator.isPrimed, let last = g.lastHeardAt ?? g.estimator.lastAt else { return .none }
-        let limit = g.estimator.lastSource == .legacy ? config.estimator.legacyStaleAfterSeconds : config.estimator.staleAfterSeconds
+        let limit = g.estimator.lastSource == .legacy ? c.legacyStaleAfterSeconds : c.staleAfterSeconds
         return now.seconds(since: last) > limit ? .stale : .fresh
     }
 
@@ -194,19 +188,24 @@ public struct Arbitration: Sendable {
     /// selfballoon's); a working-set floor above it protects what a fresh guest uses; a guest without
     /// usable reports is held where it is (never shrunk on bad or missing data); quarantine and an
     /// uncooperative balloon close the ceiling.
-    private mutating func bound(_ d: DomainFacts, urgent: Bool, now: TimePoint) -> GuestBounds {
-        let c = config, s = slot(d.domid)
-        let est = guests[s].estimator
+    @inline(__always)
+    private static func bound(_ d: DomainFacts, _ g: inout GuestState, urgent: Bool, now: TimePoint, config c: PolicyConfig) -> GuestBounds {
+        // The balloon's position: a move (or the first sight) restarts its rest clock.
+        if g.lastActual.map({ abs(d.actual.value - $0.value) > Self.restTolerance.value }) ?? true {
+            g.actualSince = now
+        }
+        g.lastActual = d.actual
+        let est = g.estimator
         let staticMax = d.staticMax.value > 0 ? d.staticMax : max(d.actual, d.target)
         let hold = d.target.value > 0 ? min(d.target, staticMax) : min(d.actual, staticMax)
         let adminMin = d.adminMin ?? .zero
-        let status = reportStatus(guests[s], now: now)
+        let status = reportStatus(g, now: now, config: c.estimator)
         let fresh = status == .fresh
         var w = d.weight ?? c.share.defaultWeight
         if !(w.isFinite && w > 0) { w = c.share.defaultWeight }
         var b = GuestBounds(
             domid: d.domid, status: status, staticMax: staticMax, adminMin: adminMin, weight: w, actual: d.actual,
-            previousTarget: d.target.value > 0 ? d.target : d.actual, shrinkSince: guests[s].shrinkSince,
+            previousTarget: d.target.value > 0 ? d.target : d.actual, shrinkSince: g.shrinkSince,
             floor: .zero, floorKind: .absolute, staticFloor: .zero, demand: hold, idleTaxed: hold,
             ceiling: min(d.adminMax ?? staticMax, staticMax).pageFloor,
             workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil, cheapShrinkEdge: hold,
@@ -239,15 +238,15 @@ public struct Arbitration: Sendable {
             b.ceiling = min(b.ceiling, b.floor)
         }
         // Quarantine: after a rejected report, no growth for a while.
-        b.quarantined = fresh && guests[s].lastRejectedAt.map { now.seconds(since: $0) < c.tracker.quarantineSeconds } == true
+        b.quarantined = fresh && g.lastRejectedAt.map { now.seconds(since: $0) < c.tracker.quarantineSeconds } == true
         if b.quarantined {
             b.demand = min(b.demand, hold)
             b.idleTaxed = min(b.idleTaxed, hold)
             b.ceiling = min(b.ceiling, max(hold, b.floor))
         }
         // An uncooperative balloon: count only what the guest really has, and stop asking.
-        guests[s].responsiveness.observe(actual: d.actual, target: hold, at: now, config: c.responsiveness)
-        b.uncooperative = guests[s].responsiveness.isUncooperative
+        g.responsiveness.observe(actual: d.actual, target: hold, at: now, config: c.responsiveness)
+        b.uncooperative = g.responsiveness.isUncooperative
         if b.uncooperative {
             let holding = min(max(d.actual, b.floor), staticMax).pageCeil
             (b.floor, b.demand, b.idleTaxed, b.ceiling, b.staticFloor) = (holding, holding, holding, holding, holding)
@@ -267,19 +266,16 @@ public struct Arbitration: Sendable {
     /// split while a guest of another weight wants more and has less than its share (or a start waits
     /// for its reservation); above it, the guest gives way at the pace. Between guests of equal weight
     /// the working-set floors stand (moving a working set between equals costs stall on both sides).
-    private func solve(_ bounds: [GuestBounds], budget: Budget, urgent: Bool) -> Share {
-        let s = config.share
-        var bounds = bounds
-        func split(floors: KeyPath<GuestBounds, KiB>) -> FairShareResult {
-            FairShare.solve(floors: bounds.map { $0[keyPath: floors] }, demands: bounds.map(\.demand), ceilings: bounds.map(\.ceiling),
-                            weights: bounds.map(\.weight), budget: budget.total, surplus: s.surplus, slack: s.slack,
-                            bases: bounds.map(\.staticFloor))
-        }
+    private func solve(_ bounds: consuming [GuestBounds], budget: Budget, urgent: Bool) -> Share {
+        var split = Split(bounds, budget: budget.total, config: config.share)
         if bounds.reduce(Int64(0), { $0 &+ $1.demand.value }) > budget.total.value {
             for k in bounds.indices { bounds[k].demand = bounds[k].idleTaxed }
-            let ideal = split(floors: \.staticFloor)
-            let short = Set(bounds.indices.lazy.filter { bounds[$0].demand > bounds[$0].actual && ideal.allocations[$0] > bounds[$0].actual }
-                                .map { bounds[$0].weight })
+            split.demands = bounds.map(\.demand)
+            let ideal = split.solve(floors: split.bases)
+            var short = Set<Double>()       // the weights of guests that want more and have less than their share
+            for k in bounds.indices where bounds[k].demand > bounds[k].actual && ideal.allocations[k] > bounds[k].actual {
+                short.insert(bounds[k].weight)
+            }
             if ideal.phase != .uncontended && (urgent || !short.isEmpty) {
                 for k in bounds.indices where bounds[k].floor > bounds[k].staticFloor && ideal.allocations[k] < bounds[k].floor
                     && (urgent || short.contains { $0 != bounds[k].weight }) {
@@ -290,29 +286,48 @@ public struct Arbitration: Sendable {
                 }
             }
         }
-        let result = split(floors: \.floor)
-        return Share(allotments: bounds.indices.map { Allotment(bounds: bounds[$0], allocation: result.allocations[$0], basis: result.basis[$0]) },
-                     phase: result.phase, level: result.level, shortfall: result.shortfall)
+        let result = split.solve(floors: bounds.map(\.floor))
+        return Share(bounds: bounds, result: result)
+    }
+
+    /// The solver's (`FairShare`) inputs, taken from the bounds once: the floors it solves with vary.
+    private struct Split {
+        var demands: [KiB], ceilings: [KiB], weights: [Double], bases: [KiB]
+        let budget: KiB, config: ShareConfig
+
+        init(_ bounds: borrowing [GuestBounds], budget: KiB, config: ShareConfig) {
+            demands = bounds.map(\.demand); ceilings = bounds.map(\.ceiling); weights = bounds.map(\.weight)
+            bases = bounds.map(\.staticFloor)
+            self.budget = budget
+            self.config = config
+        }
+
+        func solve(floors: [KiB]) -> FairShareResult {
+            FairShare.solve(floors: floors, demands: demands, ceilings: ceilings, weights: weights, budget: budget,
+                            surplus: config.surplus, slack: config.slack, bases: bases)
+        }
     }
 
     /// Step 4: the decision. A guest's shrink allowance restarts unless a shrink it was due was held by
     /// the rate limit (then it keeps accruing); floors that exceed the host itself raise an alert
     /// (floors that only eat into the reserve show in the phase).
     private mutating func commit(_ share: Share, _ paced: Pacer.Result, budget: Budget, free: KiB, now: TimePoint) -> Decision {
-        for (a, move) in zip(share.allotments, paced.moves) where move.reason != .heldRateLimit || a.bounds.shrinkSince == nil {
-            guests[slot(a.bounds.domid)].shrinkSince = now
+        for (b, move) in zip(share.bounds, paced.moves) where move.reason != .heldRateLimit || b.shrinkSince == nil {
+            guests[slot(b.domid)].shrinkSince = now
         }
-        let outcomes = zip(share.allotments, paced.moves).map { DomainOutcome($0, $1) }
+        var outcomes = [DomainOutcome]()
+        outcomes.reserveCapacity(share.count)
+        for (k, move) in paced.moves.enumerated() { outcomes.append(DomainOutcome(share.allotment(k), move)) }
         var alerts = [Alert]()
-        if share.phase == .infeasible && share.shortfall > budget.reserve {
-            alerts.append(Alert(kind: .floorsExceedHost, shortfall: KiB(share.shortfall.value - budget.reserve.value),
+        if share.phase == .infeasible && share.result.shortfall > budget.reserve {
+            alerts.append(Alert(kind: .floorsExceedHost, shortfall: KiB(share.result.shortfall.value - budget.reserve.value),
                                 domains: outcomes.map(\.domid)))
         }
         let decision = Decision(at: now, budget: budget.total, free: free, reserve: budget.reserve, held: budget.held,
-                                growBudget: paced.growBudget, phase: share.phase, level: share.level, shortfall: share.shortfall,
+                                growBudget: paced.growBudget, phase: share.phase, level: share.result.level, shortfall: share.result.shortfall,
                                 outcomes: outcomes, alerts: alerts)
-        assert(Invariants.violations(of: decision, staticMax: share.allotments.map(\.bounds.staticMax)).isEmpty,
-               "round at \(now) broke \(Invariants.violations(of: decision, staticMax: share.allotments.map(\.bounds.staticMax)))")
+        assert(Invariants.violations(of: decision, staticMax: share.bounds.map(\.staticMax)).isEmpty,
+               "round at \(now) broke \(Invariants.violations(of: decision, staticMax: share.bounds.map(\.staticMax)))")
         return decision
     }
     /// The floor every guest has whatever it reports: max(admin min, absolute minimum, selfballoon's).

@@ -32,36 +32,36 @@ enum Pacer {
     /// grows from free memory only.
     static func pace(_ share: Share, free: KiB, reserve: KiB, now: TimePoint, config p: PacingConfig) -> Result {
         var growers = [Int](), moves = [Move]()
-        moves.reserveCapacity(share.allotments.count)
-        for (i, a) in share.allotments.enumerated() {
-            let (move, grows) = shrinkOrHold(a, phase: share.phase, now: now, config: p)
+        moves.reserveCapacity(share.count)
+        for i in 0..<share.count {
+            let (move, grows) = shrinkOrHold(share.allotment(i), phase: share.phase, now: now, config: p)
             moves.append(move)
             if grows { growers.append(i) }
         }
         // Phase two: grows, from free memory only.
         var promised: Int64 = 0
-        for (a, m) in zip(share.allotments, moves) { promised += Swift.max(0, m.target.value - a.bounds.actual.value) }
+        for (b, m) in zip(share.bounds, moves) { promised += Swift.max(0, m.target.value - b.actual.value) }
         let budget = Swift.max(0, free.value - reserve.value - promised)
         // Critical guests first, then guests below their floor, each served in full while memory
         // lasts; everyone else gets the same fraction of what they asked for (no sort needed).
         // Ranks are taken before any grant: a guest raised to its floor is not served again (and its
         // reason overwritten) as an ordinary grower.
-        let ranks = growers.map { rank(share.allotments[$0], moves[$0]) }
+        let ranks = growers.map { rank(share.allotment($0), moves[$0]) }
         var left = budget
         var rest: Int64 = 0
-        for (k, i) in growers.enumerated() where ranks[k] == 0 { rest += need(share.allotments[i], moves[i]) }
+        for (k, i) in growers.enumerated() where ranks[k] == 0 { rest += need(share.allotment(i), moves[i]) }
         for r in [2, 1] {
             for (k, i) in growers.enumerated() where ranks[k] == r {
-                let grant = KiB(Swift.min(need(share.allotments[i], moves[i]), left)).pageFloor
+                let grant = KiB(Swift.min(need(share.allotment(i), moves[i]), left)).pageFloor
                 left -= grant.value
-                grow(share.allotments[i], &moves[i], by: grant, config: p)
+                grow(share.allotment(i), &moves[i], by: grant, config: p)
             }
         }
         let fraction = rest > left ? Double(left) / Double(rest) : 1
         for (k, i) in growers.enumerated() where ranks[k] == 0 {
-            let grant = KiB(Swift.min(Int64(Double(need(share.allotments[i], moves[i])) * fraction), left)).pageFloor
+            let grant = KiB(Swift.min(Int64(Double(need(share.allotment(i), moves[i])) * fraction), left)).pageFloor
             left -= grant.value
-            grow(share.allotments[i], &moves[i], by: grant, config: p)
+            grow(share.allotment(i), &moves[i], by: grant, config: p)
         }
         return Result(moves: moves, growBudget: KiB(budget))
     }

@@ -37,12 +37,18 @@ struct Allotment {
     var basis: ShareBasis
 }
 
-/// The split of a round (step 2).
+/// The split of a round (step 2): each guest's bounds (the working-set floors may have given way) and
+/// the solver's allocation for it.
 struct Share {
-    var allotments: [Allotment]
-    var phase: SharePhase
-    var level: Double?
-    var shortfall: KiB
+    var bounds: [GuestBounds]
+    var result: FairShareResult
+    var phase: SharePhase { result.phase }
+    var count: Int { bounds.count }
+
+    /// Guest `k`'s bounds with its allocation.
+    @inline(__always) func allotment(_ k: Int) -> Allotment {
+        Allotment(bounds: bounds[k], allocation: result.allocations[k], basis: result.basis[k])
+    }
 }
 
 /// Where pacing moves a guest's target this round (step 3).
