@@ -142,7 +142,7 @@ public struct Arbitration: Sendable {
     /// towards it, and the decision. Domains in the snapshot that the arbiter has not seen are adopted at
     /// their current target; domains it knew that are missing are forgotten.
     public mutating func step(_ snapshot: HostSnapshot, now: TimePoint) -> Decision {
-        track(snapshot, now: now)
+        adopt(snapshot)
         let budget = Budget(snapshot, config: config.share)
         let bounds = snapshot.domains.map { d in
             Self.bound(d, &guests[Int(slotOf[Int(d.domid.raw)])], urgent: snapshot.urgent, now: now, config: config)
@@ -170,7 +170,7 @@ public struct Arbitration: Sendable {
     }
 
     /// Before the steps: adopt new domains and forget vanished ones (forgetting moves slots around).
-    private mutating func track(_ snapshot: HostSnapshot, now: TimePoint) {
+    private mutating func adopt(_ snapshot: HostSnapshot) {
         generation &+= 1
         for d in snapshot.domains { guests[slot(d.domid)].generation = generation }
         dropUnseen()

@@ -1,6 +1,27 @@
 /// The values a round produces. Each per-domain outcome carries the inputs that led to it and one
 /// reason code, so `explain DOMAIN` can answer from stored facts.
 
+/// An admin's limits for one domain (`arbiter set`, a scenario's guest, the store's `domain_settings`):
+/// each key optional, unset keys fall back to the next source.
+public struct AdminSetting: Sendable, Equatable {
+    /// The floor the admin set.
+    public var min: KiB?
+    /// The ceiling the admin set.
+    public var max: KiB?
+    public var weight: Double?
+
+    public init(min: KiB? = nil, max: KiB? = nil, weight: Double? = nil) {
+        self.min = min
+        self.max = max
+        self.weight = weight
+    }
+
+    /// These settings over `base`, key by key (an unset key takes the base's).
+    public func over(_ base: AdminSetting?) -> AdminSetting {
+        AdminSetting(min: min ?? base?.min, max: max ?? base?.max, weight: weight ?? base?.weight)
+    }
+}
+
 /// Trusted facts about one domain, from Xen (libxl domain info, xenstore `memory/*`) and the admin's
 /// per-domain settings.
 public struct DomainFacts: Sendable, Equatable {
@@ -11,19 +32,23 @@ public struct DomainFacts: Sendable, Equatable {
     public var actual: KiB
     /// `memory/target` as it stands now (ours from an earlier round, or the toolstack's).
     public var target: KiB
-    public var adminMin: KiB?
-    public var adminMax: KiB?
-    public var weight: Double?
+    public var admin: AdminSetting
+    public var adminMin: KiB? { admin.min }
+    public var adminMax: KiB? { admin.max }
+    public var weight: Double? { admin.weight }
 
-    public init(domid: DomID, staticMax: KiB, actual: KiB, target: KiB,
-                adminMin: KiB? = nil, adminMax: KiB? = nil, weight: Double? = nil) {
+    public init(domid: DomID, staticMax: KiB, actual: KiB, target: KiB, admin: AdminSetting) {
         self.domid = domid
         self.staticMax = staticMax
         self.actual = actual
         self.target = target
-        self.adminMin = adminMin
-        self.adminMax = adminMax
-        self.weight = weight
+        self.admin = admin
+    }
+
+    public init(domid: DomID, staticMax: KiB, actual: KiB, target: KiB,
+                adminMin: KiB? = nil, adminMax: KiB? = nil, weight: Double? = nil) {
+        self.init(domid: domid, staticMax: staticMax, actual: actual, target: target,
+                  admin: AdminSetting(min: adminMin, max: adminMax, weight: weight))
     }
 }
 

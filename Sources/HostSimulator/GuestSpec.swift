@@ -24,9 +24,8 @@ public struct GuestSpec: Sendable, Equatable {
     public var workload: Workload
     public var staticMax: KiB
     public var boot: KiB
-    public var adminMin: KiB?
-    public var adminMax: KiB?
-    public var weight: Double?
+    /// The admin's floor, ceiling and weight for it.
+    public var admin: AdminSetting
     public var behaviour: Behaviour
     /// Share of the working set that is anonymous memory (the rest is hot page cache).
     public var anonFraction = 0.6
@@ -48,9 +47,7 @@ public struct GuestSpec: Sendable, Equatable {
         self.staticMax = staticMax
         self.boot = boot
         self.behaviour = behaviour
-        self.adminMin = adminMin
-        self.adminMax = adminMax
-        self.weight = weight
+        self.admin = AdminSetting(min: adminMin, max: adminMax, weight: weight)
     }
 }
 

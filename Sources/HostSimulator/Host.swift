@@ -98,7 +98,7 @@ public struct Scenario: Sendable, Equatable {
             if g.staticMax.value <= 0 { add("guest[\(g.name)].static_max", "must be positive") }
             if g.boot.value <= 0 { add("guest[\(g.name)].boot", "must be positive") }
             if !(g.anonFraction >= 0 && g.anonFraction <= 1) { add("guest[\(g.name)].anon_fraction", "must be 0-1") }
-            if let w = g.weight, !(w > 0 && w.isFinite) { add("guest[\(g.name)].weight", "must be positive") }
+            if let w = g.admin.weight, !(w > 0 && w.isFinite) { add("guest[\(g.name)].weight", "must be positive") }
             if !(g.reportInterval > 0) { add("guest[\(g.name)].report_interval", "must be positive") }
         }
         return p + policy.problems()
@@ -278,7 +278,7 @@ public struct SimHost: Sendable {
     public var snapshot: HostSnapshot {
         HostSnapshot(free: KiB(Int64(free)), domains: guests.filter { $0.life == .running }.map {
             DomainFacts(domid: $0.domid, staticMax: $0.spec.staticMax, actual: KiB(Int64($0.actual)), target: KiB(Int64($0.target)),
-                        adminMin: $0.spec.adminMin, adminMax: $0.spec.adminMax, weight: $0.spec.weight)
+                        admin: $0.spec.admin)
         })
     }
 

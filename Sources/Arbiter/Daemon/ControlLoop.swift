@@ -3,18 +3,6 @@ import GuestModel
 import Logging
 import Peers
 
-/// Per-domain admin settings as the control loop applies them.
-public struct AdminSetting: Sendable, Equatable {
-    public var min: KiB?
-    public var max: KiB?
-    public var weight: Double?
-    public init(min: KiB? = nil, max: KiB? = nil, weight: Double? = nil) {
-        self.min = min
-        self.max = max
-        self.weight = weight
-    }
-}
-
 /// The daemon's heart: one round at a time over a host backend. Read the host, read the reports that
 /// changed, decide (the pure core), push the changed targets, record the round. A failure of the host,
 /// of one target or of the store is logged and survived; only the round that could not read the host
@@ -261,9 +249,8 @@ public actor ControlLoop {
     private func snapshot(of domains: [DomainInfo], free: KiB) async -> HostSnapshot {
         let base = await settings()
         let facts = domains.map { d in
-            let o = overrides[d.name], b = base[d.domid]
-            return DomainFacts(domid: d.domid, staticMax: d.staticMax, actual: d.actual, target: d.target,
-                               adminMin: o?.min ?? b?.min, adminMax: o?.max ?? b?.max, weight: o?.weight ?? b?.weight)
+            DomainFacts(domid: d.domid, staticMax: d.staticMax, actual: d.actual, target: d.target,
+                        admin: (overrides[d.name] ?? AdminSetting()).over(base[d.domid]))
         }
         // Only a start asked for frees memory at the fast pace; a restart's hold is memory already free.
         let urgent = reservations.open.contains { $0.status == .pending && $0.kind == .start }

@@ -299,7 +299,7 @@ public actor SimulatedHost: HostBackend {
     /// The admin-facing per-domain settings of the scenario (min, max, weight), for the control loop.
     public func adminSettings() -> [DomID: AdminSetting] {
         Dictionary(uniqueKeysWithValues: host.guests.filter { $0.life != .destroyed }.map {
-            ($0.domid, AdminSetting(min: $0.spec.adminMin, max: $0.spec.adminMax, weight: $0.spec.weight))
+            ($0.domid, $0.spec.admin)
         })
     }
 }
