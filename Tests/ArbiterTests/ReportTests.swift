@@ -64,7 +64,7 @@ struct ReportTests {
 
     @Test func thinningKeepsTheWorstStall() {
         let points = (0..<1000).map { i in
-            Report.Point(at: Double(i), actualKiB: 1, targetKiB: 1, floorKiB: 1, allocationKiB: 1, stall: i == 501 ? 0.9 : 0, reason: "steady")
+            Report.Point(at: Double(i), actualKiB: 1, targetKiB: 1, floorKiB: 1, allocationKiB: 1, stall: i == 501 ? 0.9 : 0, reason: .known(.steady))
         }
         let thin = Report.thin(points, to: 100)
         #expect(thin.count <= 101 && thin.count >= 99)
@@ -75,7 +75,7 @@ struct ReportTests {
     @Test func namesAreEscapedInHtml() {
         let r = Report(from: 0, until: 1, rounds: 1, phases: [:], minFreeKiB: 0, meanFreeKiB: 0, hostTotalKiB: 1,
                        domains: [Report.Domain(name: "<b>x</b>", domid: 1, ceilingKiB: 4,
-                                               points: [Report.Point(at: 0, actualKiB: 1, targetKiB: 1, floorKiB: 1, allocationKiB: 1, stall: nil, reason: "steady")],
+                                               points: [Report.Point(at: 0, actualKiB: 1, targetKiB: 1, floorKiB: 1, allocationKiB: 1, stall: nil, reason: .known(.steady))],
                                                targetChanges: 0, maxStall: 0, minTargetKiB: 1, maxTargetKiB: 1, meanActualKiB: 1, rejections: 0)],
                        alerts: [], sampled: false)
         #expect(!r.html().contains("<b>x</b>") && r.html().contains("&lt;b&gt;x&lt;/b&gt;"))

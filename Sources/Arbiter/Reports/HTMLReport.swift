@@ -20,7 +20,7 @@ extension Report {
         for d in domains {
             body += "<tr><td><a href=\"#d\(d.domid)-\(esc(d.name))\">\(esc(d.name))</a></td><td>\(d.domid)</td><td>\(formatSize(KiB(d.meanActualKiB)))</td>"
                 + "<td>\(formatSize(KiB(d.minTargetKiB)))–\(formatSize(KiB(d.maxTargetKiB)))</td><td>\(d.targetChanges)</td>"
-                + "<td>\(formatFixed(d.maxStall * 100, decimals: 1))%</td><td>\(d.rejections)</td><td>\(esc(d.points.last?.reason ?? "-"))</td></tr>\n"
+                + "<td>\(formatFixed(d.maxStall * 100, decimals: 1))%</td><td>\(d.rejections)</td><td>\(esc(d.points.last?.reason.description ?? "-"))</td></tr>\n"
         }
         body += "</table></section>\n<section class=\"charts\"><h2>Over time</h2>\n"
         body += "<p class=\"legend\"><span class=\"k mem\"></span>memory <span class=\"k tgt\"></span>target <span class=\"k alloc\"></span>allocation "

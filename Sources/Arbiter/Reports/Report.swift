@@ -16,7 +16,7 @@ public struct Report: Sendable, Encodable {
         public var floorKiB: Int64
         public var allocationKiB: Int64
         public var stall: Double?
-        public var reason: String
+        public var reason: Recorded<Reason>
         enum CodingKeys: String, CodingKey {
             case at, stall, reason
             case actualKiB = "actual_kib", targetKiB = "target_kib", floorKiB = "floor_kib", allocationKiB = "allocation_kib"
@@ -120,7 +120,7 @@ extension DecisionStore {
                 """, arguments: [from, to]) {
                 guard let k = byID[r["domain_id"]] else { continue }
                 domains[k].points.append(Report.Point(at: r["at"], actualKiB: r["actual_kib"], targetKiB: r["target_kib"], floorKiB: r["floor_kib"],
-                                                      allocationKiB: r["allocation_kib"], stall: r["stall"], reason: r["reason"]))
+                                                      allocationKiB: r["allocation_kib"], stall: r["stall"], reason: Recorded(r["reason"] as String)))
             }
             for r in try Row.fetchAll(db, sql: "SELECT domain_id, COUNT(*) AS n FROM rejections WHERE at >= ? AND at <= ? GROUP BY domain_id",
                                       arguments: [from, to]) {
@@ -149,7 +149,7 @@ extension Report {
         var rows = [["Domain", "ID", "Mean mem", "Min target", "Max target", "Changes", "Max stall", "Rejected", "Last reason"]]
         for d in domains {
             rows.append([d.name, String(d.domid), formatSize(KiB(d.meanActualKiB)), formatSize(KiB(d.minTargetKiB)), formatSize(KiB(d.maxTargetKiB)),
-                         String(d.targetChanges), formatFixed(d.maxStall * 100, decimals: 1) + "%", String(d.rejections), d.points.last?.reason ?? "-"])
+                         String(d.targetChanges), formatFixed(d.maxStall * 100, decimals: 1) + "%", String(d.rejections), d.points.last?.reason.description ?? "-"])
         }
         out += DecisionTable.table(rows, rightAligned: [1, 2, 3, 4, 5, 6, 7]) + "\n\n"
         out += alerts.isEmpty ? "no alerts\n" : alerts.map { "\(Report.time($0.at))  \($0.kind)  \($0.message)" }.joined(separator: "\n") + "\n"

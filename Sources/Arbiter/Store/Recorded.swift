@@ -36,6 +36,14 @@ public enum Recorded<Value: RecordedText>: Sendable, Equatable, CustomStringConv
     }
 }
 
+extension Recorded: Encodable {
+    /// As the text it was recorded as (reports in JSON show what the store holds).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
 extension RecordedText where Self: RawRepresentable, RawValue == UInt8 {
     /// Every value by its recorded text (these enums are not `CaseIterable`: every raw value is tried).
     /// Two values with one text would be a bug in GuestModel; the first is kept, and a test catches it.
