@@ -204,15 +204,15 @@ public struct Arbitration: Sendable {
         var w = d.weight ?? c.share.defaultWeight
         if !(w.isFinite && w > 0) { w = c.share.defaultWeight }
         var b = GuestBounds(
-            domid: d.domid, status: status, staticMax: staticMax, adminMin: adminMin, weight: w, actual: d.actual,
+            domid: d.domid, status: status, staticMax: staticMax, weight: w, actual: d.actual,
             previousTarget: d.target.value > 0 ? d.target : d.actual, shrinkSince: g.shrinkSince,
-            floor: .zero, floorKind: .absolute, staticFloor: .zero, demand: hold, idleTaxed: hold,
+            floor: .zero, floorKind: .absolute, staticFloor: .zero, staticFloorKind: .absolute, demand: hold, idleTaxed: hold,
             ceiling: min(d.adminMax ?? staticMax, staticMax).pageFloor,
             workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil, cheapShrinkEdge: hold,
             stall: fresh ? est.stall : nil, critical: fresh && est.critical)
         if fresh || c.floors.silent == .adminFloor {
             (b.floor, b.floorKind) = Self.baseFloor(adminMin: adminMin, staticMax: staticMax, config: c.floors)
-            b.staticFloor = b.floor
+            (b.staticFloor, b.staticFloorKind) = (b.floor, b.floorKind)
             if fresh {
                 // The working-set floor protects what the guest holds; it never forces growth (that is
                 // demand's job, under fair share). Without the cap a guest reporting itself full would
@@ -232,8 +232,10 @@ public struct Arbitration: Sendable {
                 b.ceiling = min(b.ceiling, max(hold, b.floor))
             }
         } else {
+            // Never shrink on missing or bad data: hold the current target (the admin's floor still applies).
             b.floor = max(hold, adminMin).pageCeil
             b.floorKind = adminMin > hold ? .admin : .hold
+            b.staticFloorKind = b.floorKind
             (b.staticFloor, b.demand, b.idleTaxed) = (b.floor, b.floor, b.floor)
             b.ceiling = min(b.ceiling, b.floor)
         }
@@ -280,9 +282,7 @@ public struct Arbitration: Sendable {
                 for k in bounds.indices where bounds[k].floor > bounds[k].staticFloor && ideal.allocations[k] < bounds[k].floor
                     && (urgent || short.contains { $0 != bounds[k].weight }) {
                     bounds[k].floor = max(bounds[k].staticFloor, ideal.allocations[k].pageCeil)
-                    if bounds[k].floor == bounds[k].staticFloor {
-                        bounds[k].floorKind = Self.baseFloor(adminMin: bounds[k].adminMin, staticMax: bounds[k].staticMax, config: config.floors).1
-                    }
+                    if bounds[k].floor == bounds[k].staticFloor { bounds[k].floorKind = bounds[k].staticFloorKind }
                 }
             }
         }

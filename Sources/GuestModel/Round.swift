@@ -7,7 +7,6 @@ struct GuestBounds {
     var status: ReportStatus
     /// Static-max as Xen has it (or the most the domain holds, when Xen shows none).
     var staticMax: KiB
-    var adminMin: KiB
     var weight: Double
     var actual: KiB
     var previousTarget: KiB
@@ -17,6 +16,8 @@ struct GuestBounds {
     var floorKind: FloorKind
     /// The part of the floor that holds whatever the guest reports (see `DomainOutcome.staticFloor`).
     var staticFloor: KiB
+    /// Which rule set `staticFloor` (the floor's kind again if a working-set floor gives way to it).
+    var staticFloorKind: FloorKind
     var demand: KiB
     /// The demand with idle memory taxed, counted under contention.
     var idleTaxed: KiB
