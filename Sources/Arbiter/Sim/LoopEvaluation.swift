@@ -82,15 +82,20 @@ public enum LoopEvaluation {
         return Result(metrics: metrics, lastDecision: await loop.lastDecision, rounds: await loop.rounds, violations: await loop.violations)
     }
 
-    /// Every named policy on the same scenario and seed, each through the daemon's loop.
+    /// Every named policy on the same scenario and seed, each through the daemon's loop. The runs share
+    /// nothing, so they run side by side (as many at once as the machine has cores); the results come back
+    /// in the order of `policies`. `progress` gets each policy's name and its fraction done.
     public static func compare(_ scenario: Scenario, policies: [PolicyName] = PolicyName.allCases,
                                daemon: DaemonSettings = DaemonSettings(),
-                               progress: ((String, Double) -> Void)? = nil) async -> [PolicyMetrics] {
-        var results = [PolicyMetrics]()
-        for name in policies {
-            results.append(await run(scenario, policy: name, daemon: daemon) { progress?(name.rawValue, $0) }.metrics)
+                               progress: (@Sendable (String, Double) -> Void)? = nil) async -> [PolicyMetrics] {
+        await withTaskGroup(of: (Int, PolicyMetrics).self) { group in
+            for (i, name) in policies.enumerated() {
+                group.addTask { (i, await run(scenario, policy: name, daemon: daemon) { progress?(name.rawValue, $0) }.metrics) }
+            }
+            var results = [PolicyMetrics?](repeating: nil, count: policies.count)
+            for await (i, metrics) in group { results[i] = metrics }
+            return results.compactMap { $0 }
         }
-        return results
     }
 }
 

@@ -2,6 +2,7 @@ import Arbiter
 import ArgumentParser
 import BundledScenarios
 import Foundation
+import Synchronization
 import GuestModel
 import HostSimulator
 
@@ -86,7 +87,7 @@ struct Simulate: AsyncParsableCommand {
         for run in runs {
             let bar = ProgressBar(enabled: isatty(2) == 1)
             // Every policy is scored as the daemon runs it: its control loop over the simulated host.
-            let results = await LoopEvaluation.compare(run, policies: names, daemon: fileConfig?.daemon ?? DaemonSettings()) { bar.show($0, $1) }
+            let results = await LoopEvaluation.compare(run, policies: names, daemon: fileConfig?.daemon ?? DaemonSettings()) { bar.show($0, $1, of: names.count) }
             bar.finish()
             if json {
                 documents.append(SimulationReport.json(results, scenario: run))
@@ -99,21 +100,24 @@ struct Simulate: AsyncParsableCommand {
     }
 }
 
-/// A one-line progress bar on stderr, only when stderr is a terminal.
-final class ProgressBar {
+/// A one-line progress bar on stderr, only when stderr is a terminal: the mean of the policies' progress
+/// (they run side by side).
+final class ProgressBar: Sendable {
     let enabled: Bool
-    var last = -1
+    private let state = Mutex<(done: [String: Double], last: Int)>(([:], -1))
     init(enabled: Bool) { self.enabled = enabled }
 
-    func show(_ name: String, _ fraction: Double) {
+    func show(_ name: String, _ fraction: Double, of total: Int) {
         guard enabled else { return }
-        let pct = Int(fraction * 100)
-        guard pct != last else { return }
-        last = pct
-        let filled = pct / 5
-        let line = "\r\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) [" + String(repeating: "#", count: filled)
-            + String(repeating: ".", count: 20 - filled) + "] \(pct)%"
-        FileHandle.standardError.write(Data(line.utf8))
+        let line: String? = state.withLock { s in
+            s.done[name] = fraction
+            let pct = Int(s.done.values.reduce(0, +) / Double(Swift.max(1, total)) * 100)
+            guard pct != s.last else { return nil }
+            s.last = pct
+            let filled = pct / 5
+            return "\r\(total) policies [" + String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled) + "] \(pct)%"
+        }
+        if let line { FileHandle.standardError.write(Data(line.utf8)) }
     }
 
     func finish() {
