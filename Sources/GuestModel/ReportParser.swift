@@ -20,7 +20,7 @@ public struct ReportLimits: Sendable, Equatable {
 public enum ReportParser {
     /// Protocol version 1's fields, in documentation order: each key, and where its value lives in a
     /// `GuestReport`. This table drives the parser, the writer (`GuestReport.line()`) and `keys`.
-    @usableFromInline enum Field: Int, CaseIterable {
+    @usableFromInline enum Field: Int, CaseIterable, Sendable {
         case v, seq, memTotal, memAvailable, memFree, buffers, cached, activeAnon, inactiveAnon, activeFile, inactiveFile, dirty
         case committedAS, swapTotal, swapFree, psiSomeAvg10, psiFullAvg10, psiSomeTotal, psiFullTotal
         case pgmajfault, refaultAnon, refaultFile, pswpin, pswpout
@@ -68,6 +68,25 @@ public enum ReportParser {
             default: false
             }
         }
+
+        /// How a field's value is spelled and stored, without the key path (the parser's hot loop).
+        enum Kind: Sendable { case version, sequence, memTotal, memAvailable, kib, percent, counter }
+        static let count = allCases.count
+        /// Per field: its kind, and for optional fields the byte offset of its property in `GuestReport`
+        /// (from the table's key path, so the table stays the one mapping; a key-path write costs more
+        /// than the rest of a field's parse).
+        static let layout: [(kind: Kind, offset: Int)] = allCases.map { f in
+            switch f.spec.slot {
+            case .version: (.version, -1)
+            case .sequence: (.sequence, -1)
+            case .memTotal: (.memTotal, -1)
+            case .memAvailable: (.memAvailable, -1)
+            case .kib(let p): (.kib, MemoryLayout<GuestReport>.offset(of: p)!)
+            case .percent(let p): (.percent, MemoryLayout<GuestReport>.offset(of: p)!)
+            case .counter(let p): (.counter, MemoryLayout<GuestReport>.offset(of: p)!)
+            }
+        }
+        static let required = allCases.filter(\.isRequired)
     }
 
     private static let keyBytes: [[UInt8]] = Field.allCases.map { Array($0.key.utf8) }
@@ -99,7 +118,7 @@ public enum ReportParser {
         if tokens > limits.maxFields { return .failure(.tooManyFields(limit: limits.maxFields)) }
 
         var r = GuestReport(source: .reporter, seq: nil, memTotal: .zero, memAvailable: .zero)
-        var seen = [Bool](repeating: false, count: Field.allCases.count)
+        var seen = [Bool](repeating: false, count: Field.count)
         var i = 0
         while i < n {
             if raw[i] == 0x20 { i += 1; continue }
@@ -117,37 +136,36 @@ public enum ReportParser {
             let vs = eq + 1
             let vlen = j - vs
             if vlen > limits.maxValueBytes { return .failure(.valueTooLong(key: field.key, length: vlen)) }
-            let slot = field.spec.slot
-            switch slot {
+            let (kind, offset) = Field.layout[field.rawValue]
+            switch kind {
             case .version:
                 if !(vlen == 1 && raw[vs] == 0x31) { return .failure(.unsupportedVersion(text(raw, vs, j))) }
             case .sequence, .memTotal, .memAvailable, .kib, .counter:
-                var bound = limits.maxKiB
-                if case .sequence = slot { bound = limits.maxCounter } else if case .counter = slot { bound = limits.maxCounter }
+                let bound = kind == .sequence || kind == .counter ? limits.maxCounter : limits.maxKiB
                 switch BoundedDecimal.parse(raw, vs, j, bound: bound) {
                 case .success(let v):
-                    switch slot {
+                    switch kind {
                     case .sequence: r.seq = v
                     case .memTotal: r.memTotal = KiB(Int64(v))
                     case .memAvailable: r.memAvailable = KiB(Int64(v))
-                    case .kib(let path): r[keyPath: path] = KiB(Int64(v))
-                    case .counter(let path): r[keyPath: path] = v
+                    case .kib: withUnsafeMutableBytes(of: &r) { $0.storeBytes(of: KiB(Int64(v)) as KiB?, toByteOffset: offset, as: KiB?.self) }
+                    case .counter: withUnsafeMutableBytes(of: &r) { $0.storeBytes(of: v as UInt64?, toByteOffset: offset, as: UInt64?.self) }
                     case .version, .percent: break
                     }
                 case .failure(let f): return .failure(f.rejection(key: field.key, value: text(raw, vs, j)))
                 }
-            case .percent(let path):
+            case .percent:
                 switch BoundedDecimal.parseFraction(raw, vs, j) {
                 case .success(let v):
                     if v > 100 { return .failure(.outOfRange(key: field.key, value: text(raw, vs, j))) }
-                    r[keyPath: path] = v
+                    withUnsafeMutableBytes(of: &r) { $0.storeBytes(of: v as Double?, toByteOffset: offset, as: Double?.self) }
                 case .failure(let f): return .failure(f.rejection(key: field.key, value: text(raw, vs, j)))
                 }
             }
             i = j
         }
 
-        for required in Field.allCases where required.isRequired && !seen[required.rawValue] {
+        for required in Field.required where !seen[required.rawValue] {
             return .failure(.missingKey(required.key))
         }
         if let problem = consistencyProblem(r) { return .failure(.inconsistent(problem)) }
