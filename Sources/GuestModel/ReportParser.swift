@@ -87,6 +87,12 @@ public enum ReportParser {
             }
         }
         static let required = allCases.filter(\.isRequired)
+        /// " key=" of every field, one after another, and where each one is in it (the writer's prefixes).
+        static let prefixBytes: [UInt8] = allCases.flatMap { Array(" \($0.key)=".utf8) }
+        static let prefixRanges: [Range<Int>] = {
+            var at = 0
+            return allCases.map { f in defer { at += f.key.utf8.count + 2 }; return at..<(at + f.key.utf8.count + 2) }
+        }()
     }
 
     private static let keyBytes: [[UInt8]] = Field.allCases.map { Array($0.key.utf8) }
@@ -96,8 +102,8 @@ public enum ReportParser {
 
     /// Parses one `~/data/pressure` value.
     public static func parse(_ line: String, limits: ReportLimits = ReportLimits()) -> Result<GuestReport, ReportRejection> {
-        var bytes = Array(line.utf8)
-        return bytes.withUnsafeMutableBufferPointer { parse(UnsafeBufferPointer($0), limits: limits) }
+        var line = line
+        return line.withUTF8 { parse($0, limits: limits) }
     }
 
     /// Parses one `~/data/pressure` value from raw bytes as read from xenstore.
@@ -118,7 +124,7 @@ public enum ReportParser {
         if tokens > limits.maxFields { return .failure(.tooManyFields(limit: limits.maxFields)) }
 
         var r = GuestReport(source: .reporter, seq: nil, memTotal: .zero, memAvailable: .zero)
-        var seen = [Bool](repeating: false, count: Field.count)
+        var seen: UInt64 = 0              // one bit per field (the table has fewer than 64)
         var i = 0
         while i < n {
             if raw[i] == 0x20 { i += 1; continue }
@@ -131,8 +137,9 @@ public enum ReportParser {
                 return .failure(.malformedField(text(raw, i, j)))
             }
             guard let field = lookup(raw, i, eq) else { return .failure(.unknownKey(text(raw, i, eq))) }
-            if seen[field.rawValue] { return .failure(.duplicateKey(field.key)) }
-            seen[field.rawValue] = true
+            let bit: UInt64 = 1 << UInt64(field.rawValue)
+            if seen & bit != 0 { return .failure(.duplicateKey(field.key)) }
+            seen |= bit
             let vs = eq + 1
             let vlen = j - vs
             if vlen > limits.maxValueBytes { return .failure(.valueTooLong(key: field.key, length: vlen)) }
@@ -165,7 +172,7 @@ public enum ReportParser {
             i = j
         }
 
-        for required in Field.required where !seen[required.rawValue] {
+        for required in Field.required where seen & (1 << UInt64(required.rawValue)) == 0 {
             return .failure(.missingKey(required.key))
         }
         if let problem = consistencyProblem(r) { return .failure(.inconsistent(problem)) }
@@ -228,9 +235,14 @@ public enum ReportParser {
         return nil
     }
 
+    /// The fields by key length (lengths 1…32): a key is compared only with the keys of its length.
+    private static let byLength: [[Int]] = (0...32).map { n in keyBytes.indices.filter { keyBytes[$0].count == n } }
+
     static func lookup(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Field? {
         let len = end - start
-        outer: for (index, key) in keyBytes.enumerated() where key.count == len {
+        guard len < byLength.count else { return nil }
+        outer: for index in byLength[len] {
+            let key = keyBytes[index]
             for k in 0..<len where key[k] != raw[start + k] { continue outer }
             return Field(rawValue: index)
         }
@@ -248,23 +260,49 @@ public enum ReportParser {
 
 extension GuestReport {
     /// The protocol v1 line for this report: what the reporter writes and `ReportParser.parse` reads
-    /// back, field by field from the parser's table. Optional fields are written only when present; PSI
-    /// averages with two decimals, as the kernel prints them.
+    /// back, field by field from the parser's table (the same offsets the parser stores at). Optional
+    /// fields are written only when present; PSI averages with two decimals, as the kernel prints them.
     public func line() -> String {
-        var s = ""
-        for field in ReportParser.Field.allCases {
-            let value: String?
-            switch field.spec.slot {
-            case .version: value = "1"
-            case .sequence: value = String(seq ?? 0)
-            case .memTotal: value = String(memTotal.value)
-            case .memAvailable: value = String(memAvailable.value)
-            case .kib(let path): value = self[keyPath: path].map { String($0.value) }
-            case .counter(let path): value = self[keyPath: path].map { String($0) }
-            case .percent(let path): value = self[keyPath: path].map { formatFixed(Swift.min(100, Swift.max(0, $0)), decimals: 2) }
+        typealias F = ReportParser.Field
+        var out = [UInt8]()
+        out.reserveCapacity(512)
+        let ranges = F.prefixRanges
+        withUnsafeBytes(of: self) { me in F.prefixBytes.withUnsafeBufferPointer { prefixes in
+            for k in 0..<F.count {
+                let (kind, offset) = F.layout[k]
+                var digits: UInt64? = nil, percent: Double? = nil
+                switch kind {
+                case .version: digits = 1
+                case .sequence: digits = seq ?? 0
+                case .memTotal: digits = UInt64(Swift.max(0, memTotal.value))
+                case .memAvailable: digits = UInt64(Swift.max(0, memAvailable.value))
+                case .kib: digits = me.loadUnaligned(fromByteOffset: offset, as: KiB?.self).map { UInt64(Swift.max(0, $0.value)) }
+                case .counter: digits = me.loadUnaligned(fromByteOffset: offset, as: UInt64?.self)
+                case .percent: percent = me.loadUnaligned(fromByteOffset: offset, as: Double?.self)
+                }
+                guard digits != nil || percent != nil else { continue }
+                let r = ranges[k]
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: prefixes[(out.isEmpty ? r.lowerBound + 1 : r.lowerBound)..<r.upperBound]))
+                if let d = digits { Self.appendDecimal(d, to: &out) }
+                if let p = percent {
+                    // formatFixed(clamped, decimals: 2): round half away from zero at the second decimal.
+                    let n = UInt64((Swift.min(100, Swift.max(0, p)) * 100).rounded())
+                    Self.appendDecimal(n / 100, to: &out)
+                    out.append(0x2E)
+                    out.append(0x30 + UInt8(n % 100 / 10))
+                    out.append(0x30 + UInt8(n % 10))
+                }
             }
-            if let value { s += (s.isEmpty ? "" : " ") + field.key + "=" + value }
+        } }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
+        var buf: (UInt64, UInt64, UInt64) = (0, 0, 0)      // 24 bytes: room for 20 digits
+        var n = v, len = 0
+        withUnsafeMutableBytes(of: &buf) { b in
+            repeat { b[23 - len] = 0x30 + UInt8(n % 10); n /= 10; len += 1 } while n > 0
+            out.append(contentsOf: b[(24 - len)...])
         }
-        return s
     }
 }

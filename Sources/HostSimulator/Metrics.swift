@@ -96,12 +96,11 @@ public struct MetricsRecorder: Sendable {
         let t = host.seconds
         elapsed += dt
         for i in 0..<Swift.min(n, host.guests.count) {
-            let g = host.guests[i]
-            let s = g.stall * dt
+            let s = host.guests[i].stall * dt, actual = host.guests[i].actual
             stall[i] += s
             minuteStall[i] += s
-            actualIntegral[i] += g.actual * dt
-            reclaimed += (g.spec.staticMax.asDouble - g.actual) * dt
+            actualIntegral[i] += actual * dt
+            reclaimed += (host.guests[i].spec.staticMax.asDouble - actual) * dt
         }
         if t >= nextMinute - 1e-9 {
             minuteSamples.append(contentsOf: minuteStall)

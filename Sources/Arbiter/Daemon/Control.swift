@@ -223,7 +223,7 @@ extension ControlLoop {
                 logger.notice("reservation replaced by a start's", metadata: reservationMetadata(e, at: t))
             }
         }
-        let excluded = Set(seen.values.filter { $0.name == name }.map(\.domid))
+        let excluded = Set(seen.filter { $0.name == name }.map(\.domid))
         let res = reservations.add(kind: .start, size: want, name: name, at: t, seconds: timeout, excluded: excluded)
         logger.notice("reservation made", metadata: reservationMetadata(res, at: t).merging(["who": "\(who)"]) { a, _ in a })
         resyncPending = true

@@ -40,7 +40,7 @@ public actor ControlLoop {
     var lastShadowRecorded = [String: [DomID: KiB]]()
     /// Every domain of the last host read, whatever its phase: a domain missing from the next read was
     /// released (destroyed, or saved and gone).
-    var seen = [DomID: DomainInfo]()
+    var seen = [DomainInfo]()
     /// Memory held for domains about to be built.
     var reservations = Reservations()
     /// Memory guests could give up for a start this round: Σ allocation + free − what is always kept free
@@ -373,6 +373,18 @@ public actor ControlLoop {
     /// released: its lifetime is closed, its state dropped, and (if it was running) its memory held for a
     /// domain of the same name for `share.release_grace_seconds`.
     func lifecycle(_ all: [DomainInfo], at t: TimePoint) {
+        defer {
+            for r in reservations.update(domains: all, at: t) {
+                logger.notice("reservation \(r.status == .done ? "used" : "expired")", metadata: reservationMetadata(r, at: t))
+            }
+        }
+        // Most rounds nothing came, went or changed phase: the new read replaces the old, nothing else to do.
+        if all.count == seen.count
+            && zip(all, seen).allSatisfy({ $0.domid == $1.domid && $0.phase == .running && $1.phase == .running && $0.name == $1.name }) {
+            seen = all
+            return
+        }
+        let seen = Dictionary(self.seen.map { ($0.domid, $0) }, uniquingKeysWith: { a, _ in a })
         var now = [DomID: DomainInfo]()
         for d in all {
             var d = d
@@ -380,10 +392,7 @@ public actor ControlLoop {
             if d.phase == .stopping, let old = seen[d.domid], old.name == d.name { d.actual = max(d.actual, old.actual) }
             now[d.domid] = d
         }
-        for (d, old) in seen {
-            if let cur = now[d], cur.name == old.name { continue }
-            release(old, at: t)
-        }
+        for old in self.seen where now[old.domid].map({ $0.name != old.name }) ?? true { release(old, at: t) }
         for d in all {
             let before = seen[d.domid].flatMap { $0.name == d.name ? $0.phase : nil }
             guard before != d.phase else { continue }
@@ -394,10 +403,7 @@ public actor ControlLoop {
             case .stopping: logger.notice("domain stopping: left alone", metadata: meta)
             }
         }
-        seen = now
-        for r in reservations.update(domains: all, at: t) {
-            logger.notice("reservation \(r.status == .done ? "used" : "expired")", metadata: reservationMetadata(r, at: t))
-        }
+        self.seen = all.map { now[$0.domid] ?? $0 }
     }
 
     func release(_ old: DomainInfo, at t: TimePoint) {

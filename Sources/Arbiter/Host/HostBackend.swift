@@ -240,16 +240,18 @@ public actor SimulatedHost: HostBackend {
     }
 
     public func domains() -> [DomainInfo] {
-        host.guests.compactMap { g in
+        // By index: a guest's whole state is not copied to read a few of its fields.
+        host.guests.indices.compactMap { i in
             let phase: DomainPhase
-            switch g.life {
+            switch host.guests[i].life {
             case .destroyed: return nil
             case .building: phase = .building
             case .running: phase = .running
             }
             // Under construction: no memory/target in xenstore yet.
-            return DomainInfo(domid: g.domid, name: g.spec.name, actual: KiB(Int64(g.actual)),
-                              staticMax: g.spec.staticMax, target: phase == .running ? KiB(Int64(g.target)) : .zero, phase: phase)
+            return DomainInfo(domid: host.guests[i].domid, name: host.guests[i].spec.name, actual: KiB(Int64(host.guests[i].actual)),
+                              staticMax: host.guests[i].spec.staticMax, target: phase == .running ? KiB(Int64(host.guests[i].target)) : .zero,
+                              phase: phase)
         }
     }
 
@@ -257,8 +259,8 @@ public actor SimulatedHost: HostBackend {
 
     public func readReport(_ domid: DomID, key: String, limit: Int) throws -> [UInt8]? {
         guard let i = host.index(of: domid), host.guests[i].life != .destroyed else { throw HostError.noSuchDomain(domid) }
-        guard let v = host.read(domid, key) else { return nil }
-        return Array(v.utf8.prefix(limit + 1))
+        guard var v = host.read(domid, key) else { return nil }
+        return v.withUTF8 { Array($0.prefix(limit + 1)) }
     }
 
     public func takeEvents() -> [HostEventChannel.TimedEvent] { channel.take() }
@@ -298,8 +300,8 @@ public actor SimulatedHost: HostBackend {
 
     /// The admin-facing per-domain settings of the scenario (min, max, weight), for the control loop.
     public func adminSettings() -> [DomID: AdminSetting] {
-        Dictionary(uniqueKeysWithValues: host.guests.filter { $0.life != .destroyed }.map {
-            ($0.domid, $0.spec.admin)
-        })
+        var out = [DomID: AdminSetting]()
+        for i in host.guests.indices where host.guests[i].life != .destroyed { out[host.guests[i].domid] = host.guests[i].spec.admin }
+        return out
     }
 }
