@@ -197,11 +197,11 @@ public actor ControlLoop {
             logger.error("round skipped: cannot read the host: \(error)")
             return nil
         }
-        lifecycle(all, at: t)
+        let changed = lifecycle(all, at: t)
         // Only complete domains are decided: one being built has no target yet (libxl would refuse a push,
         // the store a zero target), one stopping is Xen's to free. Their memory is neither free nor ours.
         let domains = all.filter { $0.phase == .running }
-        for d in domains { names[d.domid] = d.name }
+        if changed { for d in domains { names[d.domid] = d.name } }
         await readReports(of: domains, fullPass: trigger != .report, at: t)
         let snapshot = await snapshot(of: domains, free: memory.free)
         let decision = policy.step(snapshot, now: t)
@@ -372,7 +372,9 @@ public actor ControlLoop {
     /// Domains that came, were built, or went since the last host read. A domain missing now was
     /// released: its lifetime is closed, its state dropped, and (if it was running) its memory held for a
     /// domain of the same name for `share.release_grace_seconds`.
-    func lifecycle(_ all: [DomainInfo], at t: TimePoint) {
+    /// Returns whether anything came, went or changed phase.
+    @discardableResult
+    func lifecycle(_ all: [DomainInfo], at t: TimePoint) -> Bool {
         defer {
             for r in reservations.update(domains: all, at: t) {
                 logger.notice("reservation \(r.status == .done ? "used" : "expired")", metadata: reservationMetadata(r, at: t))
@@ -382,7 +384,7 @@ public actor ControlLoop {
         if all.count == seen.count
             && zip(all, seen).allSatisfy({ $0.domid == $1.domid && $0.phase == .running && $1.phase == .running && $0.name == $1.name }) {
             seen = all
-            return
+            return false
         }
         let seen = Dictionary(self.seen.map { ($0.domid, $0) }, uniquingKeysWith: { a, _ in a })
         var now = [DomID: DomainInfo]()
@@ -404,6 +406,7 @@ public actor ControlLoop {
             }
         }
         self.seen = all.map { now[$0.domid] ?? $0 }
+        return true
     }
 
     func release(_ old: DomainInfo, at t: TimePoint) {

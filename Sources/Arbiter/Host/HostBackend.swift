@@ -127,6 +127,9 @@ public actor SimulatedHost: HostBackend {
         public var detail: String
     }
 
+    /// `adminSettings()`'s last answer, and which guests were live then.
+    private var adminCache: (live: [UInt32], settings: [DomID: AdminSetting])?
+
     /// The run's figures, when the host was made to measure one (`LoopEvaluation`).
     private var recorder: MetricsRecorder?
 
@@ -300,8 +303,12 @@ public actor SimulatedHost: HostBackend {
 
     /// The admin-facing per-domain settings of the scenario (min, max, weight), for the control loop.
     public func adminSettings() -> [DomID: AdminSetting] {
+        // Asked every round; the answer changes only when a guest is created or destroyed.
+        let live = host.guests.indices.map { UInt32(host.guests[$0].domid.raw) << 1 | (host.guests[$0].life != .destroyed ? 1 : 0) }
+        if let cached = adminCache, cached.live == live { return cached.settings }
         var out = [DomID: AdminSetting]()
         for i in host.guests.indices where host.guests[i].life != .destroyed { out[host.guests[i].domid] = host.guests[i].spec.admin }
+        adminCache = (live, out)
         return out
     }
 }
