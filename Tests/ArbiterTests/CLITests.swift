@@ -180,7 +180,8 @@ struct CLITests: ArbiterProcessTest {
                 socketKeys = Set(domains.flatMap(\.keys))
             }
             if FileManager.default.fileExists(atPath: db), let r = try? run(["list", "--all", "--json", "--db", db]), r.status == 0 {
-                released = r.out.contains("\"released\":")
+                // web's restart (at 900 s) releases a lifetime before idle-1's destroy (at 1200 s): wait for idle-1's.
+                released = r.out.split(separator: "\n").contains { $0.contains("\"name\":\"idle-1\"") && $0.contains("\"released\":") }
             }
         }
         let top = try run(["top", "--once", "--socket", sock])

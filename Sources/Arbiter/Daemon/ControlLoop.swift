@@ -262,9 +262,12 @@ public actor ControlLoop {
     /// targets outside the bounds the arbiter's rules assume, by design).
     private func check(_ decision: Decision, staticMax facts: [DomainFacts]) {
         guard policy is Arbitration else { return }
-        // Xen shows no static-max for a domain it has not finished describing: the most it holds stands in.
-        let staticMax = Dictionary(uniqueKeysWithValues: facts.map { ($0.domid, $0.staticMax.value > 0 ? $0.staticMax : max($0.actual, $0.target)) })
-        let broken = Invariants.violations(of: decision, staticMax: decision.outcomes.map { staticMax[$0.domid] ?? $0.ceiling })
+        // The arbiter decides the snapshot's domains in its order. Xen shows no static-max for a domain it
+        // has not finished describing: the most it holds stands in.
+        let staticMax = zip(decision.outcomes, facts).map { o, f in
+            o.domid != f.domid ? o.ceiling : f.staticMax.value > 0 ? f.staticMax : max(f.actual, f.target)
+        }
+        let broken = Invariants.violations(of: decision, staticMax: staticMax.count == decision.outcomes.count ? staticMax : nil)
         guard !broken.isEmpty else { return }
         for v in broken.prefix(5) { logger.error("round broke a safety rule: \(v)") }
         violations += broken.prefix(Swift.max(0, 100 - violations.count))

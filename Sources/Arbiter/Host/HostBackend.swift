@@ -127,8 +127,8 @@ public actor SimulatedHost: HostBackend {
         public var detail: String
     }
 
-    /// `adminSettings()`'s last answer, and which guests were live then.
-    private var adminCache: (live: [UInt32], settings: [DomID: AdminSetting])?
+    /// `adminSettings()`'s last answer; nil once a guest is created or destroyed.
+    private var adminCache: [DomID: AdminSetting]?
 
     /// The run's figures, when the host was made to measure one (`LoopEvaluation`).
     private var recorder: MetricsRecorder?
@@ -179,6 +179,7 @@ public actor SimulatedHost: HostBackend {
             case .destroy, .restart:
                 if let d = host.live(named: e.guest) {
                     host.destroy(d)
+                    adminCache = nil
                     out.append(.resync)
                     if e.action == .destroy { lifecycle.append(LifecycleOutcome(action: .destroy, guest: e.guest, at: e.at, ok: true, seconds: 0, detail: "destroyed dom\(d)")) }
                     else { creates.append((e.guest, e.at, t + Self.restartSeconds, .restart)) }
@@ -203,6 +204,7 @@ public actor SimulatedHost: HostBackend {
         let t = host.seconds
         do {
             let d = try host.create(spec)
+            adminCache = nil
             lifecycle.append(LifecycleOutcome(action: action, guest: name, at: since, ok: true, seconds: t - since, detail: "created dom\(d)"))
             return [.domainIntroduced(d)]
         } catch {
@@ -303,12 +305,11 @@ public actor SimulatedHost: HostBackend {
 
     /// The admin-facing per-domain settings of the scenario (min, max, weight), for the control loop.
     public func adminSettings() -> [DomID: AdminSetting] {
-        // Asked every round; the answer changes only when a guest is created or destroyed.
-        let live = host.guests.indices.map { UInt32(host.guests[$0].domid.raw) << 1 | (host.guests[$0].life != .destroyed ? 1 : 0) }
-        if let cached = adminCache, cached.live == live { return cached.settings }
+        // Asked every round; the answer changes only when a guest is created or destroyed (both drop the cache).
+        if let adminCache { return adminCache }
         var out = [DomID: AdminSetting]()
         for i in host.guests.indices where host.guests[i].life != .destroyed { out[host.guests[i].domid] = host.guests[i].spec.admin }
-        adminCache = (live, out)
+        adminCache = out
         return out
     }
 }
