@@ -92,12 +92,7 @@ public enum FairShare {
         }
         /// Water-fills `from`…`to` above the bases with `budget` in all.
         func fill(_ from: [Int64], _ to: [Int64], _ budget: Int64, _ alloc: inout [Int64]) -> Double? {
-            if sumBase == 0 { return waterFill(lo: from, hi: to, weights: weights, budget: budget, into: &alloc) }
-            var l = from, h = to
-            for i in 0..<n { l[i] -= base[i]; h[i] -= base[i] }
-            let level = waterFill(lo: l, hi: h, weights: weights, budget: budget - sumBase, into: &alloc)
-            for i in 0..<n { alloc[i] += base[i] }
-            return level
+            waterFill(lo: from, hi: to, above: sumBase == 0 ? nil : base, weights: weights, budget: budget - sumBase, into: &alloc)
         }
 
         if sumFloor > b {
@@ -137,54 +132,84 @@ public enum FairShare {
     /// the remaining breakpoints. Pivots come from a fixed-seed generator, so results are deterministic.
     @discardableResult
     public static func waterFill(lo: [Int64], hi: [Int64], weights: [Double], budget: Int64, into alloc: inout [Int64]) -> Double? {
-        let n = lo.count
-        var base: Int64 = 0, top: Int64 = 0
-        for i in 0..<n { base &+= lo[i]; top &+= hi[i] }
-        if top <= budget { for i in 0..<n { alloc[i] = hi[i] }; return nil }
-        if base >= budget { for i in 0..<n { alloc[i] = lo[i] }; return nil }
+        waterFill(lo: lo, hi: hi, above: nil, weights: weights, budget: budget, into: &alloc)
+    }
 
-        var active = [Int32]()
-        active.reserveCapacity(n)
-        var loKey = [Double](repeating: 0, count: n), hiKey = [Double](repeating: 0, count: n)
+    /// One guest the search for λ has not placed yet: its bounds, weight and breakpoints side by side,
+    /// so that every pass reads memory in order and the survivors are compacted in place.
+    private struct Pending {
+        var lo: Double, hi: Double, weight: Double, loKey: Double, hiKey: Double
+    }
+
+    /// `waterFill` of the memory above `above` (each at most lo): guest i gets `above_i` plus its share of
+    /// `budget` (which counts only the memory above the offsets).
+    static func waterFill(lo: [Int64], hi: [Int64], above offset: [Int64]?, weights: [Double], budget: Int64,
+                          into alloc: inout [Int64]) -> Double? {
+        let n = lo.count
+        @inline(__always) func base(_ i: Int) -> Int64 { offset?[i] ?? 0 }
+        var bottom: Int64 = 0, top: Int64 = 0
+        for i in 0..<n { bottom &+= lo[i] &- base(i); top &+= hi[i] &- base(i) }
+        if top <= budget { for i in 0..<n { alloc[i] = hi[i] }; return nil }
+        if bottom >= budget { for i in 0..<n { alloc[i] = lo[i] }; return nil }
+
+        var pending = [Pending]()
+        pending.reserveCapacity(n)
         var constant = 0.0      // Σ of guests fixed at lo or hi over (left, right)
         var slope = 0.0         // Σ weights of guests rising across all of (left, right)
         for i in 0..<n {
-            if hi[i] > lo[i] {
-                active.append(Int32(i))
-                loKey[i] = Double(lo[i]) / weights[i]
-                hiKey[i] = Double(hi[i]) / weights[i]
+            let l = lo[i] &- base(i), h = hi[i] &- base(i)
+            if h > l {
+                pending.append(Pending(lo: Double(l), hi: Double(h), weight: weights[i],
+                                       loKey: Double(l) / weights[i], hiKey: Double(h) / weights[i]))
             } else {
-                constant += Double(lo[i])
+                constant += Double(l)
             }
         }
         let target = Double(budget)
         var left = 0.0, right = Double.infinity
         var rng = SplitMix64(seed: 0x5EED &+ UInt64(n))
-        while !active.isEmpty {
-            // Every active guest has a breakpoint strictly inside (left, right): take the median of three
-            // such breakpoints as the pivot (fewer passes than one random pick).
-            @inline(__always) func inside(_ k: Int32) -> Double {
-                let j = Int(k)
-                return (loKey[j] > left && loKey[j] < right) ? loKey[j] : hiKey[j]
+        pending.withUnsafeMutableBufferPointer { buf in
+            var count = buf.count
+            while count > 0 {
+                // Every pending guest has a breakpoint strictly inside (left, right). Three pivots per
+                // pass, near the quartiles of nine breakpoints drawn at random, cut the interval to about
+                // a quarter; S is evaluated at all three in the same pass (independent sums).
+                @inline(__always) func inside(_ g: Pending) -> Double {
+                    (g.loKey > left && g.loKey < right) ? g.loKey : g.hiKey
+                }
+                let m = UInt64(count)
+                var draw = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+                withUnsafeMutableBytes(of: &draw) { raw in
+                    var d = raw.bindMemory(to: Double.self)
+                    for j in 0..<9 { d[j] = inside(buf[Int(rng.next() % m)]) }
+                    d.sort()
+                }
+                let p1 = draw.2, p2 = draw.4, p3 = draw.6
+                var s1 = constant + slope * p1, s2 = constant + slope * p2, s3 = constant + slope * p3
+                for k in 0..<count {
+                    let g = buf[k]
+                    s1 += Swift.min(Swift.max(p1 * g.weight, g.lo), g.hi)
+                    s2 += Swift.min(Swift.max(p2 * g.weight, g.lo), g.hi)
+                    s3 += Swift.min(Swift.max(p3 * g.weight, g.lo), g.hi)
+                }
+                if s1 >= target { right = p1 }
+                else if s2 >= target { left = p1; right = p2 }
+                else if s3 >= target { left = p2; right = p3 }
+                else { left = p3 }
+                // Without branches (which way a guest goes is a coin toss to the predictor): at lo for all
+                // of (left, right), at hi, rising across it, or still pending.
+                var kept = 0
+                for k in 0..<count {
+                    let g = buf[k]
+                    let atLo = g.loKey >= right, atHi = !atLo && g.hiKey <= left
+                    let rising = !atLo && !atHi && g.loKey <= left && g.hiKey >= right
+                    constant += atLo ? g.lo : (atHi ? g.hi : 0)
+                    slope += rising ? g.weight : 0
+                    buf[kept] = g
+                    kept += (atLo || atHi || rising) ? 0 : 1
+                }
+                count = kept
             }
-            let m = UInt64(active.count)
-            let a = inside(active[Int(rng.next() % m)]), b = inside(active[Int(rng.next() % m)]), c = inside(active[Int(rng.next() % m)])
-            let p = Swift.max(Swift.min(a, b), Swift.min(Swift.max(a, b), c))
-            var s = constant + slope * p
-            for k in active {
-                let i = Int(k)
-                s += Swift.min(Swift.max(p * weights[i], Double(lo[i])), Double(hi[i]))
-            }
-            if s >= target { right = p } else { left = p }
-            var kept = 0
-            for k in active {
-                let i = Int(k)
-                if loKey[i] >= right { constant += Double(lo[i]) }
-                else if hiKey[i] <= left { constant += Double(hi[i]) }
-                else if loKey[i] <= left && hiKey[i] >= right { slope += weights[i] }
-                else { active[kept] = k; kept += 1 }
-            }
-            active.removeLast(active.count - kept)
         }
         // S is linear on (left, right): S(λ) = constant + slope · λ.
         var level = slope > 0 ? (target - constant) / slope : right
@@ -194,11 +219,12 @@ public enum FairShare {
         var total: Int64 = 0
         for i in 0..<n {
             let x = level * weights[i]
+            let l = lo[i] &- base(i), h = hi[i] &- base(i)
             let a: Int64
-            if x <= Double(lo[i]) { a = lo[i] }
-            else if x >= Double(hi[i]) { a = hi[i] }
-            else { a = Swift.max(lo[i], KiB.pageFloor(x).value) }
-            alloc[i] = a
+            if x <= Double(l) { a = l }
+            else if x >= Double(h) { a = h }
+            else { a = Swift.max(l, KiB.pageFloor(x).value) }
+            alloc[i] = a &+ base(i)
             total &+= a
         }
         // Floating-point rounding can leave the sum a hair over budget: take the excess back from the
