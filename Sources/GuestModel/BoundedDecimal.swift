@@ -9,6 +9,19 @@ public enum BoundedDecimal {
     public static func parse(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, bound: UInt64) -> Result<UInt64, Failure> {
         guard start < end else { return .failure(.notANumber) }
         if start < end && raw[start] == 0x2D { return end - start > 1 && isDigit(raw[start + 1]) ? .failure(.negative) : .failure(.notANumber) }
+        if end - start <= 19 {
+            // 19 digits cannot overflow 64 bits: no checked arithmetic per digit. The prefix read so far only
+            // grows, so "over the bound before the first non-digit" is the same test at the non-digit.
+            var v: UInt64 = 0
+            for k in start..<end {
+                let d = raw[k] &- 0x30
+                guard d < 10 else { return .failure(v > bound ? .overflow : .notANumber) }
+                v = v &* 10 &+ UInt64(d)
+            }
+            if v > bound { return .failure(.overflow) }
+            if end - start > 1 && raw[start] == 0x30 { return .failure(.leadingZero) }
+            return .success(v)
+        }
         var v: UInt64 = 0
         var k = start
         while k < end {

@@ -113,30 +113,34 @@ public enum ReportParser {
         // A single trailing newline (what `echo` writes) is tolerated.
         if n > 0 && raw[n - 1] == 0x0A { n -= 1 }
         if n == 0 { return .failure(.empty) }
-        var tokens = 0
-        for i in 0..<n {
-            let b = raw[i]
-            if b < 0x20 || b > 0x7E { return .failure(.invalidCharacter(offset: i)) }
-            if b == 0x20 {
-                if i == 0 || i == n - 1 || raw[i - 1] == 0x20 { return .failure(.badSpacing(offset: i)) }
-            } else if i == 0 || raw[i - 1] == 0x20 { tokens += 1 }
-        }
+        let tokens: Int
+        switch tokenCount(raw, n) { case .success(let t): tokens = t; case .failure(let why): return .failure(why) }
         if tokens > limits.maxFields { return .failure(.tooManyFields(limit: limits.maxFields)) }
 
         var r = GuestReport(source: .reporter, seq: nil, memTotal: .zero, memAvailable: .zero)
         var seen: UInt64 = 0              // one bit per field (the table has fewer than 64)
         var i = 0
+        var next = 0                      // the field the reporter writes next: it writes them in table order
         while i < n {
             if raw[i] == 0x20 { i += 1; continue }
-            var j = i
-            while j < n && raw[j] != 0x20 { j += 1 }
-            // token = raw[i..<j]
-            var eq = i
-            while eq < j && raw[eq] != 0x3D { eq += 1 }
-            if eq == j || eq == i || eq == j - 1 {
-                return .failure(.malformedField(text(raw, i, j)))
+            // token = raw[i..<j], its first "=" at eq (j when it has none). The key expected next is tried
+            // first; any other token is scanned for its "=" and looked up.
+            let field: Field, eq: Int, j: Int
+            if next < Field.count, let e = keyAt(raw, i, n, field: next) {
+                (eq, j) = (e, firstSpace(raw, e + 1, n))
+                if eq == j - 1 { return .failure(.malformedField(text(raw, i, j))) }
+                field = Field(rawValue: next)!
+            } else {
+                var e = i
+                while e < n && raw[e] != 0x3D && raw[e] != 0x20 { e += 1 }
+                (eq, j) = (e, firstSpace(raw, e, n))
+                if eq == j || eq == i || eq == j - 1 {
+                    return .failure(.malformedField(text(raw, i, j)))
+                }
+                guard let f = lookup(raw, i, eq) else { return .failure(.unknownKey(text(raw, i, eq))) }
+                field = f
             }
-            guard let field = lookup(raw, i, eq) else { return .failure(.unknownKey(text(raw, i, eq))) }
+            next = field.rawValue + 1
             let bit: UInt64 = 1 << UInt64(field.rawValue)
             if seen & bit != 0 { return .failure(.duplicateKey(field.key)) }
             seen |= bit
@@ -180,6 +184,53 @@ public enum ReportParser {
         return .success(r)
     }
 
+    /// Pass 1: every byte printable ASCII, tokens separated by single spaces, none at either end.
+    /// Returns the number of tokens, or the problem at the lowest offset. Eight bytes at a time (bit
+    /// tricks on a 64-bit word); a line with any problem is left to `tokenCountByByte`, which names it.
+    static func tokenCount(_ raw: UnsafeBufferPointer<UInt8>, _ n: Int) -> Result<Int, ReportRejection> {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        guard let base = raw.baseAddress, n > 0 else { return tokenCountByByte(raw, n) }
+        var tokens = 0
+        var prevSpace: UInt64 = 0x80        // bit 7 of byte 0: "the byte before is a space" (the line's start)
+        var i = 0
+        while i + 8 <= n {
+            let x = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+            let below = (x &- 0x20 &* ones) & ~x & highs        // some byte < 0x20
+            let above = ((x &+ ones) | x) & highs               // some byte > 0x7E
+            let y = x ^ (0x20 &* ones)
+            let space = ~(((y & (0x7F &* ones)) &+ (0x7F &* ones)) | y) & highs   // bit 7 of each space byte
+            let afterSpace = (space << 8) | prevSpace
+            if below | above | (space & afterSpace) != 0 { return tokenCountByByte(raw, n) }
+            tokens += (~space & highs & afterSpace).nonzeroBitCount
+            prevSpace = space >> 56
+            i += 8
+        }
+        var lastSpace = prevSpace != 0
+        while i < n {
+            let b = raw[i]
+            if b < 0x20 || b > 0x7E { return tokenCountByByte(raw, n) }
+            let isSpace = b == 0x20
+            if isSpace && lastSpace { return tokenCountByByte(raw, n) }
+            if !isSpace && lastSpace { tokens += 1 }
+            lastSpace = isSpace
+            i += 1
+        }
+        return lastSpace ? tokenCountByByte(raw, n) : .success(tokens)
+    }
+
+    /// `tokenCount` a byte at a time: the reference, and the one that names the first problem.
+    static func tokenCountByByte(_ raw: UnsafeBufferPointer<UInt8>, _ n: Int) -> Result<Int, ReportRejection> {
+        var tokens = 0
+        for i in 0..<n {
+            let b = raw[i]
+            if b < 0x20 || b > 0x7E { return .failure(.invalidCharacter(offset: i)) }
+            if b == 0x20 {
+                if i == 0 || i == n - 1 || raw[i - 1] == 0x20 { return .failure(.badSpacing(offset: i)) }
+            } else if i == 0 || raw[i - 1] == 0x20 { tokens += 1 }
+        }
+        return .success(tokens)
+    }
+
     /// Parses the legacy XenServer-style keys. `free` is MemAvailable where the agent has it
     /// (xe-guest-utilities), otherwise MemFree: either way it is what the guest could give back.
     public static func parseLegacy(total: String, free: String, limits: ReportLimits = ReportLimits()) -> Result<GuestReport, ReportRejection> {
@@ -215,7 +266,7 @@ public enum ReportParser {
         let total = r.memTotal.value
         if total == 0 { return "mem_total_kb is 0" }
         if r.memAvailable.value > total { return "mem_available_kb \(r.memAvailable.value) > mem_total_kb \(total)" }
-        let lru = [r.activeAnon, r.inactiveAnon, r.activeFile, r.inactiveFile].reduce(Int64(0)) { $0 + ($1?.value ?? 0) }
+        let lru = (r.activeAnon?.value ?? 0) + (r.inactiveAnon?.value ?? 0) + (r.activeFile?.value ?? 0) + (r.inactiveFile?.value ?? 0)
         if lru > total { return "LRU lists (\(lru) KiB) exceed mem_total_kb \(total)" }
         if let d = r.dirty, d.value > total { return "dirty_kb exceeds mem_total_kb" }
         let pages = (r.memFree?.value ?? 0) + (r.buffers?.value ?? 0) + (r.cached?.value ?? 0)
@@ -235,18 +286,66 @@ public enum ReportParser {
         return nil
     }
 
-    /// The fields by key length (lengths 1…32): a key is compared only with the keys of its length.
-    private static let byLength: [[Int]] = (0...32).map { n in keyBytes.indices.filter { keyBytes[$0].count == n } }
+    /// Every key's bytes, one after another (`keyStart[i]` is where field i's begins), and per key length
+    /// (0…32) a bit set of the fields whose key has that length: a key is compared only with the keys of
+    /// its length, without touching an array per key (whose retain and release cost more than the compare).
+    private static let keyFlat: [UInt8] = keyBytes.flatMap { $0 }
+    private static let keyStart: [Int] = keyBytes.indices.map { i in keyBytes[..<i].reduce(0) { $0 + $1.count } }
+    private static let byLength: [UInt32] = (0...32).map { n in
+        keyBytes.indices.reduce(UInt32(0)) { keyBytes[$1].count == n ? $0 | (1 << UInt32($1)) : $0 }
+    }
+
+    private static let keyLength: [Int] = keyBytes.map(\.count)
+    /// Each key as four little-endian words, zero-padded (no key is longer than 32 bytes).
+    private static let keyWords: [UInt64] = keyBytes.flatMap { key in
+        (0..<4).map { w in (0..<8).reduce(UInt64(0)) { word, b in w * 8 + b < key.count ? word | UInt64(key[w * 8 + b]) << UInt64(8 * b) : word } }
+    }
+
+    /// Where field `f`'s "=" is if the token at `i` is that field's key and "=", compared a word at a time.
+    @inline(__always) static func keyAt(_ raw: UnsafeBufferPointer<UInt8>, _ i: Int, _ n: Int, field f: Int) -> Int? {
+        let len = keyLength[f], eq = i + len
+        guard eq < n, raw[eq] == 0x3D else { return nil }
+        let words = (len + 7) >> 3
+        guard i + words * 8 <= n, let base = raw.baseAddress else { return lookup(raw, i, eq)?.rawValue == f ? eq : nil }
+        for w in 0..<words {
+            var x = UInt64(littleEndian: UnsafeRawPointer(base + i + 8 * w).loadUnaligned(as: UInt64.self))
+            let left = len - 8 * w
+            if left < 8 { x &= (1 << UInt64(8 * left)) - 1 }
+            if x != keyWords[f * 4 + w] { return nil }
+        }
+        return eq
+    }
+
+    /// The offset of the first space at or after `from` (or `n`), eight bytes at a time.
+    @inline(__always) static func firstSpace(_ raw: UnsafeBufferPointer<UInt8>, _ from: Int, _ n: Int) -> Int {
+        var j = from
+        if let base = raw.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            while j + 8 <= n {
+                let y = UInt64(littleEndian: UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)) ^ (0x20 &* ones)
+                let space = ~(((y & (0x7F &* ones)) &+ (0x7F &* ones)) | y) & (0x80 &* ones)
+                if space != 0 { return j + space.trailingZeroBitCount >> 3 }
+                j += 8
+            }
+        }
+        while j < n && raw[j] != 0x20 { j += 1 }
+        return j
+    }
 
     static func lookup(_ raw: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Field? {
         let len = end - start
         guard len < byLength.count else { return nil }
-        outer: for index in byLength[len] {
-            let key = keyBytes[index]
-            for k in 0..<len where key[k] != raw[start + k] { continue outer }
-            return Field(rawValue: index)
+        var candidates = byLength[len]
+        return keyFlat.withUnsafeBufferPointer { keys in
+            outer: while candidates != 0 {
+                let index = candidates.trailingZeroBitCount
+                candidates &= candidates &- 1
+                let at = keyStart[index]
+                for k in 0..<len where keys[at + k] != raw[start + k] { continue outer }
+                return Field(rawValue: index)
+            }
+            return nil
         }
-        return nil
     }
 
     /// Guest text for a rejection message: already printable ASCII (checked), truncated to 32 bytes.

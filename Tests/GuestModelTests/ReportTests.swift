@@ -85,6 +85,24 @@ struct ReportParserTests {
         #expect(why.description.count < 80)
     }
 
+    /// The word-at-a-time first pass must agree with the byte loop on every line: the same token count,
+    /// or the same problem at the same offset (spaces at the ends, doubled, bytes outside 0x20…0x7E).
+    @Test func wordScanAgreesWithByteScan() {
+        var rng = SplitMix64(seed: 0xF023)
+        let alphabet: [UInt8] = Array("ab=1 ".utf8) + [0x00, 0x1F, 0x20, 0x7E, 0x7F, 0x80, 0xFF, 0x09]
+        for _ in 0..<50_000 {
+            let n = Int.random(in: 0...40, using: &rng)
+            let rare = Int.random(in: 0...3, using: &rng) == 0
+            let bytes: [UInt8] = (0..<n).map { _ in
+                rare ? alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] : alphabet[Int.random(in: 0..<5, using: &rng)]
+            }
+            bytes.withUnsafeBufferPointer { b in
+                let fast = ReportParser.tokenCount(b, n), slow = ReportParser.tokenCountByByte(b, n)
+                #expect(fast == slow, "\(bytes)")
+            }
+        }
+    }
+
     @Test func fuzzNeverCrashesAndNeverAcceptsInconsistency() {
         var rng = SplitMix64(seed: 0xF022)
         let alphabet = Array("v=1 seq mem_total_kb_available0123456789.-+e\u{0}\t=x".utf8)
