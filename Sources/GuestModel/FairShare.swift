@@ -127,18 +127,12 @@ public enum FairShare {
     ///
     /// λ is found without sorting (expected O(n), after Brucker's breakpoint search for the continuous
     /// knapsack): keep an interval (left, right) known to hold λ; guests whose breakpoints both lie
-    /// outside it contribute a constant or a slope; pick one remaining breakpoint inside the interval
-    /// as a pivot (median of three), evaluate S there, and halve the interval. Each pass discards, on average, half of
-    /// the remaining breakpoints. Pivots come from a fixed-seed generator, so results are deterministic.
+    /// outside it contribute a constant or a slope; evaluate S at three breakpoints inside the interval
+    /// and keep the quarter that holds λ. Each pass discards, on average, most of the remaining guests.
+    /// Pivots come from a fixed-seed generator, so results are deterministic.
     @discardableResult
     public static func waterFill(lo: [Int64], hi: [Int64], weights: [Double], budget: Int64, into alloc: inout [Int64]) -> Double? {
         waterFill(lo: lo, hi: hi, above: nil, weights: weights, budget: budget, into: &alloc)
-    }
-
-    /// One guest the search for λ has not placed yet: its bounds, weight and breakpoints side by side,
-    /// so that every pass reads memory in order and the survivors are compacted in place.
-    private struct Pending {
-        var lo: Double, hi: Double, weight: Double, loKey: Double, hiKey: Double
     }
 
     /// `waterFill` of the memory above `above` (each at most lo): guest i gets `above_i` plus its share of
@@ -146,42 +140,65 @@ public enum FairShare {
     static func waterFill(lo: [Int64], hi: [Int64], above offset: [Int64]?, weights: [Double], budget: Int64,
                           into alloc: inout [Int64]) -> Double? {
         let n = lo.count
-        @inline(__always) func base(_ i: Int) -> Int64 { offset?[i] ?? 0 }
         var bottom: Int64 = 0, top: Int64 = 0
-        for i in 0..<n { bottom &+= lo[i] &- base(i); top &+= hi[i] &- base(i) }
+        for i in 0..<n { let b = offset?[i] ?? 0; bottom &+= lo[i] &- b; top &+= hi[i] &- b }
         if top <= budget { for i in 0..<n { alloc[i] = hi[i] }; return nil }
         if bottom >= budget { for i in 0..<n { alloc[i] = lo[i] }; return nil }
+        var search = LevelSearch(lo: lo, hi: hi, offset: offset, weights: weights)
+        let level = search.level(for: Double(budget), seed: 0x5EED &+ UInt64(n))
+        place(level, lo: lo, hi: hi, offset: offset, weights: weights, budget: budget, into: &alloc)
+        return level
+    }
 
+    /// The search for λ over the guests' breakpoints lo/w and hi/w.
+    private struct LevelSearch {
+        /// One guest not placed yet: its bounds, weight and breakpoints side by side, so that every pass
+        /// reads memory in order and the survivors are compacted in place.
+        struct Pending { var lo: Double, hi: Double, weight: Double, loKey: Double, hiKey: Double }
         var pending = [Pending]()
-        pending.reserveCapacity(n)
         var constant = 0.0      // Σ of guests fixed at lo or hi over (left, right)
         var slope = 0.0         // Σ weights of guests rising across all of (left, right)
-        for i in 0..<n {
-            let l = lo[i] &- base(i), h = hi[i] &- base(i)
-            if h > l {
-                pending.append(Pending(lo: Double(l), hi: Double(h), weight: weights[i],
-                                       loKey: Double(l) / weights[i], hiKey: Double(h) / weights[i]))
-            } else {
-                constant += Double(l)
+        var left = 0.0, right = Double.infinity
+
+        init(lo: [Int64], hi: [Int64], offset: [Int64]?, weights: [Double]) {
+            pending.reserveCapacity(lo.count)
+            for i in lo.indices {
+                let b = offset?[i] ?? 0
+                let l = Double(lo[i] &- b), h = Double(hi[i] &- b)
+                if h > l {
+                    pending.append(Pending(lo: l, hi: h, weight: weights[i], loKey: l / weights[i], hiKey: h / weights[i]))
+                } else {
+                    constant += l
+                }
             }
         }
-        let target = Double(budget)
-        var left = 0.0, right = Double.infinity
-        var rng = SplitMix64(seed: 0x5EED &+ UInt64(n))
-        pending.withUnsafeMutableBufferPointer { buf in
-            var count = buf.count
-            while count > 0 {
-                // Every pending guest has a breakpoint strictly inside (left, right). Three pivots per
-                // pass, near the quartiles of nine breakpoints drawn at random, cut the interval to about
-                // a quarter; S is evaluated at all three in the same pass (independent sums).
-                @inline(__always) func inside(_ g: Pending) -> Double {
-                    (g.loKey > left && g.loKey < right) ? g.loKey : g.hiKey
-                }
-                let m = UInt64(count)
-                var draw = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+        /// λ with S(λ) = target: passes until no guest is pending, then S is linear on (left, right).
+        mutating func level(for target: Double, seed: UInt64) -> Double {
+            var rng = SplitMix64(seed: seed)
+            var count = pending.count
+            while count > 0 { count = pass(count, target: target, rng: &rng) }
+            var level = slope > 0 ? (target - constant) / slope : right
+            if !level.isFinite { level = left }
+            return Swift.min(Swift.max(level, left), right)
+        }
+
+        /// One pass over the first `count` pending guests (each has a breakpoint strictly inside (left,
+        /// right)): three pivots near the quartiles of nine breakpoints drawn at random, S evaluated at all
+        /// three in the same loop (independent sums), the interval cut to the quarter that holds λ, and
+        /// the guests now fixed or rising across it taken out. Returns how many are still pending.
+        private mutating func pass(_ count: Int, target: Double, rng: inout SplitMix64) -> Int {
+            let (left, right) = (self.left, self.right)
+            var (constant, slope) = (self.constant, self.slope)
+            let m = UInt64(count)
+            var draw = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+            return pending.withUnsafeMutableBufferPointer { buf in
                 withUnsafeMutableBytes(of: &draw) { raw in
                     var d = raw.bindMemory(to: Double.self)
-                    for j in 0..<9 { d[j] = inside(buf[Int(rng.next() % m)]) }
+                    for j in 0..<9 {
+                        let g = buf[Int(rng.next() % m)]
+                        d[j] = (g.loKey > left && g.loKey < right) ? g.loKey : g.hiKey
+                    }
                     d.sort()
                 }
                 let p1 = draw.2, p2 = draw.4, p3 = draw.6
@@ -192,54 +209,52 @@ public enum FairShare {
                     s2 += Swift.min(Swift.max(p2 * g.weight, g.lo), g.hi)
                     s3 += Swift.min(Swift.max(p3 * g.weight, g.lo), g.hi)
                 }
-                if s1 >= target { right = p1 }
-                else if s2 >= target { left = p1; right = p2 }
-                else if s3 >= target { left = p2; right = p3 }
-                else { left = p3 }
+                let (l, r) = s1 >= target ? (left, p1) : s2 >= target ? (p1, p2) : s3 >= target ? (p2, p3) : (p3, right)
                 // Without branches (which way a guest goes is a coin toss to the predictor): at lo for all
-                // of (left, right), at hi, rising across it, or still pending.
+                // of (l, r), at hi, rising across it, or still pending.
                 var kept = 0
                 for k in 0..<count {
                     let g = buf[k]
-                    let atLo = g.loKey >= right, atHi = !atLo && g.hiKey <= left
-                    let rising = !atLo && !atHi && g.loKey <= left && g.hiKey >= right
+                    let atLo = g.loKey >= r, atHi = !atLo && g.hiKey <= l
+                    let rising = !atLo && !atHi && g.loKey <= l && g.hiKey >= r
                     constant += atLo ? g.lo : (atHi ? g.hi : 0)
                     slope += rising ? g.weight : 0
                     buf[kept] = g
                     kept += (atLo || atHi || rising) ? 0 : 1
                 }
-                count = kept
+                (self.left, self.right, self.constant, self.slope) = (l, r, constant, slope)
+                return kept
             }
         }
-        // S is linear on (left, right): S(λ) = constant + slope · λ.
-        var level = slope > 0 ? (target - constant) / slope : right
-        if !level.isFinite { level = left }
-        level = Swift.min(Swift.max(level, left), right)
+    }
 
+    /// Each guest's allocation at level λ, in whole pages, between its bounds.
+    private static func place(_ level: Double, lo: [Int64], hi: [Int64], offset: [Int64]?, weights: [Double], budget: Int64,
+                              into alloc: inout [Int64]) {
+        let n = lo.count
         var total: Int64 = 0
         for i in 0..<n {
             let x = level * weights[i]
-            let l = lo[i] &- base(i), h = hi[i] &- base(i)
+            let b = offset?[i] ?? 0
+            let l = lo[i] &- b, h = hi[i] &- b
             let a: Int64
             if x <= Double(l) { a = l }
             else if x >= Double(h) { a = h }
             else { a = Swift.max(l, KiB.pageFloor(x).value) }
-            alloc[i] = a &+ base(i)
+            alloc[i] = a &+ b
             total &+= a
         }
         // Floating-point rounding can leave the sum a hair over budget: take the excess back from the
         // guests with the most room above their lower bound (never below it).
-        if total > budget {
-            var excess = total - budget
-            var order = (0..<n).filter { alloc[$0] > lo[$0] }
-            order.sort { alloc[$0] - lo[$0] > alloc[$1] - lo[$1] }
-            for i in order where excess > 0 {
-                let room = alloc[i] - lo[i]
-                let take = Swift.min(room, KiB(excess).pageCeil.value)
-                alloc[i] -= take
-                excess -= take
-            }
+        guard total > budget else { return }
+        var excess = total - budget
+        var order = (0..<n).filter { alloc[$0] > lo[$0] }
+        order.sort { alloc[$0] - lo[$0] > alloc[$1] - lo[$1] }
+        for i in order where excess > 0 {
+            let room = alloc[i] - lo[i]
+            let take = Swift.min(room, KiB(excess).pageCeil.value)
+            alloc[i] -= take
+            excess -= take
         }
-        return level
     }
 }
