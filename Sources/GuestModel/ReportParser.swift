@@ -144,35 +144,7 @@ public enum ReportParser {
             let bit: UInt64 = 1 << UInt64(field.rawValue)
             if seen & bit != 0 { return .failure(.duplicateKey(field.key)) }
             seen |= bit
-            let vs = eq + 1
-            let vlen = j - vs
-            if vlen > limits.maxValueBytes { return .failure(.valueTooLong(key: field.key, length: vlen)) }
-            let (kind, offset) = Field.layout[field.rawValue]
-            switch kind {
-            case .version:
-                if !(vlen == 1 && raw[vs] == 0x31) { return .failure(.unsupportedVersion(text(raw, vs, j))) }
-            case .sequence, .memTotal, .memAvailable, .kib, .counter:
-                let bound = kind == .sequence || kind == .counter ? limits.maxCounter : limits.maxKiB
-                switch BoundedDecimal.parse(raw, vs, j, bound: bound) {
-                case .success(let v):
-                    switch kind {
-                    case .sequence: r.seq = v
-                    case .memTotal: r.memTotal = KiB(Int64(v))
-                    case .memAvailable: r.memAvailable = KiB(Int64(v))
-                    case .kib: withUnsafeMutableBytes(of: &r) { $0.storeBytes(of: KiB(Int64(v)) as KiB?, toByteOffset: offset, as: KiB?.self) }
-                    case .counter: withUnsafeMutableBytes(of: &r) { $0.storeBytes(of: v as UInt64?, toByteOffset: offset, as: UInt64?.self) }
-                    case .version, .percent: break
-                    }
-                case .failure(let f): return .failure(f.rejection(key: field.key, value: text(raw, vs, j)))
-                }
-            case .percent:
-                switch BoundedDecimal.parseFraction(raw, vs, j) {
-                case .success(let v):
-                    if v > 100 { return .failure(.outOfRange(key: field.key, value: text(raw, vs, j))) }
-                    withUnsafeMutableBytes(of: &r) { $0.storeBytes(of: v as Double?, toByteOffset: offset, as: Double?.self) }
-                case .failure(let f): return .failure(f.rejection(key: field.key, value: text(raw, vs, j)))
-                }
-            }
+            if let why = store(field, raw, eq + 1, j, limits: limits, into: &r) { return .failure(why) }
             i = j
         }
 
@@ -182,6 +154,41 @@ public enum ReportParser {
         if let problem = consistencyProblem(r) { return .failure(.inconsistent(problem)) }
         if UInt64(r.memTotal.value) < limits.minMemTotalKiB { return .failure(.outOfRange(key: Field.memTotal.key, value: String(r.memTotal.value))) }
         return .success(r)
+    }
+
+    /// Reads field `field`'s value raw[vs..<j] into `r`: its spelling, its bound, the slot the table names.
+    @inline(__always)
+    private static func store(_ field: Field, _ raw: UnsafeBufferPointer<UInt8>, _ vs: Int, _ j: Int, limits: ReportLimits,
+                              into r: inout GuestReport) -> ReportRejection? {
+        let vlen = j - vs
+        if vlen > limits.maxValueBytes { return .valueTooLong(key: field.key, length: vlen) }
+        let (kind, offset) = Field.layout[field.rawValue]
+        switch kind {
+        case .version:
+            if !(vlen == 1 && raw[vs] == 0x31) { return .unsupportedVersion(text(raw, vs, j)) }
+        case .sequence, .memTotal, .memAvailable, .kib, .counter:
+            let bound = kind == .sequence || kind == .counter ? limits.maxCounter : limits.maxKiB
+            switch BoundedDecimal.parse(raw, vs, j, bound: bound) {
+            case .success(let v):
+                switch kind {
+                case .sequence: r.seq = v
+                case .memTotal: r.memTotal = KiB(Int64(v))
+                case .memAvailable: r.memAvailable = KiB(Int64(v))
+                case .kib: withUnsafeMutableBytes(of: &r) { $0.storeBytes(of: KiB(Int64(v)) as KiB?, toByteOffset: offset, as: KiB?.self) }
+                case .counter: withUnsafeMutableBytes(of: &r) { $0.storeBytes(of: v as UInt64?, toByteOffset: offset, as: UInt64?.self) }
+                case .version, .percent: break
+                }
+            case .failure(let f): return f.rejection(key: field.key, value: text(raw, vs, j))
+            }
+        case .percent:
+            switch BoundedDecimal.parseFraction(raw, vs, j) {
+            case .success(let v):
+                if v > 100 { return .outOfRange(key: field.key, value: text(raw, vs, j)) }
+                withUnsafeMutableBytes(of: &r) { $0.storeBytes(of: v as Double?, toByteOffset: offset, as: Double?.self) }
+            case .failure(let f): return f.rejection(key: field.key, value: text(raw, vs, j))
+            }
+        }
+        return nil
     }
 
     /// Pass 1: every byte printable ASCII, tokens separated by single spaces, none at either end.
@@ -363,45 +370,46 @@ extension GuestReport {
     /// fields are written only when present; PSI averages with two decimals, as the kernel prints them.
     public func line() -> String {
         typealias F = ReportParser.Field
-        var out = [UInt8]()
-        out.reserveCapacity(512)
-        let ranges = F.prefixRanges
-        withUnsafeBytes(of: self) { me in F.prefixBytes.withUnsafeBufferPointer { prefixes in
-            for k in 0..<F.count {
-                let (kind, offset) = F.layout[k]
-                var digits: UInt64? = nil, percent: Double? = nil
-                switch kind {
-                case .version: digits = 1
-                case .sequence: digits = seq ?? 0
-                case .memTotal: digits = UInt64(Swift.max(0, memTotal.value))
-                case .memAvailable: digits = UInt64(Swift.max(0, memAvailable.value))
-                case .kib: digits = me.loadUnaligned(fromByteOffset: offset, as: KiB?.self).map { UInt64(Swift.max(0, $0.value)) }
-                case .counter: digits = me.loadUnaligned(fromByteOffset: offset, as: UInt64?.self)
-                case .percent: percent = me.loadUnaligned(fromByteOffset: offset, as: Double?.self)
+        // At most 24 fields × (" " + key + "=" + 20 digits): under 900 bytes, written in place.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { out in
+            var len = 0
+            withUnsafeBytes(of: self) { me in F.prefixBytes.withUnsafeBufferPointer { prefixes in
+                for k in 0..<F.count {
+                    let (kind, offset) = F.layout[k]
+                    var digits: UInt64? = nil, percent: Double? = nil
+                    switch kind {
+                    case .version: digits = 1
+                    case .sequence: digits = seq ?? 0
+                    case .memTotal: digits = UInt64(Swift.max(0, memTotal.value))
+                    case .memAvailable: digits = UInt64(Swift.max(0, memAvailable.value))
+                    case .kib: digits = me.loadUnaligned(fromByteOffset: offset, as: KiB?.self).map { UInt64(Swift.max(0, $0.value)) }
+                    case .counter: digits = me.loadUnaligned(fromByteOffset: offset, as: UInt64?.self)
+                    case .percent: percent = me.loadUnaligned(fromByteOffset: offset, as: Double?.self)
+                    }
+                    guard digits != nil || percent != nil else { continue }
+                    let r = F.prefixRanges[k]
+                    for b in (len == 0 ? r.lowerBound + 1 : r.lowerBound)..<r.upperBound { out[len] = prefixes[b]; len += 1 }
+                    if let d = digits { Self.writeDecimal(d, to: out, at: &len) }
+                    if let p = percent {
+                        // formatFixed(clamped, decimals: 2): round half away from zero at the second decimal.
+                        let n = UInt64((Swift.min(100, Swift.max(0, p)) * 100).rounded())
+                        Self.writeDecimal(n / 100, to: out, at: &len)
+                        out[len] = 0x2E
+                        out[len + 1] = 0x30 + UInt8(n % 100 / 10)
+                        out[len + 2] = 0x30 + UInt8(n % 10)
+                        len += 3
+                    }
                 }
-                guard digits != nil || percent != nil else { continue }
-                let r = ranges[k]
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: prefixes[(out.isEmpty ? r.lowerBound + 1 : r.lowerBound)..<r.upperBound]))
-                if let d = digits { Self.appendDecimal(d, to: &out) }
-                if let p = percent {
-                    // formatFixed(clamped, decimals: 2): round half away from zero at the second decimal.
-                    let n = UInt64((Swift.min(100, Swift.max(0, p)) * 100).rounded())
-                    Self.appendDecimal(n / 100, to: &out)
-                    out.append(0x2E)
-                    out.append(0x30 + UInt8(n % 100 / 10))
-                    out.append(0x30 + UInt8(n % 10))
-                }
-            }
-        } }
-        return String(decoding: out, as: UTF8.self)
+            } }
+            return String(decoding: UnsafeBufferPointer(rebasing: out[..<len]), as: UTF8.self)
+        }
     }
 
-    private static func appendDecimal(_ v: UInt64, to out: inout [UInt8]) {
-        var buf: (UInt64, UInt64, UInt64) = (0, 0, 0)      // 24 bytes: room for 20 digits
-        var n = v, len = 0
-        withUnsafeMutableBytes(of: &buf) { b in
-            repeat { b[23 - len] = 0x30 + UInt8(n % 10); n /= 10; len += 1 } while n > 0
-            out.append(contentsOf: b[(24 - len)...])
-        }
+    private static func writeDecimal(_ v: UInt64, to out: UnsafeMutableBufferPointer<UInt8>, at len: inout Int) {
+        let start = len
+        var n = v
+        repeat { out[len] = 0x30 + UInt8(n % 10); n /= 10; len += 1 } while n > 0
+        var (a, b) = (start, len - 1)
+        while a < b { out.swapAt(a, b); a += 1; b -= 1 }
     }
 }

@@ -52,8 +52,13 @@ public struct GuestSpec: Sendable, Equatable {
 }
 
 /// The xenstore keys a guest writes.
-public enum ReportKey: Sendable, Equatable {
+public enum ReportKey: Int, Sendable, Equatable, CaseIterable {
     case pressure, meminfoTotal, meminfoFree
+    /// The key of a xenstore path relative to the domain's home (`data/pressure`), if a guest writes it.
+    public init?(path: String) {
+        guard let k = Self.allCases.first(where: { $0.path == path }) else { return nil }
+        self = k
+    }
     public var path: String {
         switch self {
         case .pressure: "data/pressure"

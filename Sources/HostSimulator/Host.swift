@@ -178,8 +178,9 @@ public struct SimHost: Sendable {
     public private(set) var seconds = 0.0
     var rng: SplitMix64
     var pending: [XenstoreWrite] = []
-    /// Current value of every guest-written key (what a xenstore read returns).
-    public private(set) var store: [DomID: [String: String]] = [:]
+    /// Current value of every guest-written key (what a xenstore read returns): per guest (by index, as
+    /// `index(of:)` finds it), per `ReportKey`.
+    private var written: [[String?]] = []
     /// The clairvoyant reference's look-ahead: roughly how long a balloon takes to move a working set.
     public var lookAhead = 30.0
     /// Every guest's kernel runs xen-selfballoon (setting its own target).
@@ -193,6 +194,7 @@ public struct SimHost: Sendable {
             gs.append(SimGuest(spec: spec, domid: DomID(UInt16(gs.count + 1)), reportPhase: phase))
         }
         guests = gs
+        written = Array(repeating: Array(repeating: nil, count: ReportKey.allCases.count), count: gs.count)
         pool = scenario.pool.asDouble
         free = Swift.max(0, pool - gs.reduce(0) { $0 + $1.actual })
     }
@@ -221,6 +223,7 @@ public struct SimHost: Sendable {
         g.life = .building(until: seconds + buildSeconds)
         free -= g.actual
         guests.append(g)
+        written.append(Array(repeating: nil, count: ReportKey.allCases.count))
         return g.domid
     }
 
@@ -232,7 +235,7 @@ public struct SimHost: Sendable {
         guests[i].actual = 0
         guests[i].target = 0
         guests[i].life = .destroyed
-        store[domid] = nil
+        written[i] = Array(repeating: nil, count: ReportKey.allCases.count)
         pending.removeAll { $0.domid == domid }
         return true
     }
@@ -267,12 +270,15 @@ public struct SimHost: Sendable {
         for w in pending { if w.visibleAt <= t { ready.append(w) } else { later.append(w) } }
         pending = later
         ready.sort { $0.visibleAt < $1.visibleAt }
-        for w in ready { store[w.domid, default: [:]][w.key.path] = w.value }
+        for w in ready { if let i = index(of: w.domid) { written[i][w.key.rawValue] = w.value } }
         return ready
     }
 
     /// A xenstore read of a guest key (relative to the domain's home, e.g. `data/pressure`).
-    public func read(_ domid: DomID, _ key: String) -> String? { store[domid]?[key] }
+    public func read(_ domid: DomID, _ key: String) -> String? {
+        guard let i = index(of: domid), let k = ReportKey(path: key) else { return nil }
+        return written[i][k.rawValue]
+    }
 
     /// The trusted facts dom0 would read from Xen and libxl, with the admin settings of the scenario.
     public var snapshot: HostSnapshot {

@@ -38,7 +38,7 @@ struct HarnessTests {
         #expect(writes[DomID(4)]!.allSatisfy { $0.visibleAt < 61 })                          // stale after 60 s
         #expect(parsed(5).contains(false) && parsed(5).contains(true))                       // hostile: garbage and lies
         #expect((writes[DomID(5)] ?? []).count > 150)                                        // ... and floods
-        #expect(host.store[DomID(1)]?["data/pressure"] != nil)
+        #expect(host.read(DomID(1), "data/pressure") != nil)
         // Writes become visible after a delay of under 300 ms.
         #expect(writes.values.joined().allSatisfy { $0.visibleAt <= host.seconds })
     }

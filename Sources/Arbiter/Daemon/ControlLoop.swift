@@ -30,10 +30,10 @@ public actor ControlLoop {
     var overrides = [String: AdminSetting]()
     /// The last round's decision (the control socket's `list`).
     public private(set) var lastDecision: Decision?
-    var pendingPressure = Set<DomID>()
+    var pendingPressure = DomainSet()
     var resyncPending = false
-    var marked = Set<DomID>()
-    var pendingLegacy = Set<DomID>()
+    var marked = DomainSet()
+    var pendingLegacy = DomainSet()
     var names = [DomID: String]()
     var lastRecorded = [DomID: Recorded]()
     /// Each shadow's target last recorded, per domain.
@@ -226,7 +226,7 @@ public actor ControlLoop {
     /// Legacy keys are read only when written: re-reading an old value is no sign of life.
     private func readReports(of domains: [DomainInfo], fullPass: Bool, at t: TimePoint) async {
         if fullPass { resyncPending = false }
-        let pressure = fullPass ? Set(domains.map(\.domid)) : pendingPressure
+        let pressure = fullPass ? DomainSet(domains.map(\.domid)) : pendingPressure
         let legacy = pendingLegacy
         pendingPressure.removeAll(); pendingLegacy.removeAll()
         let readAt = ContinuousClock.now
