@@ -140,6 +140,9 @@ run_policy() {
     ev "$P: guests destroyed; Xen free $(xl info | awk '$1 == "free_memory" {print $3}') MiB"
 }
 
+# The block hotplug script's lock stats /dev/stdin (and loops until that works); devtmpfs has no such links.
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+for i in 0:stdin 1:stdout 2:stderr; do [ -e /dev/${i#*:} ] || ln -s /proc/self/fd/${i%%:*} /dev/${i#*:}; done
 ev "bake start unix=$(date +%s) policies=$BAKE_POLICIES samples=$BAKE_SAMPLES step=$BAKE_STEP seed=$BAKE_SEED"
 xl info > $R/xl-info-start.txt
 ls -la /dev/vd* > $R/dom0-disks.txt 2>&1

@@ -5,8 +5,8 @@
  * a block device (mmap of DEV at OFFSET: refaults are real reads). At a fixed rate it runs operations;
  * an operation touches PAGES random pages of one of the two sets (chosen in proportion to their
  * sizes; 80 % of touches go to the first 20 % of a set, its hot part), writing to anonymous pages and
- * reading file pages, and is timed. When a set grows, its new part is touched at once (an application
- * that allocates or opens more); when the anonymous set shrinks, its tail is freed (MADV_DONTNEED);
+ * reading file pages, and is timed. When a set grows, its new part is touched (anonymous) or read
+ * (file, in 1 MiB reads) at once: an application that allocates or opens more; when the anonymous set shrinks, its tail is freed (MADV_DONTNEED);
  * file pages stay cached until reclaimed.
  * At the end it prints one line:
  *   BAKE-RESULT ops=N planned=N p50_us= p99_us= max_us= some_us= full_us= pgmajfault= pswpin= pswpout=
@@ -125,13 +125,15 @@ int main(int argc, char **argv) {
     unsigned char *anon = amax ? mmap(0, amax * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) : 0;
     if (anon == MAP_FAILED) { perror("mmap anon"); return 71; }
     volatile unsigned char *file = 0;
+    int filefd = -1;
+    static char buf[1 << 20];
     if (fmax) {
         int fd = open(dev, O_RDONLY);
         if (fd < 0) { perror(dev); return 66; }
         void *m = mmap(0, fmax * PAGE, PROT_READ, MAP_SHARED, fd, (off_t)offset_mib << 20);
         if (m == MAP_FAILED) { perror("mmap file"); return 71; }
-        madvise(m, fmax * PAGE, MADV_RANDOM);   /* a fault reads its page, not a readahead window */
         file = m;
+        filefd = fd;
     }
 
     long long some0 = psi("some"), full0 = psi("full"), maj0 = vmstat("pgmajfault");
@@ -160,7 +162,14 @@ int main(int argc, char **argv) {
             double g = now();
             if (a > ahave) for (size_t p = ahave; p < a; p++) anon[p * PAGE] = (unsigned char)(p | 1);
             else if (a < ahave) madvise(anon + a * PAGE, (ahave - a) * PAGE, MADV_DONTNEED);
-            if (f > fhave) for (size_t p = fhave; p < f; p++) sink += file[p * PAGE];
+            /* the file set's new part is read through the page cache in 1 MiB reads (as a program
+             * reading a file would; faulting it in a page at a time costs a disk read a page) */
+            for (size_t p = fhave; p < f; ) {
+                size_t len = (f - p) * PAGE < sizeof buf ? (f - p) * PAGE : sizeof buf;
+                ssize_t got = pread(filefd, buf, len, ((off_t)offset_mib << 20) + (off_t)(p * PAGE));
+                if (got <= 0) break;
+                p += (size_t)got / PAGE;
+            }
             grow += now() - g;
             ahave = a; fhave = f;
         }

@@ -48,7 +48,7 @@ skeleton() {
 xenstore_utils() {   # /usr/bin/xenstore dispatches on argv[0]
     local t
     put_elf "$1" /usr/bin/xenstore
-    for t in read write ls rm exists chmod watch; do ln -sf xenstore "$1/usr/bin/xenstore-$t"; done
+    for t in read write ls list rm exists chmod watch; do ln -sf xenstore "$1/usr/bin/xenstore-$t"; done
 }
 cpio_of() { (cd "$1" && find . -print0 | cpio --null -o -H newc --quiet); }
 # the xz payload of a bzImage as an ELF (what linux/scripts/extract-vmlinux does)

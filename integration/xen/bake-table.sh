@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The bake-off's table, from what bake-scenario.sh left in RESULTS (one folder per policy), and the
+# simulator's on the same scenario (bake-twin.toml: the same guests, sizes and trace) beside it.
+#   integration/xen/bake-table.sh [RESULTS]   (default .build-xen-bake/results)
+# Real Xen, per policy, summed over the four guests unless said otherwise:
+#   stall s     PSI memory "some" total over the workload (/proc/pressure/memory, inside the guests)
+#   full s      PSI "full" total
+#   majflt      major faults (/proc/vmstat pgmajfault: swap-ins and file refaults that read the disk)
+#   swapin      pages swapped in (pswpin)
+#   p50/p99 ms  the workload's operation latency, the worst guest's (an operation touches 16 pages)
+#   ops %       operations run of those planned (below 100: the guest could not keep up)
+#   out GiB·s   memory kept out of the guests: Σ over time of (static-max − actual), from dom0's xl list
+#               every 2 s between go and end
+#   targets     changes of memory/target seen by a dom0 watch between go and end
+#   died        guests that crashed, vanished or whose workload did not finish
+# Exits 1 if a policy's folder lacks results (a guest without a BAKE-RESULT counts as died, not as
+# missing).
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+RES=${1:-$ROOT/.build-xen-bake/results}
+[ -r "$RES/bake.env" ] || { echo "bake-table: no $RES/bake.env (run integration/xen/run.sh --scenario bake first)"; exit 1; }
+. "$RES/bake.env"
+kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " $2"; }
+rc=0
+printf '%s\n' "real Xen: $(echo $BAKE_POLICIES | wc -w) policies x 4 guests, $BAKE_SAMPLES trace samples x $BAKE_STEP s, seed $BAKE_SEED"
+printf '%-9s %8s %8s %8s %8s %8s %8s %6s %10s %8s %5s\n' policy "stall s" "full s" majflt swapin "p50 ms" "p99 ms" "ops %" "out GiB·s" targets died
+for P in $BAKE_POLICIES; do
+    D=$RES/$P
+    if [ ! -s "$D/times.txt" ]; then printf '%-9s (no run)\n' "$P"; rc=1; continue; fi
+    GO=$(awk '$1 == "go" {print $2}' "$D/times.txt"); END=$(awk '$1 == "end" {print $2}' "$D/times.txt")
+    some=0 full=0 maj=0 sin=0 p50=0 p99=0 ops=0 planned=0 died=0
+    for g in g1 g2 g3 g4; do
+        line=$(cat "$D/result-$g.txt" 2>/dev/null)
+        st=$(sed -n "s/^$g .*state=\([^ ]*\).*/\1/p" "$D/state.txt" 2>/dev/null)
+        if [ -z "$line" ] || [ -n "$(kv died "$line")" ] || [[ "$st" == *c* ]] || [ "$st" = gone ]; then
+            died=$((died + 1)); continue
+        fi
+        some=$((some + $(kv some_us "$line"))); full=$((full + $(kv full_us "$line")))
+        maj=$((maj + $(kv pgmajfault "$line"))); sin=$((sin + $(kv pswpin "$line")))
+        ops=$((ops + $(kv ops "$line"))); planned=$((planned + $(kv planned "$line")))
+        [ "$(kv p50_us "$line")" -gt $p50 ] && p50=$(kv p50_us "$line")
+        [ "$(kv p99_us "$line")" -gt $p99 ] && p99=$(kv p99_us "$line")
+    done
+    # static-max − actual, held from each sample to the next (per guest), between go and end
+    out=$(sort -k2,2 -k1,1n "$D/samples.txt" 2>/dev/null | awk -v go="$GO" -v end="$END" '
+        $1 >= go && $1 <= end && $5 > 0 {
+            if ($2 == g && t != "") s += (($5 / 1024 - m) / 1024) * ($1 - t)
+            g = $2; t = $1; m = $3 }
+        END {printf "%.1f", s}')
+    tc=0
+    for f in "$D"/targets-g*.txt; do
+        [ -e "$f" ] || continue
+        tc=$((tc + $(awk -v go="$GO" -v end="$END" 'prev != "" && $2 != prev && $1 >= go && $1 <= end {n++} $2 != "" {prev = $2} END {print n + 0}' "$f")))
+    done
+    pct=$(awk -v o=$ops -v p=$planned 'BEGIN {if (p) printf "%.0f", 100 * o / p; else print "-"}')
+    printf '%-9s %8.1f %8.1f %8d %8d %8.2f %8.1f %6s %10s %8d %5d\n' "$P" "$(awk -v v=$some 'BEGIN {print v / 1e6}')" \
+        "$(awk -v v=$full 'BEGIN {print v / 1e6}')" $maj $sin "$(awk -v v=$p50 'BEGIN {print v / 1e3}')" \
+        "$(awk -v v=$p99 'BEGIN {print v / 1e3}')" "$pct" "$out" $tc $died
+done
+exit $rc
