@@ -2,10 +2,10 @@
 # The bake-off on real Xen, run by dom0-init (as /scenario.sh) once the toolstack is up; started by
 # `integration/xen/run.sh --scenario bake`, which writes /results/bake.env and prints the table
 # (bake-table.sh). For each policy in BAKE_POLICIES, on fresh guests with the same seed:
-#   the daemon with `policy = "P"` (bake.toml) and a new decision database;
 #   four PV guests g1-g4 (BAKE_BOOT MiB, maxmem BAKE_MAXMEM), each with a disk of its own (qemu virtio
 #   drive vda-vdd in dom0, given as xvda through blkback: swap area + the file set), role bake;
-#   once all four are ready, dom0 writes data/bake-go to all four at once; each replays its row of
+#   once all four are ready, the daemon with `policy = "P"` (bake.toml) and a new decision database;
+#   3 s later dom0 writes data/bake-go to all four at once; each replays its row of
 #   bake-trace.csv (BAKE_SAMPLES samples, BAKE_STEP s apart) and writes its BAKE-RESULT to data/bake;
 #   meanwhile dom0 records every 2 s each guest's memory (xl list) and target, and every change of
 #   memory/target (a watch);
@@ -55,11 +55,6 @@ run_policy() {
     CONF=/run/arbiter/bake-$P.toml DB=/run/arbiter/bake-$P.sqlite
     { cat /etc/arbiter/bake.toml; echo "policy = \"$P\""; echo "database = \"$DB\""; } > $CONF
     rm -f $DB*
-    arbiter daemon --config $CONF >> $D/arbiter.log 2>&1 &
-    DAEMON=$!
-    ev "$P: daemon started pid=$DAEMON; Xen free $(xl info | awk '$1 == "free_memory" {print $3}') MiB"
-    sleep 2
-    kill -0 $DAEMON 2>/dev/null || problem "$P: daemon not running 2 s after its start"
     t0=$(up)
     for g in $GUESTS; do
         cfg $g
@@ -82,6 +77,14 @@ run_policy() {
         done
     done
     ev "$P: guests ready after $(elapsed $t0) s"
+    # The daemon starts once the four guests are up: every policy meets the same four from its first
+    # round (static, started before them, splits the host among those it has seen and leaves too little
+    # for the last build).
+    arbiter daemon --config $CONF >> $D/arbiter.log 2>&1 &
+    DAEMON=$!
+    ev "$P: daemon started pid=$DAEMON; Xen free $(xl info | awk '$1 == "free_memory" {print $3}') MiB"
+    sleep 3
+    kill -0 $DAEMON 2>/dev/null || problem "$P: daemon not running 3 s after its start"
     xl list > $D/xl-list-go.txt
     ( while :; do
         u=$(up)

@@ -13,6 +13,10 @@
 #               every 2 s between go and end
 #   targets     changes of memory/target seen by a dom0 watch between go and end
 #   died        guests that crashed, vanished or whose workload did not finish
+# Then the simulator's table for the same policies (bake-twin.toml, --hours of this run's length): stall s
+# (its PSI-some equivalent, summed over guests), out GiB·s (reclaimed), targets (changes); and the two
+# rankings side by side (by stall, least first; by memory kept out, most first), with every pair of
+# policies the two order differently.
 # Exits 1 if a policy's folder lacks results (a guest without a BAKE-RESULT counts as died, not as
 # missing).
 set -uo pipefail
@@ -23,6 +27,8 @@ RES=${1:-$ROOT/.build-xen-bake/results}
 . "$RES/bake.env"
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " $2"; }
 rc=0
+RANKS=$(mktemp) SIM=$(mktemp)
+trap 'rm -f "$RANKS" "$SIM"' EXIT
 printf '%s\n' "real Xen: $(echo $BAKE_POLICIES | wc -w) policies x 4 guests, $BAKE_SAMPLES trace samples x $BAKE_STEP s, seed $BAKE_SEED"
 printf '%-9s %8s %8s %8s %8s %8s %8s %6s %10s %8s %5s\n' policy "stall s" "full s" majflt swapin "p50 ms" "p99 ms" "ops %" "out GiB·s" targets died
 for P in $BAKE_POLICIES; do
@@ -54,8 +60,50 @@ for P in $BAKE_POLICIES; do
         tc=$((tc + $(awk -v go="$GO" -v end="$END" 'prev != "" && $2 != prev && $1 >= go && $1 <= end {n++} $2 != "" {prev = $2} END {print n + 0}' "$f")))
     done
     pct=$(awk -v o=$ops -v p=$planned 'BEGIN {if (p) printf "%.0f", 100 * o / p; else print "-"}')
+    echo "$P $(awk -v v=$some 'BEGIN {print v / 1e6}') $out" >> "$RANKS"
     printf '%-9s %8.1f %8.1f %8d %8d %8.2f %8.1f %6s %10s %8d %5d\n' "$P" "$(awk -v v=$some 'BEGIN {print v / 1e6}')" \
         "$(awk -v v=$full 'BEGIN {print v / 1e6}')" $maj $sin "$(awk -v v=$p50 'BEGIN {print v / 1e3}')" \
         "$(awk -v v=$p99 'BEGIN {print v / 1e3}')" "$pct" "$out" $tc $died
 done
+
+BIN=$ROOT/.build/release/arbiter
+HOURS=$(awk -v n=$BAKE_SAMPLES -v s=$BAKE_STEP 'BEGIN {printf "%.6f", n * s / 3600}')
+echo
+if [ ! -x "$BIN" ] || ! command -v python3 > /dev/null; then
+    echo "simulator: not run (needs $BIN and python3)"; exit $rc
+fi
+"$BIN" simulate --scenario "$HERE/bake-twin.toml" --compare --hours "$HOURS" --seed "$BAKE_SEED" --json > "$SIM.json" || { echo "simulator failed"; exit 1; }
+python3 - "$SIM.json" "$BAKE_POLICIES" "$RANKS" <<'PY'
+import json, sys
+sim = {p["policy"]: p for p in json.load(open(sys.argv[1]))["policies"]}
+want = sys.argv[2].split()
+real = {}
+for line in open(sys.argv[3]):
+    p, stall, out = line.split()
+    real[p] = (float(stall), float(out))
+print("simulator (integration/xen/bake-twin.toml, the same guests and trace, %s policies):" % len(want))
+print("%-9s %8s %10s %8s" % ("policy", "stall s", "out GiB·s", "targets"))
+simv = {}
+for p in want:
+    if p not in sim:
+        print("%-9s (no such policy in the simulator)" % p); continue
+    s = sim[p]
+    simv[p] = (s["stall_seconds"], s["reclaimed_gib_hours"] * 3600)
+    print("%-9s %8.1f %10.1f %8d" % (p, simv[p][0], simv[p][1], s["target_changes"]))
+both = [p for p in want if p in real and p in simv]
+def rank(v, key, rev):
+    order = sorted(both, key=lambda p: v[p][key], reverse=rev)
+    return order
+print()
+for key, name, rev in ((0, "stall (least first)", False), (1, "memory kept out (most first)", True)):
+    r, s = rank(real, key, rev), rank(simv, key, rev)
+    print("ranking by %s: real Xen %s | simulator %s" % (name, " < ".join(r) if not rev else " > ".join(r), " < ".join(s) if not rev else " > ".join(s)))
+    bad = []
+    for i, a in enumerate(both):
+        for b in both[i + 1:]:
+            dr = real[a][key] - real[b][key]; ds = simv[a][key] - simv[b][key]
+            if dr * ds < 0:
+                bad.append("%s vs %s (real %.1f / %.1f, simulated %.1f / %.1f)" % (a, b, real[a][key], real[b][key], simv[a][key], simv[b][key]))
+    print("  the two agree on every pair" if not bad else "  they disagree on: " + "; ".join(bad))
+PY
 exit $rc
