@@ -49,6 +49,9 @@ ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
 for p in cpio:cpio modprobe:kmod xz:xz-utils sqlite3:sqlite3 strip:binutils; do
     command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")
 done
+# the bake-off's workload is static C (images.sh builds it); its table runs python3 for the simulator's JSON
+[ $SCENARIO = bake ] && { command -v gcc >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(gcc libc6-dev); }
+[ $SCENARIO = bake ] && { command -v python3 >/dev/null || need+=(python3); }
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     # Package scripts must not start Xen daemons on this (non-Xen) machine.
