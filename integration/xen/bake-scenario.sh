@@ -53,7 +53,13 @@ run_policy() {
     P=$1 D=$R/$1
     mkdir -p $D
     CONF=/run/arbiter/bake-$P.toml DB=/run/arbiter/bake-$P.sqlite
-    { cat /etc/arbiter/bake.toml; echo "policy = \"$P\""; echo "database = \"$DB\""; } > $CONF
+    # POLICY-reserve0: POLICY with [share] host_reserve and slack 0 (memory the arbiter holds back for
+    # VM builds and spikes; static hands out everything)
+    case $P in
+        *-reserve0) POL=${P%-reserve0} SEDX='s/^\(slack\|host_reserve\) = .*/\1 = "0M"/' ;;
+        *) POL=$P SEDX= ;;
+    esac
+    { sed "$SEDX" /etc/arbiter/bake.toml; echo "policy = \"$POL\""; echo "database = \"$DB\""; } > $CONF
     rm -f $DB*
     t0=$(up)
     for g in $GUESTS; do

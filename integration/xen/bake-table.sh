@@ -27,8 +27,9 @@ RES=${1:-$ROOT/.build-xen-bake/results}
 . "$RES/bake.env"
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " $2"; }
 rc=0
-RANKS=$(mktemp) SIM=$(mktemp)
-trap 'rm -f "$RANKS" "$SIM"' EXIT
+TMP=$(mktemp -d)
+RANKS=$TMP/ranks SIM=$TMP/sim
+trap 'rm -rf "$TMP"' EXIT
 printf '%s\n' "real Xen: $(echo $BAKE_POLICIES | wc -w) policies x 4 guests, $BAKE_SAMPLES trace samples x $BAKE_STEP s, seed $BAKE_SEED"
 printf '%-9s %8s %8s %8s %8s %8s %8s %6s %10s %8s %5s\n' policy "stall s" "full s" majflt swapin "p50 ms" "p99 ms" "ops %" "out GiB·s" targets died
 for P in $BAKE_POLICIES; do
@@ -73,9 +74,21 @@ if [ ! -x "$BIN" ] || ! command -v python3 > /dev/null; then
     echo "simulator: not run (needs $BIN and python3)"; exit $rc
 fi
 "$BIN" simulate --scenario "$HERE/bake-twin.toml" --compare --hours "$HOURS" --seed "$BAKE_SEED" --json > "$SIM.json" || { echo "simulator failed"; exit 1; }
-python3 - "$SIM.json" "$BAKE_POLICIES" "$RANKS" <<'PY'
-import json, sys
-sim = {p["policy"]: p for p in json.load(open(sys.argv[1]))["policies"]}
+# NAME-reserve0: the same scenario with [arbiter.share] host_reserve and slack 0, NAME alone
+for P in $BAKE_POLICIES; do
+    case $P in *-reserve0) ;; *) continue ;; esac
+    sed 's/^\(slack\|host_reserve\) = .*/\1 = "0M"/' "$HERE/bake-twin.toml" > "$SIM-$P.toml"
+    cp "$HERE/bake-trace.csv" "$TMP/bake-trace.csv"
+    "$BIN" simulate --scenario "$SIM-$P.toml" --policy "${P%-reserve0}" --hours "$HOURS" --seed "$BAKE_SEED" --json \
+        | python3 -c 'import json, sys; d = json.load(sys.stdin); [p.update(policy=sys.argv[1]) for p in d["policies"]]; print(json.dumps(d))' "$P" \
+        > "$SIM-$P.json" || { echo "simulator failed ($P)"; exit 1; }
+done
+python3 - "$SIM" "$BAKE_POLICIES" "$RANKS" <<'PY'
+import glob, json, sys
+sim = {}
+for f in sorted(glob.glob(sys.argv[1] + "*.json")):
+    d = json.load(open(f))
+    sim.update({p["policy"]: p for p in (d["policies"] if "policies" in d else [d])})
 want = sys.argv[2].split()
 real = {}
 for line in open(sys.argv[3]):
