@@ -100,6 +100,9 @@ run_policy() {
         sleep 2
       done >> $D/samples.txt ) &
     SAMPLER=$!
+    # each guest's reporter line at go and at the end: its PSI and vmstat counters (bake-table.sh falls
+    # back on them for a guest whose workload never finished)
+    for g in $GUESTS; do id=$(domid $g) && [ -n "$id" ] && xenstore-read /local/domain/$id/data/pressure > $D/report-go-$g.txt 2>/dev/null; done
     GO=$(up)
     for g in $GUESTS; do id=$(domid $g) && [ -n "$id" ] && xenstore-write /local/domain/$id/data/bake-go 1; done
     echo "go $GO" > $D/times.txt
@@ -124,6 +127,7 @@ run_policy() {
         st=$(xl list $g 2>/dev/null | awk 'NR == 2 {print $5}')
         echo "$g domid=${id:-none} state=${st:-gone}" >> $D/state.txt
         [ -n "$id" ] && xenstore-read /local/domain/$id/data/bake > $D/result-$g.txt 2>/dev/null
+        [ -n "$id" ] && xenstore-read /local/domain/$id/data/pressure > $D/report-end-$g.txt 2>/dev/null
     done
     ev "$P: end after $(elapsed $GO) s: $(tr '\n' ' ' < $D/state.txt)"
     kill -TERM $DAEMON 2>/dev/null

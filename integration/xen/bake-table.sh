@@ -10,9 +10,13 @@
 #   p50/p99 ms  the workload's operation latency, the worst guest's (an operation touches 16 pages)
 #   ops %       operations run of those planned (below 100: the guest could not keep up)
 #   out GiB·s   memory kept out of the guests: Σ over time of (static-max − actual), from dom0's xl list
-#               every 2 s between go and end
-#   targets     changes of memory/target seen by a dom0 watch between go and end
+#               every 2 s (about 4 s apart under TCG) over the workload's length from go
+#   targets     changes of memory/target seen by a dom0 watch over the same window
 #   died        guests that crashed, vanished or whose workload did not finish
+#   A guest still running whose workload did not finish (it wrote no BAKE-RESULT by 120 s after its end:
+#   thrashing) counts as died, and its stall, full, majflt and swapin come from its reporter's lines at
+#   go and at the end instead (its last report: a lower bound); the row is then marked *. Its latency
+#   is unknown: p50/p99 are of the guests that finished.
 # Then the simulator's table for the same policies (bake-twin.toml, --hours of this run's length): stall s
 # (its PSI-some equivalent, summed over guests), out GiB·s (reclaimed), targets (changes); and the two
 # rankings side by side (by stall, least first; by memory kept out, most first), with every pair of
@@ -31,17 +35,30 @@ TMP=$(mktemp -d)
 RANKS=$TMP/ranks SIM=$TMP/sim
 trap 'rm -rf "$TMP"' EXIT
 printf '%s\n' "real Xen: $(echo $BAKE_POLICIES | wc -w) policies x 4 guests, $BAKE_SAMPLES trace samples x $BAKE_STEP s, seed $BAKE_SEED"
-printf '%-9s %8s %8s %8s %8s %8s %8s %6s %10s %8s %5s\n' policy "stall s" "full s" majflt swapin "p50 ms" "p99 ms" "ops %" "out GiB·s" targets died
+printf '%-16s %8s %8s %8s %8s %8s %8s %6s %10s %8s %5s\n' policy "stall s" "full s" majflt swapin "p50 ms" "p99 ms" "ops %" "out GiB·s" targets died
 for P in $BAKE_POLICIES; do
     D=$RES/$P
-    if [ ! -s "$D/times.txt" ]; then printf '%-9s (no run)\n' "$P"; rc=1; continue; fi
-    GO=$(awk '$1 == "go" {print $2}' "$D/times.txt"); END=$(awk '$1 == "end" {print $2}' "$D/times.txt")
-    some=0 full=0 maj=0 sin=0 p50=0 p99=0 ops=0 planned=0 died=0
+    if [ ! -s "$D/times.txt" ]; then printf '%-16s (no run)\n' "$P"; rc=1; continue; fi
+    # the workload's window: from go for its length (dom0 may wait longer for a guest that is behind)
+    GO=$(awk '$1 == "go" {print $2}' "$D/times.txt")
+    END=$(awk -v go="$GO" -v n="$BAKE_SAMPLES" -v s="$BAKE_STEP" '$1 == "end" {e = $2} END {print (e < go + n * s ? e : go + n * s)}' "$D/times.txt")
+    some=0 full=0 maj=0 sin=0 p50=0 p99=0 ops=0 planned=0 died=0 mark=
     for g in g1 g2 g3 g4; do
         line=$(cat "$D/result-$g.txt" 2>/dev/null)
         st=$(sed -n "s/^$g .*state=\([^ ]*\).*/\1/p" "$D/state.txt" 2>/dev/null)
         if [ -z "$line" ] || [ -n "$(kv died "$line")" ] || [[ "$st" == *c* ]] || [ "$st" = gone ]; then
-            died=$((died + 1)); continue
+            died=$((died + 1))
+            a=$(cat "$D/report-go-$g.txt" 2>/dev/null) b=$(cat "$D/report-end-$g.txt" 2>/dev/null)
+            if [ -n "$a" ] && [ -n "$b" ] && [ -n "$(kv psi_some_total_us "$b")" ]; then
+                mark='*'
+                some=$((some + $(kv psi_some_total_us "$b") - $(kv psi_some_total_us "$a")))
+                full=$((full + $(kv psi_full_total_us "$b") - $(kv psi_full_total_us "$a")))
+                maj=$((maj + $(kv pgmajfault "$b") - $(kv pgmajfault "$a")))
+                sin=$((sin + $(kv pswpin "$b") - $(kv pswpin "$a")))
+            else
+                mark='?'   # nothing to go on: its stall is missing from the sum
+            fi
+            continue
         fi
         some=$((some + $(kv some_us "$line"))); full=$((full + $(kv full_us "$line")))
         maj=$((maj + $(kv pgmajfault "$line"))); sin=$((sin + $(kv pswpin "$line")))
@@ -61,11 +78,12 @@ for P in $BAKE_POLICIES; do
         tc=$((tc + $(awk -v go="$GO" -v end="$END" 'prev != "" && $2 != prev && $1 >= go && $1 <= end {n++} $2 != "" {prev = $2} END {print n + 0}' "$f")))
     done
     pct=$(awk -v o=$ops -v p=$planned 'BEGIN {if (p) printf "%.0f", 100 * o / p; else print "-"}')
-    echo "$P $(awk -v v=$some 'BEGIN {print v / 1e6}') $out" >> "$RANKS"
-    printf '%-9s %8.1f %8.1f %8d %8d %8.2f %8.1f %6s %10s %8d %5d\n' "$P" "$(awk -v v=$some 'BEGIN {print v / 1e6}')" \
+    echo "$P ${mark:--} $(awk -v v=$some 'BEGIN {print v / 1e6}') $out" >> "$RANKS"
+    printf '%-16s %8.1f %8.1f %8d %8d %8.2f %8.1f %6s %10s %8d %5d\n' "$P$mark" "$(awk -v v=$some 'BEGIN {print v / 1e6}')" \
         "$(awk -v v=$full 'BEGIN {print v / 1e6}')" $maj $sin "$(awk -v v=$p50 'BEGIN {print v / 1e3}')" \
         "$(awk -v v=$p99 'BEGIN {print v / 1e3}')" "$pct" "$out" $tc $died
 done
+grep -q ' [*?] ' "$RANKS" && echo "(* a workload did not finish: that guest's figures are its reporter's up to the end; ? not even that: that guest is missing from the sums)"
 
 BIN=$ROOT/.build/release/arbiter
 HOURS=$(awk -v n=$BAKE_SAMPLES -v s=$BAKE_STEP 'BEGIN {printf "%.6f", n * s / 3600}')
@@ -92,17 +110,19 @@ for f in sorted(glob.glob(sys.argv[1] + "*.json")):
 want = sys.argv[2].split()
 real = {}
 for line in open(sys.argv[3]):
-    p, stall, out = line.split()
+    p, mark, stall, out = line.split()
     real[p] = (float(stall), float(out))
+    if mark != "-":
+        print("(real Xen's %s: a workload did not finish, its stall is %s)" % (p, "a lower bound" if mark == "*" else "incomplete"))
 print("simulator (integration/xen/bake-twin.toml, the same guests and trace, %s policies):" % len(want))
-print("%-9s %8s %10s %8s" % ("policy", "stall s", "out GiB·s", "targets"))
+print("%-16s %8s %10s %8s" % ("policy", "stall s", "out GiB·s", "targets"))
 simv = {}
 for p in want:
     if p not in sim:
-        print("%-9s (no such policy in the simulator)" % p); continue
+        print("%-16s (no such policy in the simulator)" % p); continue
     s = sim[p]
     simv[p] = (s["stall_seconds"], s["reclaimed_gib_hours"] * 3600)
-    print("%-9s %8.1f %10.1f %8d" % (p, simv[p][0], simv[p][1], s["target_changes"]))
+    print("%-16s %8.1f %10.1f %8d" % (p, simv[p][0], simv[p][1], s["target_changes"]))
 both = [p for p in want if p in real and p in simv]
 def rank(v, key, rev):
     order = sorted(both, key=lambda p: v[p][key], reverse=rev)
