@@ -8,6 +8,9 @@
 #                    comes from the guest's kernel command line)
 #   $OUT/dom0.cpio   busybox + Xen toolstack + arbiter + its config + the guest payload + dom0-init
 # Usage: images.sh OUT BIN   (BIN holds the release `arbiter` and `arbiter-reporter`)
+# SCENARIO=bake (run.sh --scenario bake) adds the bake-off's payload: blkfront, the workload (bake-work,
+# built here: static C) and its trace in the guest; virtio-blk, blkback, bash and flock (the block
+# hotplug script's) and bake-scenario.sh as /scenario.sh in dom0.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$1 BIN=$2
@@ -45,7 +48,7 @@ skeleton() {
 xenstore_utils() {   # /usr/bin/xenstore dispatches on argv[0]
     local t
     put_elf "$1" /usr/bin/xenstore
-    for t in read write ls rm exists chmod watch; do ln -sf xenstore "$1/usr/bin/xenstore-$t"; done
+    for t in read write ls list rm exists chmod watch; do ln -sf xenstore "$1/usr/bin/xenstore-$t"; done
 }
 cpio_of() { (cd "$1" && find . -print0 | cpio --null -o -H newc --quiet); }
 # the xz payload of a bzImage as an ELF (what linux/scripts/extract-vmlinux does)
@@ -69,6 +72,21 @@ xenstore_utils "$G"
 put_elf "$G" "$BIN/arbiter-reporter" /usr/local/bin/arbiter-reporter
 strip "$G/usr/local/bin/arbiter-reporter"
 install -m 755 "$HERE/guest-init" "$G/init"
+# kernel modules into root $1's /etc/$2, in dependency order, from the modules $3...
+modules_of() {
+    local root=$1 list=$2 m ko; shift 2; : > "$root/etc/$list"
+    for m in "$@"; do
+        for ko in $(modprobe --show-depends -S "$KVER" "$m" | awk '$1 == "insmod" {print $2}'); do
+            cat "$root"/etc/modules.* | grep -qxF "$ko" || { put "$root" "$ko"; echo "$ko" >> "$root/etc/$list"; }
+        done
+    done
+}
+if [ "${SCENARIO:-}" = bake ]; then
+    modules_of "$G" modules.blk xen-blkfront
+    gcc -O2 -static -Wall -o "$G/usr/local/bin/bake-work" "$HERE/bake-work.c"
+    strip "$G/usr/local/bin/bake-work"
+    mkdir -p "$G/bake" && cp "$HERE/bake-trace.csv" "$G/bake/trace.csv"
+fi
 cpio_of "$G" | gzip -1 > "$OUT/guest.cpio.gz"
 
 # --- dom0 ------------------------------------------------------------------------------------------
@@ -84,21 +102,23 @@ put_elf "$D" "$BIN/arbiter" /usr/local/bin/arbiter
 strip "$D/usr/local/bin/arbiter"
 mkdir -p "$D/etc/arbiter" && cp "$HERE/arbiter.toml" "$D/etc/arbiter/arbiter.toml"
 # kernel modules in dependency order: the toolstack's, then virtio 9p for the results share
-modules() {
-    local list=$1 m ko; shift; : > "$D/etc/$list"
-    for m in "$@"; do
-        for ko in $(modprobe --show-depends -S "$KVER" "$m" | awk '$1 == "insmod" {print $2}'); do
-            grep -qxF "$ko" "$D/etc/$list" || { put "$D" "$ko"; echo "$ko" >> "$D/etc/$list"; }
-        done
-    done
-}
-modules modules.xen xenfs xen-evtchn xen-privcmd xen-gntdev xen-gntalloc
-modules modules.9p virtio_pci 9pnet_virtio 9p
+modules_of "$D" modules.xen xenfs xen-evtchn xen-privcmd xen-gntdev xen-gntalloc
+modules_of "$D" modules.9p virtio_pci 9pnet_virtio 9p
 mkdir -p "$D/guest"
 cp "$OUT/vmlinux" "$D/guest/kernel"
 cp "$OUT/guest.cpio.gz" "$D/guest/initrd"
 install -m 755 "$HERE/dom0-init" "$D/init"
-install -m 755 "$HERE/scenario.sh" "$D/scenario.sh"
+if [ "${SCENARIO:-}" = bake ]; then
+    # the guests' disks (qemu virtio drives) go to them through blkback; libxl runs the block hotplug
+    # script, which is bash and takes its lock with flock(1)
+    modules_of "$D" modules.blk virtio_blk xen-blkback
+    put_elf "$D" /bin/bash
+    put_elf "$D" /usr/bin/flock
+    install -m 755 "$HERE/bake-scenario.sh" "$D/scenario.sh"
+    cp "$HERE/bake.toml" "$D/etc/arbiter/bake.toml"
+else
+    install -m 755 "$HERE/scenario.sh" "$D/scenario.sh"
+fi
 cpio_of "$D" > "$OUT/dom0.cpio"     # uncompressed: qemu copies it in, nobody decompresses it under TCG
 rm -rf "$G" "$D"
 ls -la "$OUT"
