@@ -10,11 +10,7 @@
 ///                  is at rest, and is learned then; while it moves, o = max(learned, seen).
 ///     hot        = w × Active(file)                                (recently reused page cache)
 ///                  w starts at activeFileWeight and is learned: a deficit over 1 % of the allocation
-///                  (evicted memory needed again) while the guest has less than it recently had (peak
-///                  above the allocation: a shrink took it) means we cut too deep, so w += 0.1 (up to 1).
-///                  Faults while the guest has all it ever had are its own growth squeezing its cache,
-///                  not a cut of ours: learning from them (a spike evicts and refaults cache) left the
-///                  cache counted hot for hours after the spike, holding memory behind the floor; calm
+///                  (evicted memory needed again) means we cut too deep, so w += 0.1 (up to 1); calm
 ///                  reports pull it back towards activeFileWeight with ten times the slow half-life (a
 ///                  kernel demotes hot pages to the inactive list whenever it runs short, so what was
 ///                  learned stays true long after the faults stop: forgetting it sooner re-probed a
@@ -151,9 +147,9 @@ public enum Estimator {
         if atRest { state.overhead = seen }
         let overhead = Swift.min(atRest ? seen : Swift.max(state.overhead, seen), c.maxOverheadFraction * alloc)
         var w = state.fileWeight ?? c.activeFileWeight
-        if deficit > 0.01 * alloc && state.peak > alloc * 1.01 {
-            // The cache we counted cold was not: we shrank the guest and it faults. (Learning on the same
-            // signal that raises demand ends the shrink → fault → grow cycle.)
+        if deficit > 0.01 * alloc {
+            // The cache we counted cold was not. (Learning on the same signal that raises demand ends
+            // the shrink → fault → grow cycle.)
             w = Swift.min(1, w + 0.1)
         } else {
             w += state.alphaSlow / 10 * (c.activeFileWeight - w)
