@@ -191,6 +191,18 @@ public enum ReportParser {
         return nil
     }
 
+    /// The eight bytes at `i` as a little-endian word (the caller checks that they are in the buffer).
+    @inline(__always) static func word(_ base: UnsafePointer<UInt8>, _ i: Int) -> UInt64 {
+        UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+    }
+
+    /// Bit 7 of each byte of `x` that is a space, and no other bit (exact per byte: no carries cross bytes).
+    @inline(__always) static func spaceBits(_ x: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let y = x ^ (0x20 &* ones)
+        return ~(((y & (0x7F &* ones)) &+ (0x7F &* ones)) | y) & (0x80 &* ones)
+    }
+
     /// Pass 1: every byte printable ASCII, tokens separated by single spaces, none at either end.
     /// Returns the number of tokens, or the problem at the lowest offset. Eight bytes at a time (bit
     /// tricks on a 64-bit word); a line with any problem is left to `tokenCountByByte`, which names it.
@@ -201,11 +213,10 @@ public enum ReportParser {
         var prevSpace: UInt64 = 0x80        // bit 7 of byte 0: "the byte before is a space" (the line's start)
         var i = 0
         while i + 8 <= n {
-            let x = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+            let x = word(base, i)
             let below = (x &- 0x20 &* ones) & ~x & highs        // some byte < 0x20
             let above = ((x &+ ones) | x) & highs               // some byte > 0x7E
-            let y = x ^ (0x20 &* ones)
-            let space = ~(((y & (0x7F &* ones)) &+ (0x7F &* ones)) | y) & highs   // bit 7 of each space byte
+            let space = spaceBits(x)
             let afterSpace = (space << 8) | prevSpace
             if below | above | (space & afterSpace) != 0 { return tokenCountByByte(raw, n) }
             tokens += (~space & highs & afterSpace).nonzeroBitCount
@@ -315,7 +326,7 @@ public enum ReportParser {
         let words = (len + 7) >> 3
         guard i + words * 8 <= n, let base = raw.baseAddress else { return lookup(raw, i, eq)?.rawValue == f ? eq : nil }
         for w in 0..<words {
-            var x = UInt64(littleEndian: UnsafeRawPointer(base + i + 8 * w).loadUnaligned(as: UInt64.self))
+            var x = word(base, i + 8 * w)
             let left = len - 8 * w
             if left < 8 { x &= (1 << UInt64(8 * left)) - 1 }
             if x != keyWords[f * 4 + w] { return nil }
@@ -327,10 +338,8 @@ public enum ReportParser {
     @inline(__always) static func firstSpace(_ raw: UnsafeBufferPointer<UInt8>, _ from: Int, _ n: Int) -> Int {
         var j = from
         if let base = raw.baseAddress {
-            let ones: UInt64 = 0x0101_0101_0101_0101
             while j + 8 <= n {
-                let y = UInt64(littleEndian: UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)) ^ (0x20 &* ones)
-                let space = ~(((y & (0x7F &* ones)) &+ (0x7F &* ones)) | y) & (0x80 &* ones)
+                let space = spaceBits(word(base, j))
                 if space != 0 { return j + space.trailingZeroBitCount >> 3 }
                 j += 8
             }
