@@ -34,7 +34,8 @@ let package = Package(
         // The decision store's schema: migrations/V*.sql, embedded in the binary, applied in order.
         .target(
             name: "ArbiterMigrations", path: "migrations", exclude: ["README.md"], sources: ["Migrations.swift"],
-            resources: [.embedInCode("V0001_initial.sql"), .embedInCode("V0002_policies.sql")]),
+            resources: [.embedInCode("V0001_initial.sql"), .embedInCode("V0002_policies.sql"),
+                        .embedInCode("V0003_quiet_rounds.sql")]),
         // The shipped scenarios (scenarios/*.toml), embedded in the binary.
         .target(
             name: "BundledScenarios", path: "scenarios", exclude: ["README.md"], sources: ["BundledScenarios.swift"],

@@ -74,9 +74,12 @@ public struct DaemonSettings: Sendable, Equatable {
     public var socket = "/run/arbiter.sock"
     /// A round runs at least this often even without reports: the periodic full pass.
     public var tickSeconds = 10.0
-    /// Reports arriving closer together than this are coalesced into one round.
-    public var minRoundIntervalSeconds = 1.0
-    /// Every N rounds every domain is recorded; in between only the domains whose decision changed.
+    /// Rounds run at most this often (a report starts one at once unless the last was sooner than this).
+    public var minRoundIntervalSeconds = 0.1
+    /// One guest's reports start at most one round per this interval; what it writes in between is read
+    /// by the next round, whoever started it (a guest that floods cannot make the others wait).
+    public var guestRoundIntervalSeconds = 1.0
+    /// Every N recorded rounds every domain is recorded; in between only the domains whose decision changed.
     public var snapshotEvery = 300
     /// Decide and record, push nothing.
     public var dryRun = false
@@ -102,6 +105,9 @@ public struct DaemonSettings: Sendable, Equatable {
         if !(tickSeconds > 0 && tickSeconds <= 3600) { p.append(ConfigError(key: "daemon.tick_seconds", message: "must be between 0 and 3600")) }
         if !(minRoundIntervalSeconds >= 0.05 && minRoundIntervalSeconds <= tickSeconds) {
             p.append(ConfigError(key: "daemon.min_round_interval_seconds", message: "must be between 0.05 and daemon.tick_seconds"))
+        }
+        if !(guestRoundIntervalSeconds >= minRoundIntervalSeconds && guestRoundIntervalSeconds <= tickSeconds) {
+            p.append(ConfigError(key: "daemon.guest_round_interval_seconds", message: "must be between daemon.min_round_interval_seconds and daemon.tick_seconds"))
         }
         if !(1...100_000).contains(snapshotEvery) { p.append(ConfigError(key: "daemon.snapshot_every", message: "must be between 1 and 100000")) }
         if !(simSpeed > 0 && simSpeed <= 10_000) { p.append(ConfigError(key: "sim.speed", message: "must be between 0 and 10000")) }

@@ -121,7 +121,10 @@ public struct ArbiterDaemon: Service {
             }
             // The rounds. A round that has started finishes and is recorded before shutdown proceeds.
             var nextPrune = Date()
+            // The simulated host's clock runs `speed` times the wall clock; the loop waits in wall time.
+            let speed = sim == nil ? 1 : config.daemon.simSpeed
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let looked = ContinuousClock.now
                 // Events are taken here, as the loop looks for a due round: a flood of watch events
                 // never wakes the daemon once per event.
                 await loop.note(await loop.backend.takeEvents())
@@ -138,7 +141,14 @@ public struct ArbiterDaemon: Service {
                         logger.error("retention failed: \(error)")
                     }
                 }
-                try? await Task.sleep(for: .milliseconds(Int(config.daemon.minRoundIntervalSeconds * 1000 / 4)))
+                // Look again when a round can be due (a report from a guest not read for a while, a resync,
+                // the tick) or sooner if something is written, but never sooner than the shortest round
+                // interval after this look: however fast guests write, the loop wakes at most that often.
+                let interval = await loop.config.daemon.minRoundIntervalSeconds
+                let until = await loop.secondsUntilDue(at: await loop.now()) / speed
+                try? await Task.sleep(until: looked + .seconds(interval / speed), clock: .continuous)
+                let left = until - Self.seconds(ContinuousClock.now - looked)
+                if left > 0 { await loop.backend.waitForEvents(timeout: .seconds(left)) }
             }
             await loop.round(trigger: .shutdown)
             group.cancelAll()
@@ -175,5 +185,9 @@ public struct ArbiterDaemon: Service {
             try? store?.recordConfigChange(source: path, accepted: false, detail: why, at: Date())
             logger.error("SIGHUP: config refused, keeping the old one: \(why)")
         }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 }
