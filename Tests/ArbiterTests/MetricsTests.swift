@@ -177,6 +177,37 @@ struct MetricsTests {
         #expect(m.value("arbiter_push_errors_total") == Double(failed))
     }
 
+    /// Rounds the store could not take (a full disk, here a trigger that refuses every round row)
+    /// are counted as lost, as the loop counts them; the rounds themselves still run and are exported.
+    @Test func roundsTheStoreCouldNotTakeAreCountedLost() async throws {
+        let dir = try Self.scratch("lost")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("d.sqlite").path
+        let store = try DecisionStore(path: path)
+        let host = SimulatedHost(scenario: try ScenarioFile.parse(BundledScenarios.named("default")!))
+        var logger = Logger(label: "t")
+        logger.logLevel = .critical
+        let export = MetricsExport(textfile: dir.appendingPathComponent("arbiter.prom").path, logger: logger)
+        let loop = ControlLoop(backend: host, store: store, config: ArbiterConfig(), logger: logger,
+                               now: { TimePoint(seconds: await host.seconds) }, settings: { await host.adminSettings() }, metrics: export)
+        await loop.round(trigger: .startup)
+        let saboteur = try DatabaseQueue(path: path)
+        try await saboteur.write { try $0.execute(sql: "CREATE TRIGGER full BEFORE INSERT ON rounds BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END") }
+        for _ in 0..<3 {
+            for e in await host.advance(by: 2) { await loop.note(e) }
+            await loop.round(trigger: .tick)
+        }
+        try await saboteur.write { try $0.execute(sql: "DROP TRIGGER full") }
+        for e in await host.advance(by: 2) { await loop.note(e) }
+        await loop.round(trigger: .tick)
+        try saboteur.close()
+        let m = Scrape(try String(contentsOf: dir.appendingPathComponent("arbiter.prom"), encoding: .utf8))
+        #expect(await loop.unrecordedRounds == 3)
+        #expect(m.value("arbiter_rounds_lost_total") == 3)
+        let recorded = try store.counts()["rounds"]
+        #expect(m.sum("arbiter_rounds_total") == 5 && recorded == 2)
+    }
+
     /// The textfile's folder missing (no node_exporter installed): the rounds go on, one warning is
     /// logged, and writing starts once the folder is there.
     @Test func aMissingTextfileFolderIsLoggedOnceAndSurvived() async throws {
