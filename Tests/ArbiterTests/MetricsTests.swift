@@ -356,7 +356,7 @@ struct DaemonMetricsProcessTests: ArbiterProcessTest {
         p.arguments = ["daemon", "--backend", "sim", "--speed", "40", "--db", dir.appendingPathComponent("d.sqlite").path,
                        "--socket", dir.appendingPathComponent("s.sock").path, "--metrics-textfile", prom, "--metrics-port", "\(port)"]
         let log = dir.appendingPathComponent("stderr.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         p.standardError = try FileHandle(forWritingTo: log)
         p.standardOutput = FileHandle.nullDevice
         try p.run()
