@@ -94,6 +94,11 @@ public struct DaemonSettings: Sendable, Equatable {
     public var simScenario = "default"
     /// Simulated seconds per wall-clock second.
     public var simSpeed = 1.0
+    /// The node_exporter textfile rewritten after every round ("" for none): Debian's
+    /// prometheus-node-exporter reads *.prom from this folder.
+    public var metricsTextfile = "/var/lib/prometheus/node-exporter/arbiter.prom"
+    /// `GET /metrics` on 127.0.0.1 at this port; 0: off (no port is opened in dom0 by default).
+    public var metricsPort = 0
     public init() {}
 
     public func problems() -> [ConfigError] {
@@ -117,6 +122,12 @@ public struct DaemonSettings: Sendable, Equatable {
         if !(retainDays > 0 && retainDays <= 36_500) { p.append(ConfigError(key: "daemon.retain_days", message: "must be between 0 and 36500")) }
         if !(downsampleIntervalSeconds >= 1 && downsampleIntervalSeconds <= 86_400) {
             p.append(ConfigError(key: "daemon.downsample_interval_seconds", message: "must be between 1 and 86400"))
+        }
+        if !metricsTextfile.isEmpty && (!metricsTextfile.hasSuffix(".prom") || metricsTextfile.hasSuffix("/.prom") || metricsTextfile.utf8.count > 4000) {
+            p.append(ConfigError(key: "metrics.textfile", message: "must name a file ending in .prom (node_exporter reads only those), or be \"\" for none"))
+        }
+        if !(0...65_535).contains(metricsPort) {
+            p.append(ConfigError(key: "metrics.http_port", message: "must be a TCP port (1-65535), or 0 for no endpoint"))
         }
         return p
     }

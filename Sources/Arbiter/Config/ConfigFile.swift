@@ -170,6 +170,10 @@ public enum ConfigFile {
             doc: "Let backend = \"sim\" run on a Xen control domain (refused otherwise: it would record simulated history)."),
         Key(section: "sim", name: "speed", kind: .double(\.daemon.simSpeed),
             doc: "With backend = \"sim\": simulated seconds per wall-clock second."),
+        Key(section: "metrics", name: "textfile", kind: .string(\.daemon.metricsTextfile),
+            doc: "Prometheus metrics rewritten atomically after every round, for node_exporter's textfile collector (\"\": none). A missing folder is logged once; the daemon goes on."),
+        Key(section: "metrics", name: "http_port", kind: .int(\.daemon.metricsPort),
+            doc: "Also serve GET /metrics on 127.0.0.1 at this port (0: off; no port is opened by default)."),
     ]
 
     /// The sections a scenario's `[arbiter.*]` may set (the policy, not the daemon).

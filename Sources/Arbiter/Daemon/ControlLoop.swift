@@ -67,6 +67,9 @@ public actor ControlLoop {
     public private(set) var rejectedReports = 0
     /// The rounds lost since the last one recorded, when the first of them was, and why.
     var losing: (rounds: Int, since: Date, why: String)?
+    /// Each round's outcome as Prometheus series, and where their text goes (nil: no metrics).
+    let metrics: RoundMetrics?
+    public let metricsExport: MetricsExport?
 
     /// What makes a decision worth a row when no full snapshot is due: a new target, reason, report
     /// status or weight, or a floor, ceiling or allocation that moved by more than the deadband
@@ -88,8 +91,11 @@ public actor ControlLoop {
     /// `policy`: one to run instead of `config.daemon.policy` (the simulator's references).
     public init(backend: any HostBackend, store: DecisionStore?, config: ArbiterConfig, logger: Logger,
                 policy: (any RoundPolicy)? = nil, now: @escaping @Sendable () async -> TimePoint, wall: @escaping @Sendable () -> Date = { Date() },
-                settings: @escaping @Sendable () async -> [DomID: AdminSetting] = { [:] }) {
+                settings: @escaping @Sendable () async -> [DomID: AdminSetting] = { [:] },
+                metrics: MetricsExport? = nil) {
         self.backend = backend
+        self.metricsExport = metrics
+        self.metrics = metrics.map { _ in RoundMetrics() }
         self.store = store
         self.config = config
         self.logger = logger
@@ -228,6 +234,7 @@ public actor ControlLoop {
     /// check the safety rules, push, record. Returns the decision, or nil when the host could not be read.
     @discardableResult
     public func round(trigger: DecisionStore.Trigger) async -> Decision? {
+        let started = ContinuousClock.now
         let t = await now()
         let all: [DomainInfo], memory: HostMemory
         do {
@@ -235,6 +242,10 @@ public actor ControlLoop {
             memory = try await backend.memory()
         } catch {
             logger.error("round skipped: cannot read the host: \(error)")
+            if let metrics {
+                metrics.skippedRound()
+                metricsExport?.publish(metrics.render())
+            }
             return nil
         }
         let changed = lifecycle(all, at: t)
@@ -254,7 +265,14 @@ public actor ControlLoop {
         let pushes = await push(decision)
         await publishUncooperative(decision)
         rounds += 1
+        let lostBefore = unrecordedRounds
         let recorded = record(decision, trigger: trigger, hostTotal: memory.total, domains: domains, pushes: pushes)
+        if let metrics {
+            metrics.round(decision, trigger: trigger, hostTotal: memory.total, names: names, pushes: pushes,
+                          recorded: unrecordedRounds == lostBefore, took: ContinuousClock.now - started,
+                          wallSeconds: wall().timeIntervalSince1970)
+            metricsExport?.publish(metrics.render())
+        }
         for a in decision.alerts { logger.warning("\(a)") }
         logger.info("round", metadata: [
             "trigger": "\(trigger.rawValue)", "domains": "\(decision.outcomes.count)", "changed": "\(pushes.count)",
@@ -472,6 +490,7 @@ public actor ControlLoop {
         lastRecorded[d] = nil
         for k in lastShadowRecorded.keys { lastShadowRecorded[k]?[d] = nil }
         names[d] = nil
+        metrics?.remove(d)
         do { try store?.domainReleased(d, at: wall()) } catch { logger.error("store: domain release not recorded: \(error)") }
         var meta: Logger.Metadata = ["domain": "\(old.name)", "domid": "\(d)", "memory": "\(old.actual)"]
         let grace = config.policy.share.releaseGraceSeconds
@@ -514,6 +533,7 @@ public actor ControlLoop {
         }
         if case .rejected(let why) = outcome {
             rejectedReports += 1
+            metrics?.rejected(d, code: why.code)
             logger.notice("report rejected", metadata: ["domid": "\(d)", "code": "\(why.code)", "reason": "\(why)"])
             do { try store?.recordRejection(d, name: names[d] ?? "dom\(d)", at: wall(), why) } catch { logger.error("store: \(error)") }
         }

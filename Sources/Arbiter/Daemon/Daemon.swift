@@ -25,6 +25,8 @@ public struct ArbiterDaemon: Service {
     let logger: Logger
     /// How an `auto` (or a sim-on-dom0) backend was chosen, logged as the daemon starts.
     let backendChoice: String?
+    /// `GET /metrics` on 127.0.0.1 (`metrics.http_port`), when asked for.
+    let endpoint: MetricsEndpoint?
 
     /// Builds the daemon for `config`: the backend it names, the store, the loop.
     public static func make(config: ArbiterConfig, configPath: String?, logger: Logger, dryRun: Bool = false,
@@ -41,6 +43,12 @@ public struct ArbiterDaemon: Service {
             throw StartupError(description: "decision store: \(why)", exitCode: 2)
         }
         try? store.recordConfigChange(source: configPath ?? "defaults", accepted: true, detail: "startup", at: Date())
+        let export = MetricsExport(textfile: config.daemon.metricsTextfile, logger: logger)
+        var endpoint: MetricsEndpoint? = nil
+        if config.daemon.metricsPort > 0 {
+            do { endpoint = try MetricsEndpoint(port: UInt16(config.daemon.metricsPort)) }
+            catch { throw StartupError(description: "metrics.http_port: \(error)", exitCode: 2) }
+        }
         switch backend {
         case .auto:
             preconditionFailure("resolvedBackend never returns auto")
@@ -54,9 +62,9 @@ public struct ArbiterDaemon: Service {
             }
             let start = ContinuousClock.now
             let loop = ControlLoop(backend: host, store: store, config: config, logger: logger,
-                                   now: { TimePoint(ms: Int64((ContinuousClock.now - start) / .milliseconds(1))) })
+                                   now: { TimePoint(ms: Int64((ContinuousClock.now - start) / .milliseconds(1))) }, metrics: export)
             return ArbiterDaemon(loop: loop, sim: nil, store: store, socket: try openSocket(config), configPath: configPath, logger: logger,
-                                 backendChoice: why)
+                                 backendChoice: why, endpoint: endpoint)
         case .sim:
             let scenario: Scenario
             do {
@@ -71,9 +79,9 @@ public struct ArbiterDaemon: Service {
             let loop = ControlLoop(
                 backend: host, store: store, config: config, logger: logger,
                 now: { TimePoint(seconds: await host.seconds) },
-                settings: { await host.adminSettings() })
+                settings: { await host.adminSettings() }, metrics: export)
             return ArbiterDaemon(loop: loop, sim: host, store: store, socket: try openSocket(config), configPath: configPath, logger: logger,
-                                 backendChoice: why)
+                                 backendChoice: why, endpoint: endpoint)
         }
     }
 
@@ -101,6 +109,8 @@ public struct ArbiterDaemon: Service {
             "backend": "\(config.daemon.backend.rawValue)", "database": "\(config.daemon.database)",
             "dry_run": "\(config.daemon.dryRun)", "tick_seconds": "\(config.daemon.tickSeconds)",
             "scenario": "\(config.daemon.simScenario)", "speed": "\(config.daemon.simSpeed)",
+            "metrics_textfile": "\(config.daemon.metricsTextfile.isEmpty ? "none" : config.daemon.metricsTextfile)",
+            "metrics_http": "\(endpoint.map { "127.0.0.1:\($0.port)/metrics" } ?? "off")",
         ])
         await withDiscardingTaskGroup { group in
             if let sim {
@@ -118,6 +128,9 @@ public struct ArbiterDaemon: Service {
             }
             if let socket {
                 group.addTask { await socket.serve { await loop.handle($0) } }
+            }
+            if let endpoint, let export = loop.metricsExport {
+                group.addTask { await endpoint.serve { export.text } }
             }
             // The rounds. A round that has started finishes and is recorded before shutdown proceeds.
             var nextPrune = Date()
@@ -174,7 +187,7 @@ public struct ArbiterDaemon: Service {
             let onHost = await loop.hostProblems(new)
             if !onHost.isEmpty { throw ConfigErrors(errors: ConfigFile.place(onHost, in: text)) }
             let old = await loop.config
-            if new.daemon != old.daemon { logger.warning("SIGHUP: [daemon] and [sim] changes take effect at the next restart") }
+            if new.daemon != old.daemon { logger.warning("SIGHUP: [daemon], [sim] and [metrics] changes take effect at the next restart") }
             var applied = new
             applied.daemon = old.daemon
             await loop.reconfigure(applied)
