@@ -25,6 +25,10 @@ public struct ArbiterDaemon: Service {
     let logger: Logger
     /// How an `auto` (or a sim-on-dom0) backend was chosen, logged as the daemon starts.
     let backendChoice: String?
+    /// The service manager (systemd's notify socket, when it gave one): READY, STATUS, WATCHDOG, STOPPING.
+    public var notifier: (any ServiceNotifier)? = nil
+    /// The watchdog interval the service manager asked for (WATCHDOG_USEC), if any.
+    public var watchdog: Duration? = nil
 
     /// Builds the daemon for `config`: the backend it names, the store, the loop.
     public static func make(config: ArbiterConfig, configPath: String?, logger: Logger, dryRun: Bool = false,
@@ -87,6 +91,9 @@ public struct ArbiterDaemon: Service {
 
     static func openSocket(_ config: ArbiterConfig) throws -> ControlSocket {
         do {
+            // /run/arbiter is systemd's RuntimeDirectory= under the unit; made here when run by hand.
+            let dir = (config.daemon.socket as NSString).deletingLastPathComponent
+            if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
             return try ControlSocket(path: config.daemon.socket)
         } catch {
             throw StartupError(description: "control socket: \(error)", exitCode: 2)
@@ -121,12 +128,20 @@ public struct ArbiterDaemon: Service {
             }
             // The rounds. A round that has started finishes and is recorded before shutdown proceeds.
             var nextPrune = Date()
+            var readiness = ServiceReadiness(watchdog: watchdog)
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 // Events are taken here, as the loop looks for a due round: a flood of watch events
                 // never wakes the daemon once per event.
                 await loop.note(await loop.backend.takeEvents())
                 let t = await loop.now()
-                if let trigger = await loop.due(at: t) { await loop.round(trigger: trigger) }
+                if let trigger = await loop.due(at: t) {
+                    let lostBefore = await loop.unrecordedRounds
+                    let decision = await loop.round(trigger: trigger)
+                    let summary = await Self.summary(decision, of: loop, lostBefore: lostBefore)
+                    notifier?.send(readiness.afterRound(summary, at: .now))
+                } else if let ping = readiness.idle(at: .now) {
+                    notifier?.send(ping)
+                }
                 if Date() >= nextPrune, let store {
                     // Retention, at start and hourly.
                     nextPrune = Date().addingTimeInterval(3600)
@@ -140,6 +155,7 @@ public struct ArbiterDaemon: Service {
                 }
                 try? await Task.sleep(for: .milliseconds(Int(config.daemon.minRoundIntervalSeconds * 1000 / 4)))
             }
+            notifier?.send(readiness.stopping())
             await loop.round(trigger: .shutdown)
             group.cancelAll()
         }
@@ -148,6 +164,14 @@ public struct ArbiterDaemon: Service {
         do { try store?.close() } catch { logger.error("decision store not closed cleanly: \(error)") }
         let rounds = await loop.rounds, unrecorded = await loop.unrecordedRounds
         logger.notice("arbiter stopped", metadata: ["rounds": "\(rounds)", "unrecorded": "\(unrecorded)"])
+    }
+
+    /// The round that just ran, for the service manager's STATUS=; nil when the host could not be read.
+    static func summary(_ decision: Decision?, of loop: ControlLoop, lostBefore: Int) async -> RoundSummary? {
+        guard let decision else { return nil }
+        let lost = await loop.unrecordedRounds
+        return RoundSummary(round: await loop.rounds, domains: decision.outcomes.count, free: decision.free, phase: decision.phase,
+                            changes: decision.changes.count, recorded: lost == lostBefore, lost: lost)
     }
 
     /// SIGHUP: re-read and validate the config file; keep the old one if the new one is bad.
