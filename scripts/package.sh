@@ -51,6 +51,7 @@ fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT"
+rm -f "$OUT"/arbiter_*.deb "$OUT"/arbiter-reporter_*.deb   # other versions: one of each is what OUT holds
 
 # --- the contents of each package under $WORK/PACKAGE ---------------------------------------------
 # an executable: stripped as dh_strip does, without its RUNPATH

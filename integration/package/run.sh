@@ -18,7 +18,9 @@ ARCH=$(dpkg --print-architecture)
 A=$DEBS/arbiter_${VERSION}_${ARCH}.deb R=$DEBS/arbiter-reporter_${VERSION}_${ARCH}.deb
 ls -l "$A" "$R"
 
-command -v lintian >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends lintian >/dev/null
+need=()
+for p in lintian:lintian man:man-db systemd-analyze:systemd; do command -v "${p%%:*}" >/dev/null || need+=("${p#*:}"); done
+[ ${#need[@]} = 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 echo "### lintian"
 rc=0
 out=$(lintian --fail-on error,warning --pedantic --display-info "$A" "$R" 2>&1) || rc=$?
