@@ -122,6 +122,25 @@ struct ServiceNotifyTests: ArbiterProcessTest {
         }
     }
 
+    /// A manager that stops reading must never stall a round: notices it cannot take are dropped.
+    @Test func aFullNotifySocketDropsNoticesInsteadOfBlocking() throws {
+        let dir = try scratch("full")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let receiver = try NotifyReceiver(dir.appendingPathComponent("full.sock").path)
+        let sender = try NotifySocket(address: receiver.address)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            for i in 0..<5_000 { sender.send(ServiceNotice(watchdog: true, status: "round \(i)")) }
+            done.signal()
+        }
+        thread.start()
+        let finished = done.wait(timeout: .now() + 5) == .success
+        #expect(finished, "send blocked on a full socket")
+        if !finished { shutdown(receiver.fd, Int32(SHUT_RDWR)) }   // unblock the sender so the suite can go on
+        // The first notices are there, in order; the rest were dropped.
+        #expect(receiver.next() == "STATUS=round 0\nWATCHDOG=1")
+    }
+
     /// The real daemon on the simulated host, with NOTIFY_SOCKET and WATCHDOG_USEC as systemd sets them.
     @Test func theDaemonNotifiesReadyStatusWatchdogAndStopping() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path), "arbiter binary at \(Self.binary.path)")
