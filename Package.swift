@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        // Metrics: the swift-metrics API over swift-prometheus's registry (text exposition; no NIO).
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         // The pure decision core: no Foundation, no C types, no I/O.
@@ -34,7 +37,8 @@ let package = Package(
         // The decision store's schema: migrations/V*.sql, embedded in the binary, applied in order.
         .target(
             name: "ArbiterMigrations", path: "migrations", exclude: ["README.md"], sources: ["Migrations.swift"],
-            resources: [.embedInCode("V0001_initial.sql"), .embedInCode("V0002_policies.sql")]),
+            resources: [.embedInCode("V0001_initial.sql"), .embedInCode("V0002_policies.sql"),
+                        .embedInCode("V0003_quiet_rounds.sql")]),
         // The shipped scenarios (scenarios/*.toml), embedded in the binary.
         .target(
             name: "BundledScenarios", path: "scenarios", exclude: ["README.md"], sources: ["BundledScenarios.swift"],
@@ -60,6 +64,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .executableTarget(
             name: "ArbiterCLI",

@@ -14,7 +14,10 @@
 ///                  reports pull it back towards activeFileWeight with ten times the slow half-life (a
 ///                  kernel demotes hot pages to the inactive list whenever it runs short, so what was
 ///                  learned stays true long after the faults stop: forgetting it sooner re-probed a
-///                  steady guest into its working set every few minutes)
+///                  steady guest into its working set every few minutes), unless what the guest uses
+///                  (MemTotal − MemAvailable) falls below half of what it used when w was last raised:
+///                  then the workload the faults came with is gone (a spike that squeezed its own cache
+///                  and ended) and w returns to activeFileWeight at once
 ///                  or, without Active(file) (legacy agents), blindAvailableWeight × MemAvailable
 ///     faults     = max(refaults/s, major faults/s, swap-ins/s)     (pages/s, from counter deltas)
 ///     deficit    = min(faults × 4 KiB × refaultWindow, maxBoost × allocation)
@@ -56,6 +59,9 @@ public struct EstimatorState: Sendable, Equatable {
     public var critical = false
     /// The learned share of Active(file) that is working set (nil: not learned yet).
     public var fileWeight: Double?
+    /// What the guest used (MemTotal − MemAvailable, KiB) when faults last raised `fileWeight`, at most
+    /// (0: nothing learned since the last reset).
+    public var learnedAtUsed = 0.0
     /// When the guest last stalled above the pressure target.
     public var lastPressureAt: TimePoint?
     /// What the guest could give back without swapping at its last report (MemAvailable, KiB), and its
@@ -147,10 +153,17 @@ public enum Estimator {
         if atRest { state.overhead = seen }
         let overhead = Swift.min(atRest ? seen : Swift.max(state.overhead, seen), c.maxOverheadFraction * alloc)
         var w = state.fileWeight ?? c.activeFileWeight
+        let used = r.used.asDouble
         if deficit > 0.01 * alloc {
             // The cache we counted cold was not. (Learning on the same signal that raises demand ends
             // the shrink → fault → grow cycle.)
             w = Swift.min(1, w + 0.1)
+            state.learnedAtUsed = Swift.max(state.learnedAtUsed, used)
+        } else if state.learnedAtUsed > 0 && used < 0.5 * state.learnedAtUsed {
+            // The workload the faults were seen with is gone (what the guest uses has halved since):
+            // what they taught of its cache is of that workload, not of this one.
+            w = c.activeFileWeight
+            state.learnedAtUsed = 0
         } else {
             w += state.alphaSlow / 10 * (c.activeFileWeight - w)
         }

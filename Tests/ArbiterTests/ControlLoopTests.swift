@@ -118,6 +118,81 @@ struct ControlLoopTests {
     }
 }
 
+/// A clock the test sets (the loop's `now`).
+final class SetClock: @unchecked Sendable {
+    var seconds = 0.0
+}
+
+@Suite("Rounds started by reports")
+struct ReportRoundTests {
+    /// At the default settings (rounds at most every 0.1 s, one guest's reports at most one round a
+    /// second): a guest rewriting its report every 50 ms starts about one round a second, and another
+    /// guest's report is read by a round within 0.1 s all the same.
+    @Test func aFloodingGuestStartsOneRoundASecondAndNobodyWaitsForIt() async throws {
+        let host = SimulatedHost(scenario: try ScenarioFile.parse(BundledScenarios.named("default")!))
+        let clock = SetClock()
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let loop = ControlLoop(backend: host, store: nil, config: ArbiterConfig(), logger: logger,
+                               now: { TimePoint(seconds: clock.seconds) })
+        await loop.note(await host.takeEvents())
+        #expect(await loop.due(at: TimePoint(seconds: 0)) == .startup)
+        await loop.round(trigger: .startup)
+        let flood = DomID(1), quiet = DomID(2)
+        var started = 0, quietAt: Double?, quietWaited: Double?
+        for k in 1...200 {   // 10 s in 50 ms steps
+            let t = Double(k) * 0.05
+            clock.seconds = t
+            await loop.note(.reportWritten(flood, key: "data/pressure"))
+            if k == 101 { await loop.note(.reportWritten(quiet, key: "data/pressure")); quietAt = t }
+            // Between rounds the loop knows when to look again: never later than a round is due.
+            let wait = await loop.secondsUntilDue(at: TimePoint(seconds: t))
+            guard let trigger = await loop.due(at: TimePoint(seconds: t)) else {
+                #expect(wait > 0)
+                continue
+            }
+            #expect(wait == 0)
+            #expect(trigger == .report || (trigger == .tick && t >= 10), "\(trigger) at \(t) s")
+            if trigger == .report { started += 1 }
+            if let q = quietAt, quietWaited == nil { quietWaited = t - q }
+            await loop.round(trigger: trigger)
+        }
+        #expect((10...12).contains(started), "\(started) rounds in 10 s")
+        #expect(quietWaited.map { $0 <= 0.1 + 1e-9 } == true, "the quiet guest waited \(quietWaited ?? -1) s")
+        #expect(await loop.reportLag[quiet]?.count == 1)
+    }
+
+    /// A round a report started that changed nothing adds no row; ticks and changes still do.
+    @Test func roundsThatChangedNothingAreNotRecorded() async throws {
+        var s = try ScenarioFile.parse(BundledScenarios.named("idle-fleet")!)
+        s.hours = 1
+        let host = SimulatedHost(scenario: s)
+        let store = try DecisionStore()
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let loop = ControlLoop(backend: host, store: store, config: ArbiterConfig(), logger: logger,
+                               now: { TimePoint(seconds: await host.seconds) })
+        for _ in 0..<1800 {   // half an hour, a look every second
+            for e in await host.advance(by: 1) { await loop.note(e) }
+            if let trigger = await loop.due(at: TimePoint(seconds: await host.seconds)) { await loop.round(trigger: trigger) }
+        }
+        let ran = await loop.rounds, recorded = await loop.recordedRounds
+        let stored = try store.counts()["rounds"]!
+        #expect(stored == recorded && recorded < ran && recorded > 0)
+        let unchanged = try await store.db.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM rounds r WHERE r.trigger = 'report'
+                  AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.round_id = r.id)
+                  AND NOT EXISTS (SELECT 1 FROM alerts l WHERE l.round_id = r.id)
+                  AND r.phase = (SELECT p.phase FROM rounds p WHERE p.id < r.id ORDER BY p.id DESC LIMIT 1)
+                """)!
+        }
+        #expect(unchanged == 0)
+        let ticks = try await store.db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM rounds WHERE trigger = 'tick'")! }
+        #expect(ticks >= 1800 / 10 - 1)
+    }
+}
+
 @Suite("No limit cycles at a slow cadence")
 struct CadenceTests {
     /// Rounds 15 s apart (a daemon on a fast simulated clock, or a slow tick): a steady guest must

@@ -24,4 +24,28 @@ struct HostEventChannelTests {
         #expect(channel.send(flood))
         #expect(channel.take().map(\.event) == [flood])
     }
+
+    /// The loop sleeps until something is written: a wait returns when an event is queued (at once if one
+    /// was queued before it began), and after its timeout when nothing comes.
+    @Test func aWaitEndsWithTheFirstEventOrItsTimeout() async {
+        let channel = HostEventChannel()
+        let clock = ContinuousClock()
+        var took = await clock.measure { await channel.wait(timeout: .milliseconds(200)) }
+        #expect(took >= .milliseconds(200))
+        channel.send(.resync)
+        took = await clock.measure { await channel.wait(timeout: .seconds(30)) }
+        #expect(took < .seconds(5))
+        _ = channel.take()
+        let writer = Task {
+            try? await Task.sleep(for: .milliseconds(50))
+            channel.send(.reportWritten(DomID(3), key: "data/pressure"))
+        }
+        took = await clock.measure { await channel.wait(timeout: .seconds(30)) }
+        #expect(took < .seconds(5))
+        await writer.value
+        // A repeat of a waiting event is not news: it wakes nobody.
+        channel.send(.reportWritten(DomID(3), key: "data/pressure"))
+        took = await clock.measure { await channel.wait(timeout: .milliseconds(100)) }
+        #expect(took >= .milliseconds(100))
+    }
 }

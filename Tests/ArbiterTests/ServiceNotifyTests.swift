@@ -73,7 +73,9 @@ struct ServiceNotifyTests: ArbiterProcessTest {
         #expect(first.ready && first.watchdog && first.status == summary.status)
         let second = r.afterRound(summary, at: t0 + .seconds(2))
         #expect(!second.ready && second.watchdog)
-        // Idle: a ping at half the interval after the last one, not before.
+        // Idle: a ping at half the interval after the last one, not before; the loop sleeps no longer.
+        #expect(r.secondsUntilPing(at: t0 + .seconds(2.5)) == 1.5)
+        #expect(r.secondsUntilPing(at: t0 + .seconds(9)) == 0)
         #expect(r.idle(at: t0 + .seconds(3.9)) == nil)
         #expect(r.idle(at: t0 + .seconds(4)) == ServiceNotice(watchdog: true))
         #expect(r.idle(at: t0 + .seconds(5)) == nil)
@@ -82,7 +84,8 @@ struct ServiceNotifyTests: ArbiterProcessTest {
         var quiet = ServiceReadiness(watchdog: nil)
         let q = quiet.afterRound(summary, at: t0)
         #expect(q.ready && !q.watchdog)
-        #expect(quiet.idle(at: t0 + .seconds(100)) == nil)
+        #expect(quiet.idle(at: t0 + .seconds(100)) == nil && quiet.secondsUntilPing(at: t0) == nil)
+        #expect(ServiceReadiness(watchdog: .seconds(4)).secondsUntilPing(at: t0) == nil, "no ping before READY")
     }
 
     @Test func watchdogIntervalIsOursOnlyWhenThePidMatches() {

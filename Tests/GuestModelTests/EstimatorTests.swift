@@ -146,6 +146,26 @@ struct EstimatorTests {
         #expect(abs(s.fileWeight! - c.activeFileWeight) < 0.01)
     }
 
+    /// A spike that squeezed the guest's own cache teaches a high share; once the spike is over (what the
+    /// guest uses has halved) that lesson is dropped at once, while a smaller fall keeps it.
+    @Test func learnedCacheShareIsForgottenWhenTheWorkloadItCameWithIsGone() {
+        func run(usedAfterMiB: Int64) -> Double {
+            var s = EstimatorState()
+            var faulting = ReportRates(seconds: 2)
+            faulting.refaults = 20_000
+            for k in 0..<5 {   // spiking: 4 GiB used of 5, its cache evicted and read again
+                Estimator.update(&s, with: report(total: 5120, available: 1024, activeFile: 800), rates: faulting,
+                                 at: TimePoint(ms: Int64(k) * 2000), allocation: KiB(mib: 5120), config: c)
+            }
+            #expect(abs(s.fileWeight! - 1.0) < 1e-9)
+            Estimator.update(&s, with: report(total: 5120, available: 5120 - usedAfterMiB, activeFile: 800),
+                             rates: ReportRates(seconds: 2), at: TimePoint(ms: 10_000), allocation: KiB(mib: 5120), config: c)
+            return s.fileWeight!
+        }
+        #expect(abs(run(usedAfterMiB: 1536) - c.activeFileWeight) < 1e-9)   // 1.5 of 4 GiB: the spike is over
+        #expect(run(usedAfterMiB: 3072) > 0.99)                              // 3 of 4 GiB: the same workload
+    }
+
     @Test func criticalPressureAsksForWhatTheGuestRecentlyHad() {
         var s = EstimatorState()
         Estimator.update(&s, with: report(total: 4000, available: 3000), rates: nil, at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: c)

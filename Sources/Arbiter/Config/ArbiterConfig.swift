@@ -75,9 +75,12 @@ public struct DaemonSettings: Sendable, Equatable {
     public var socket = "/run/arbiter/arbiter.sock"
     /// A round runs at least this often even without reports: the periodic full pass.
     public var tickSeconds = 10.0
-    /// Reports arriving closer together than this are coalesced into one round.
-    public var minRoundIntervalSeconds = 1.0
-    /// Every N rounds every domain is recorded; in between only the domains whose decision changed.
+    /// Rounds run at most this often (a report starts one at once unless the last was sooner than this).
+    public var minRoundIntervalSeconds = 0.1
+    /// One guest's reports start at most one round per this interval; what it writes in between is read
+    /// by the next round, whoever started it (a guest that floods cannot make the others wait).
+    public var guestRoundIntervalSeconds = 1.0
+    /// Every N recorded rounds every domain is recorded; in between only the domains whose decision changed.
     public var snapshotEvery = 300
     /// Decide and record, push nothing.
     public var dryRun = false
@@ -92,6 +95,11 @@ public struct DaemonSettings: Sendable, Equatable {
     public var simScenario = "default"
     /// Simulated seconds per wall-clock second.
     public var simSpeed = 1.0
+    /// The node_exporter textfile rewritten after every round ("" for none): Debian's
+    /// prometheus-node-exporter reads *.prom from this folder.
+    public var metricsTextfile = "/var/lib/prometheus/node-exporter/arbiter.prom"
+    /// `GET /metrics` on 127.0.0.1 at this port; 0: off (no port is opened in dom0 by default).
+    public var metricsPort = 0
     public init() {}
 
     public func problems() -> [ConfigError] {
@@ -104,6 +112,9 @@ public struct DaemonSettings: Sendable, Equatable {
         if !(minRoundIntervalSeconds >= 0.05 && minRoundIntervalSeconds <= tickSeconds) {
             p.append(ConfigError(key: "daemon.min_round_interval_seconds", message: "must be between 0.05 and daemon.tick_seconds"))
         }
+        if !(guestRoundIntervalSeconds >= minRoundIntervalSeconds && guestRoundIntervalSeconds <= tickSeconds) {
+            p.append(ConfigError(key: "daemon.guest_round_interval_seconds", message: "must be between daemon.min_round_interval_seconds and daemon.tick_seconds"))
+        }
         if !(1...100_000).contains(snapshotEvery) { p.append(ConfigError(key: "daemon.snapshot_every", message: "must be between 1 and 100000")) }
         if !(simSpeed > 0 && simSpeed <= 10_000) { p.append(ConfigError(key: "sim.speed", message: "must be between 0 and 10000")) }
         if !(downsampleAfterDays > 0 && downsampleAfterDays <= retainDays) {
@@ -112,6 +123,12 @@ public struct DaemonSettings: Sendable, Equatable {
         if !(retainDays > 0 && retainDays <= 36_500) { p.append(ConfigError(key: "daemon.retain_days", message: "must be between 0 and 36500")) }
         if !(downsampleIntervalSeconds >= 1 && downsampleIntervalSeconds <= 86_400) {
             p.append(ConfigError(key: "daemon.downsample_interval_seconds", message: "must be between 1 and 86400"))
+        }
+        if !metricsTextfile.isEmpty && (!metricsTextfile.hasSuffix(".prom") || metricsTextfile.hasSuffix("/.prom") || metricsTextfile.utf8.count > 4000) {
+            p.append(ConfigError(key: "metrics.textfile", message: "must name a file ending in .prom (node_exporter reads only those), or be \"\" for none"))
+        }
+        if !(0...65_535).contains(metricsPort) {
+            p.append(ConfigError(key: "metrics.http_port", message: "must be a TCP port (1-65535), or 0 for no endpoint"))
         }
         return p
     }

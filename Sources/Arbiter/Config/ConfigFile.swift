@@ -149,9 +149,11 @@ public enum ConfigFile {
         Key(section: "daemon", name: "tick_seconds", kind: .double(\.daemon.tickSeconds),
             doc: "A round runs at least this often, reports or not (the periodic full pass)."),
         Key(section: "daemon", name: "min_round_interval_seconds", kind: .double(\.daemon.minRoundIntervalSeconds),
-            doc: "Reports closer together than this are coalesced into one round."),
+            doc: "Rounds run at most this often: a report starts one at once unless the last round was sooner than this."),
+        Key(section: "daemon", name: "guest_round_interval_seconds", kind: .double(\.daemon.guestRoundIntervalSeconds),
+            doc: "One guest's reports start at most one round per this interval; what it writes in between is read by the next round."),
         Key(section: "daemon", name: "snapshot_every", kind: .int(\.daemon.snapshotEvery),
-            doc: "Every N rounds every domain is recorded; in between only those whose decision changed."),
+            doc: "Every N recorded rounds every domain is recorded; in between only those whose decision changed (a round reports started that changed nothing is not recorded)."),
         Key(section: "daemon", name: "dry_run", kind: .bool(\.daemon.dryRun),
             doc: "Decide and record, push nothing."),
         Key(section: "daemon", name: "include_dom0", kind: .bool(\.daemon.includeDom0),
@@ -168,6 +170,10 @@ public enum ConfigFile {
             doc: "Let backend = \"sim\" run on a Xen control domain (refused otherwise: it would record simulated history)."),
         Key(section: "sim", name: "speed", kind: .double(\.daemon.simSpeed),
             doc: "With backend = \"sim\": simulated seconds per wall-clock second."),
+        Key(section: "metrics", name: "textfile", kind: .string(\.daemon.metricsTextfile),
+            doc: "Prometheus metrics rewritten atomically after every round, for node_exporter's textfile collector (\"\": none). A missing folder is logged once; the daemon goes on."),
+        Key(section: "metrics", name: "http_port", kind: .int(\.daemon.metricsPort),
+            doc: "Also serve GET /metrics on 127.0.0.1 at this port (0: off; no port is opened by default)."),
     ]
 
     /// The sections a scenario's `[arbiter.*]` may set (the policy, not the daemon).

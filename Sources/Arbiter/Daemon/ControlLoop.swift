@@ -34,6 +34,9 @@ public actor ControlLoop {
     var resyncPending = false
     var marked = DomainSet()
     var pendingLegacy = DomainSet()
+    /// When each domain's reports were last read by a round: its reports start another round only
+    /// `daemon.guest_round_interval_seconds` later (others' reports, and ticks, read it sooner).
+    var readAt = [DomID: TimePoint]()
     var names = [DomID: String]()
     var lastRecorded = [DomID: Recorded]()
     /// Each shadow's target last recorded, per domain.
@@ -49,13 +52,24 @@ public actor ControlLoop {
     public private(set) var room: KiB?
     public private(set) var rounds = 0
     public private(set) var lastRoundAt: TimePoint?
+    /// The last full pass (startup, tick, shutdown): due every `daemon.tick_seconds` however often
+    /// reports start rounds (watches can be lost; only a full pass finds what they missed).
+    var lastFullPassAt: TimePoint?
     public private(set) var unrecordedRounds = 0
+    /// Rounds written to the store (a report round that changed nothing is not), and the last one's phase.
+    public private(set) var recordedRounds = 0
+    var recordedPhase: SharePhase?
+    /// Rounds not recorded since the last recorded one (it changed nothing): the next recorded round counts them.
+    var quietRounds = 0
     /// Safety rules the arbiter's decisions broke (the first 100; must stay empty).
     public private(set) var violations = [Violation]()
     /// Guest reports refused since the daemon started.
     public private(set) var rejectedReports = 0
     /// The rounds lost since the last one recorded, when the first of them was, and why.
     var losing: (rounds: Int, since: Date, why: String)?
+    /// Each round's outcome as Prometheus series, and where their text goes (nil: no metrics).
+    let metrics: RoundMetrics?
+    public let metricsExport: MetricsExport?
 
     /// What makes a decision worth a row when no full snapshot is due: a new target, reason, report
     /// status or weight, or a floor, ceiling or allocation that moved by more than the deadband
@@ -77,8 +91,11 @@ public actor ControlLoop {
     /// `policy`: one to run instead of `config.daemon.policy` (the simulator's references).
     public init(backend: any HostBackend, store: DecisionStore?, config: ArbiterConfig, logger: Logger,
                 policy: (any RoundPolicy)? = nil, now: @escaping @Sendable () async -> TimePoint, wall: @escaping @Sendable () -> Date = { Date() },
-                settings: @escaping @Sendable () async -> [DomID: AdminSetting] = { [:] }) {
+                settings: @escaping @Sendable () async -> [DomID: AdminSetting] = { [:] },
+                metrics: MetricsExport? = nil) {
         self.backend = backend
+        self.metricsExport = metrics
+        self.metrics = metrics.map { _ in RoundMetrics() }
         self.store = store
         self.config = config
         self.logger = logger
@@ -175,19 +192,49 @@ public actor ControlLoop {
         }
     }
 
-    /// Whether a round is due at `t`: reports waiting (and the coalescing interval passed), or the tick.
+    /// Whether a round is due at `t`: the tick, a resync, or a report from a guest whose reports have not
+    /// been read for `daemon.guest_round_interval_seconds` (each no sooner than
+    /// `daemon.min_round_interval_seconds` after the last round).
     public func due(at t: TimePoint) -> DecisionStore.Trigger? {
         guard let last = lastRoundAt else { return .startup }
         let since = t.seconds(since: last)
-        if since >= config.daemon.tickSeconds || (resyncPending && since >= config.daemon.minRoundIntervalSeconds) { return .tick }
-        if !(pendingPressure.isEmpty && pendingLegacy.isEmpty) && since >= config.daemon.minRoundIntervalSeconds { return .report }
+        if t.seconds(since: lastFullPassAt ?? last) >= config.daemon.tickSeconds
+            || (resyncPending && since >= config.daemon.minRoundIntervalSeconds) { return .tick }
+        if since >= config.daemon.minRoundIntervalSeconds && reportWaitLeft(at: t) <= 0 { return .report }
         return nil
+    }
+
+    /// Seconds (of `now`'s clock) until a round can be due, if nothing else is written: 0 when one is due.
+    public func secondsUntilDue(at t: TimePoint) -> Double {
+        guard let last = lastRoundAt else { return 0 }
+        let since = t.seconds(since: last)
+        var wait = config.daemon.tickSeconds - t.seconds(since: lastFullPassAt ?? last)
+        if resyncPending { wait = Swift.min(wait, config.daemon.minRoundIntervalSeconds - since) }
+        let reports = reportWaitLeft(at: t)
+        if reports.isFinite { wait = Swift.min(wait, Swift.max(reports, config.daemon.minRoundIntervalSeconds - since)) }
+        return Swift.max(0, wait)
+    }
+
+    /// Seconds until a waiting report may start a round (0: now; infinity: none waiting): the soonest any
+    /// domain with a report waiting has gone `daemon.guest_round_interval_seconds` unread.
+    private func reportWaitLeft(at t: TimePoint) -> Double {
+        if pendingPressure.isEmpty && pendingLegacy.isEmpty { return .infinity }
+        var left = Double.infinity, timed = 0
+        for (d, _) in writtenAt where pendingPressure.contains(d) || pendingLegacy.contains(d) {
+            guard let read = readAt[d] else { return 0 }
+            left = Swift.min(left, config.daemon.guestRoundIntervalSeconds - t.seconds(since: read))
+            if left <= 0 { return 0 }
+            timed += 1
+        }
+        // A domain just introduced (no write timed) is read at once.
+        return timed < Swift.max(pendingPressure.count, pendingLegacy.count) ? 0 : left
     }
 
     /// One round: read the host, read the reports that changed, decide (and let the shadows decide),
     /// check the safety rules, push, record. Returns the decision, or nil when the host could not be read.
     @discardableResult
     public func round(trigger: DecisionStore.Trigger) async -> Decision? {
+        let started = ContinuousClock.now
         let t = await now()
         let all: [DomainInfo], memory: HostMemory
         do {
@@ -195,6 +242,10 @@ public actor ControlLoop {
             memory = try await backend.memory()
         } catch {
             logger.error("round skipped: cannot read the host: \(error)")
+            if let metrics {
+                metrics.skippedRound()
+                metricsExport?.publish(metrics.render())
+            }
             return nil
         }
         let changed = lifecycle(all, at: t)
@@ -208,12 +259,20 @@ public actor ControlLoop {
         check(decision, staticMax: snapshot.domains)
         shadowRound(snapshot, at: t)
         lastRoundAt = t
+        if trigger != .report { lastFullPassAt = t }
         lastDecision = decision
         reserve(after: decision, free: memory.free, at: t)
         let pushes = await push(decision)
         await publishUncooperative(decision)
         rounds += 1
+        let lostBefore = unrecordedRounds
         let recorded = record(decision, trigger: trigger, hostTotal: memory.total, domains: domains, pushes: pushes)
+        if let metrics {
+            metrics.round(decision, trigger: trigger, hostTotal: memory.total, names: names, pushes: pushes,
+                          recorded: unrecordedRounds == lostBefore, took: ContinuousClock.now - started,
+                          wallSeconds: wall().timeIntervalSince1970)
+            metricsExport?.publish(metrics.render())
+        }
         for a in decision.alerts { logger.warning("\(a)") }
         logger.info("round", metadata: [
             "trigger": "\(trigger.rawValue)", "domains": "\(decision.outcomes.count)", "changed": "\(pushes.count)",
@@ -229,13 +288,14 @@ public actor ControlLoop {
         let pressure = fullPass ? DomainSet(domains.map(\.domid)) : pendingPressure
         let legacy = pendingLegacy
         pendingPressure.removeAll(); pendingLegacy.removeAll()
-        let readAt = ContinuousClock.now
+        let readNow = ContinuousClock.now
         for (d, w) in writtenAt where pressure.contains(d) || legacy.contains(d) {
             writtenAt[d] = nil
+            readAt[d] = t
             var l = reportLag[d, default: Lag()]
             l.count += 1
-            l.total += readAt - w
-            l.max = Swift.max(l.max, readAt - w)
+            l.total += readNow - w
+            l.max = Swift.max(l.max, readNow - w)
             reportLag[d] = l
         }
         for d in domains where pressure.contains(d.domid) || legacy.contains(d.domid) {
@@ -329,12 +389,15 @@ public actor ControlLoop {
         }
     }
 
-    /// Records the round: every outcome on a full snapshot, otherwise those pushed or moved since they were
-    /// last recorded; shadows on a 4 MiB move. A round that cannot be recorded is counted, logged and, once
-    /// recording resumes, alerted. Returns the number of outcomes recorded.
+    /// Records the round: every outcome on a full snapshot (every `daemon.snapshot_every` recorded rounds),
+    /// otherwise those pushed or moved since they were last recorded; shadows on a 4 MiB move. A round a
+    /// report started that changed nothing (no row, no alert, the same phase) is not recorded: the store
+    /// could answer nothing more with it, and reports start many such rounds. A round that cannot be
+    /// recorded is counted, logged and, once recording resumes, alerted. Returns the number of outcomes
+    /// recorded.
     private func record(_ decision: Decision, trigger: DecisionStore.Trigger, hostTotal: KiB, domains: [DomainInfo],
                         pushes: [DomID: DecisionStore.Push]) -> Int {
-        let full = rounds == 1 || rounds % config.daemon.snapshotEvery == 0 || trigger == .shutdown
+        let full = rounds == 1 || (recordedRounds + 1) % config.daemon.snapshotEvery == 0 || trigger == .shutdown
         let band = config.policy.pacing.deadband
         let rows = full ? decision.outcomes : decision.outcomes.filter { o in
             pushes[o.domid] != nil || (lastRecorded[o.domid].map { $0.differs(from: o, band: band) } ?? true)
@@ -348,10 +411,17 @@ public actor ControlLoop {
                 shadowRows.append(DecisionStore.Shadow(policy: name, domid: o.domid, target: o.target, reason: o.reason))
             }
         }
+        if trigger == .report && rows.isEmpty && shadowRows.isEmpty && decision.alerts.isEmpty && decision.phase == recordedPhase {
+            quietRounds += 1
+            return 0
+        }
         do {
             try store.record(decision, at: wall(), trigger: trigger, hostTotal: hostTotal, outcomes: rows,
                              fullSnapshot: full, names: names, uuids: uuids, pushes: pushes, policy: policy.name,
-                             shadowPolicies: shadows.map(\.name), shadows: shadowRows)
+                             shadowPolicies: shadows.map(\.name), shadows: shadowRows, quietBefore: quietRounds)
+            recordedRounds += 1
+            quietRounds = 0
+            recordedPhase = decision.phase
             for o in rows { lastRecorded[o.domid] = Recorded(o) }
             for s in shadowRows { lastShadowRecorded[s.policy, default: [:]][s.domid] = s.target }
             if let lost = losing {
@@ -416,10 +486,11 @@ public actor ControlLoop {
         let d = old.domid
         policy.forget(d)
         for i in shadows.indices { shadows[i].forget(d) }
-        pendingPressure.remove(d); pendingLegacy.remove(d); marked.remove(d); writtenAt[d] = nil; reportLag[d] = nil
+        pendingPressure.remove(d); pendingLegacy.remove(d); marked.remove(d); writtenAt[d] = nil; reportLag[d] = nil; readAt[d] = nil
         lastRecorded[d] = nil
         for k in lastShadowRecorded.keys { lastShadowRecorded[k]?[d] = nil }
         names[d] = nil
+        metrics?.remove(d)
         do { try store?.domainReleased(d, at: wall()) } catch { logger.error("store: domain release not recorded: \(error)") }
         var meta: Logger.Metadata = ["domain": "\(old.name)", "domid": "\(d)", "memory": "\(old.actual)"]
         let grace = config.policy.share.releaseGraceSeconds
@@ -462,6 +533,7 @@ public actor ControlLoop {
         }
         if case .rejected(let why) = outcome {
             rejectedReports += 1
+            metrics?.rejected(d, code: why.code)
             logger.notice("report rejected", metadata: ["domid": "\(d)", "code": "\(why.code)", "reason": "\(why)"])
             do { try store?.recordRejection(d, name: names[d] ?? "dom\(d)", at: wall(), why) } catch { logger.error("store: \(error)") }
         }

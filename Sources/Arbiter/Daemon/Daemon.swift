@@ -25,6 +25,8 @@ public struct ArbiterDaemon: Service {
     let logger: Logger
     /// How an `auto` (or a sim-on-dom0) backend was chosen, logged as the daemon starts.
     let backendChoice: String?
+    /// `GET /metrics` on 127.0.0.1 (`metrics.http_port`), when asked for.
+    let endpoint: MetricsEndpoint?
     /// The service manager (systemd's notify socket, when it gave one): READY, STATUS, WATCHDOG, STOPPING.
     public var notifier: (any ServiceNotifier)? = nil
     /// The watchdog interval the service manager asked for (WATCHDOG_USEC), if any.
@@ -45,6 +47,12 @@ public struct ArbiterDaemon: Service {
             throw StartupError(description: "decision store: \(why)", exitCode: 2)
         }
         try? store.recordConfigChange(source: configPath ?? "defaults", accepted: true, detail: "startup", at: Date())
+        let export = MetricsExport(textfile: config.daemon.metricsTextfile, logger: logger)
+        var endpoint: MetricsEndpoint? = nil
+        if config.daemon.metricsPort > 0 {
+            do { endpoint = try MetricsEndpoint(port: UInt16(config.daemon.metricsPort)) }
+            catch { throw StartupError(description: "metrics.http_port: \(error)", exitCode: 2) }
+        }
         switch backend {
         case .auto:
             preconditionFailure("resolvedBackend never returns auto")
@@ -58,9 +66,9 @@ public struct ArbiterDaemon: Service {
             }
             let start = ContinuousClock.now
             let loop = ControlLoop(backend: host, store: store, config: config, logger: logger,
-                                   now: { TimePoint(ms: Int64((ContinuousClock.now - start) / .milliseconds(1))) })
+                                   now: { TimePoint(ms: Int64((ContinuousClock.now - start) / .milliseconds(1))) }, metrics: export)
             return ArbiterDaemon(loop: loop, sim: nil, store: store, socket: try openSocket(config), configPath: configPath, logger: logger,
-                                 backendChoice: why)
+                                 backendChoice: why, endpoint: endpoint)
         case .sim:
             let scenario: Scenario
             do {
@@ -75,9 +83,9 @@ public struct ArbiterDaemon: Service {
             let loop = ControlLoop(
                 backend: host, store: store, config: config, logger: logger,
                 now: { TimePoint(seconds: await host.seconds) },
-                settings: { await host.adminSettings() })
+                settings: { await host.adminSettings() }, metrics: export)
             return ArbiterDaemon(loop: loop, sim: host, store: store, socket: try openSocket(config), configPath: configPath, logger: logger,
-                                 backendChoice: why)
+                                 backendChoice: why, endpoint: endpoint)
         }
     }
 
@@ -108,6 +116,8 @@ public struct ArbiterDaemon: Service {
             "backend": "\(config.daemon.backend.rawValue)", "database": "\(config.daemon.database)",
             "dry_run": "\(config.daemon.dryRun)", "tick_seconds": "\(config.daemon.tickSeconds)",
             "scenario": "\(config.daemon.simScenario)", "speed": "\(config.daemon.simSpeed)",
+            "metrics_textfile": "\(config.daemon.metricsTextfile.isEmpty ? "none" : config.daemon.metricsTextfile)",
+            "metrics_http": "\(endpoint.map { "127.0.0.1:\($0.port)/metrics" } ?? "off")",
         ])
         await withDiscardingTaskGroup { group in
             if let sim {
@@ -126,10 +136,16 @@ public struct ArbiterDaemon: Service {
             if let socket {
                 group.addTask { await socket.serve { await loop.handle($0) } }
             }
+            if let endpoint, let export = loop.metricsExport {
+                group.addTask { await endpoint.serve { export.text } }
+            }
             // The rounds. A round that has started finishes and is recorded before shutdown proceeds.
             var nextPrune = Date()
             var readiness = ServiceReadiness(watchdog: watchdog)
+            // The simulated host's clock runs `speed` times the wall clock; the loop waits in wall time.
+            let speed = sim == nil ? 1 : config.daemon.simSpeed
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let looked = ContinuousClock.now
                 // Events are taken here, as the loop looks for a due round: a flood of watch events
                 // never wakes the daemon once per event.
                 await loop.note(await loop.backend.takeEvents())
@@ -153,7 +169,16 @@ public struct ArbiterDaemon: Service {
                         logger.error("retention failed: \(error)")
                     }
                 }
-                try? await Task.sleep(for: .milliseconds(Int(config.daemon.minRoundIntervalSeconds * 1000 / 4)))
+                // Look again when a round can be due (a report from a guest not read for a while, a resync,
+                // the tick) or sooner if something is written, but never sooner than the shortest round
+                // interval after this look: however fast guests write, the loop wakes at most that often.
+                let interval = await loop.config.daemon.minRoundIntervalSeconds
+                // (and no later than the next watchdog ping, however long daemon.tick_seconds is)
+                let until = Swift.min(await loop.secondsUntilDue(at: await loop.now()) / speed,
+                                      readiness.secondsUntilPing(at: ContinuousClock.now) ?? .infinity)
+                try? await Task.sleep(until: looked + .seconds(interval / speed), clock: .continuous)
+                let left = until - Self.seconds(ContinuousClock.now - looked)
+                if left > 0 { await loop.backend.waitForEvents(timeout: .seconds(left)) }
             }
             notifier?.send(readiness.stopping())
             await loop.round(trigger: .shutdown)
@@ -188,7 +213,7 @@ public struct ArbiterDaemon: Service {
             let onHost = await loop.hostProblems(new)
             if !onHost.isEmpty { throw ConfigErrors(errors: ConfigFile.place(onHost, in: text)) }
             let old = await loop.config
-            if new.daemon != old.daemon { logger.warning("SIGHUP: [daemon] and [sim] changes take effect at the next restart") }
+            if new.daemon != old.daemon { logger.warning("SIGHUP: [daemon], [sim] and [metrics] changes take effect at the next restart") }
             var applied = new
             applied.daemon = old.daemon
             await loop.reconfigure(applied)
@@ -199,5 +224,9 @@ public struct ArbiterDaemon: Service {
             try? store?.recordConfigChange(source: path, accepted: false, detail: why, at: Date())
             logger.error("SIGHUP: config refused, keeping the old one: \(why)")
         }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 }

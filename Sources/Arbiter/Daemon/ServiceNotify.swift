@@ -79,7 +79,8 @@ public struct RoundSummary: Sendable, Equatable {
 ///   in STATUS). A round that could not read the host is no round: no READY until one can.
 /// - STATUS= after every round: its summary, or why it was skipped.
 /// - WATCHDOG=1 (only when the manager set a watchdog) after every round that ran, and from the waiting
-///   loop when no round is due for half the interval (a long `tick_seconds` is no hang). A round that
+///   loop when no round is due for half the interval (a long `tick_seconds` is no hang: the loop's wait
+///   ends by then, `secondsUntilPing`). A round that
 ///   cannot read the host sends none, nor does a round stuck in libxl, xenstored or the store: after
 ///   WatchdogSec of that, systemd restarts the daemon, with fresh libxl and xenstore handles.
 /// - STOPPING=1 when graceful shutdown begins (before the last round is recorded).
@@ -104,6 +105,14 @@ public struct ServiceReadiness: Sendable {
         guard let watchdog, ready, let last = lastPing, now - last >= watchdog / 2 else { return nil }
         lastPing = now
         return ServiceNotice(watchdog: true)
+    }
+
+    /// Seconds until `idle` would ping (0: now): how long the waiting loop may sleep. Nil without a
+    /// watchdog, or before READY (until then only rounds ping).
+    public func secondsUntilPing(at now: ContinuousClock.Instant) -> Double? {
+        guard let watchdog, ready, let last = lastPing else { return nil }
+        let left = last + watchdog / 2 - now
+        return Swift.max(0, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
     }
 
     public func stopping() -> ServiceNotice {

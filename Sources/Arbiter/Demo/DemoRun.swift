@@ -23,8 +23,8 @@ public struct DemoRun: Sendable {
 
     public func render() -> String {
         var out = "Simulated host, scenario \(scenario.name): \(scenario.guests.count) guests, \(formatSize(scenario.pool)) for guests, "
-            + "\(formatFixed(scenario.hours * 60, decimals: 0)) min of host time, the daemon's loop (a round when reports arrive, at most every "
-            + "\(formatFixed(DaemonSettings().minRoundIntervalSeconds, decimals: 0)) s, at least every \(formatFixed(DaemonSettings().tickSeconds, decimals: 0)) s)\n\n"
+            + "\(formatFixed(scenario.hours * 60, decimals: 0)) min of host time, the daemon's loop (a round when reports arrive, looking every "
+            + "\(formatFixed(scenario.stepSeconds, decimals: 0)) s of host time, a full pass at least every \(formatFixed(DaemonSettings().tickSeconds, decimals: 0)) s)\n\n"
         out += "Last round:\n" + DecisionTable.render(finalDecision, names: names) + "\n"
         out += DecisionTable.summary(finalDecision) + "\n\nOver the run:\n"
         out += SimulationReport.guests(metrics)

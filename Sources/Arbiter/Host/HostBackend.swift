@@ -83,6 +83,8 @@ public protocol HostBackend: Sendable {
     func readReport(_ domid: DomID, key: String, limit: Int) async throws -> [UInt8]?
     /// The events since the last call, in order, each at most once (`HostEventChannel`).
     func takeEvents() async -> [HostEventChannel.TimedEvent]
+    /// Returns when an event has come since the last wait (at once if one has), or after `timeout`.
+    func waitForEvents(timeout: Duration) async
     /// Sets a domain's balloon target (absolute, enforced).
     func setTarget(_ domid: DomID, _ target: KiB) async throws
     /// Publishes the arbiter's view where admins look: a domain marked uncooperative (or no longer).
@@ -92,6 +94,7 @@ public protocol HostBackend: Sendable {
 }
 
 extension HostBackend {
+    public func waitForEvents(timeout: Duration) async { try? await Task.sleep(for: timeout) }
     public func markUncooperative(_ domid: DomID, _ uncooperative: Bool) async throws {}
     public func close() async {}
 }
@@ -269,6 +272,8 @@ public actor SimulatedHost: HostBackend {
     }
 
     public func takeEvents() -> [HostEventChannel.TimedEvent] { channel.take() }
+
+    public nonisolated func waitForEvents(timeout: Duration) async { await channel.wait(timeout: timeout) }
 
     /// Events offered and queued so far (a flooding guest's repeats are not queued).
     public nonisolated var eventCounts: HostEventChannel.Counts { channel.counted }

@@ -74,13 +74,17 @@ extension DecisionStore {
         let to = until?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude
         return try db.read { db in
             let host = try Row.fetchOne(db, sql: """
-                SELECT COUNT(*) AS n, MIN(at) AS first, MAX(at) AS last, MIN(host_free_kib) AS min_free,
+                SELECT COUNT(*) + COALESCE(SUM(quiet_before), 0) AS n, MIN(at) AS first, MAX(at) AS last, MIN(host_free_kib) AS min_free,
                        AVG(host_free_kib) AS mean_free, MAX(host_total_kib) AS total
                 FROM rounds WHERE at >= ? AND at <= ?
                 """, arguments: [from, to])!
             var phases = [String: Int]()
-            for r in try Row.fetchAll(db, sql: "SELECT phase, COUNT(*) AS n FROM rounds WHERE at >= ? AND at <= ? GROUP BY phase",
-                                      arguments: [from, to]) {
+            // A recorded round, and the quiet rounds after it (counted by the next one), ran in its phase.
+            for r in try Row.fetchAll(db, sql: """
+                SELECT phase, SUM(1 + quiet_after) AS n FROM (
+                    SELECT phase, COALESCE(LEAD(quiet_before) OVER (ORDER BY id), 0) AS quiet_after FROM rounds WHERE at >= ? AND at <= ?)
+                GROUP BY phase
+                """, arguments: [from, to]) {
                 phases[r["phase"]] = r["n"]
             }
             // Figures over every row of the period, computed by SQLite.

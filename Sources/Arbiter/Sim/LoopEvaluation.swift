@@ -17,8 +17,9 @@ public enum PolicyName: String, Sendable, CaseIterable {
 }
 
 /// Scores a policy as the daemon runs it: the simulated host behind the backend protocol,
-/// `ControlLoop` deciding on the daemon's own cadence (a round when reports arrive, coalesced to
-/// `daemon.min_round_interval_seconds`, and at least every `daemon.tick_seconds`), reading reports as
+/// `ControlLoop` deciding on the daemon's own cadence (a round when reports arrive, as limited by
+/// `daemon.min_round_interval_seconds` and `daemon.guest_round_interval_seconds`, looked for once per
+/// simulation step, and a full pass every `daemon.tick_seconds`), reading reports as
 /// it reads them from xenstore and pushing targets as it pushes them through libxl. What is scored is
 /// what ships, for the arbiter and for every peer. Lifecycle events are left out: the comparison is
 /// of steady hosts.

@@ -161,15 +161,17 @@ public final class DecisionStore: Sendable {
     }
 
     /// Records one round: the host, and the outcomes given (the caller passes only those that changed,
-    /// unless `fullSnapshot`). `names` maps domids to names; `pushes` the actuation results.
+    /// unless `fullSnapshot`). `names` maps domids to names; `pushes` the actuation results; `quietBefore`
+    /// the rounds since the last recorded one that changed nothing and were not recorded.
     @discardableResult
     public func record(_ d: Decision, at: Date, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
                        names: [DomID: String], uuids: [DomID: String] = [:], pushes: [DomID: Push] = [:],
-                       policy: String = "arbiter", shadowPolicies: [String] = [], shadows: [Shadow] = []) throws -> Int64 {
+                       policy: String = "arbiter", shadowPolicies: [String] = [], shadows: [Shadow] = [], quietBefore: Int = 0) throws -> Int64 {
         let t = at.timeIntervalSince1970
         do {
             return try write(d, t: t, trigger: trigger, hostTotal: hostTotal, outcomes: outcomes, fullSnapshot: fullSnapshot,
-                             names: names, uuids: uuids, pushes: pushes, policy: policy, shadowPolicies: shadowPolicies, shadows: shadows)
+                             names: names, uuids: uuids, pushes: pushes, policy: policy, shadowPolicies: shadowPolicies, shadows: shadows,
+                             quietBefore: quietBefore)
         } catch {
             // The transaction rolled back: domain rows it created are gone, so forget the cache.
             domainCache.withLock { $0.removeAll() }
@@ -179,13 +181,14 @@ public final class DecisionStore: Sendable {
 
     private func write(_ d: Decision, t: Double, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
                        names: [DomID: String], uuids: [DomID: String], pushes: [DomID: Push], policy: String,
-                       shadowPolicies: [String], shadows: [Shadow]) throws -> Int64 {
+                       shadowPolicies: [String], shadows: [Shadow], quietBefore: Int) throws -> Int64 {
         try db.write { db in
             try db.execute(sql: """
-                INSERT INTO rounds (at, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot, policy, shadows)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO rounds (at, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot, policy, shadows,
+                                    quiet_before)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [t, trigger.rawValue, hostTotal.value, Swift.max(0, d.free.value), d.reserve.value, d.budget.value,
-                                 d.phase.recordedText, fullSnapshot ? 1 : 0, policy, shadowPolicies.joined(separator: ",")])
+                                 d.phase.recordedText, fullSnapshot ? 1 : 0, policy, shadowPolicies.joined(separator: ","), Swift.max(0, quietBefore)])
             let roundID = db.lastInsertedRowID
             var ids = [DomID: Int64]()
             for o in d.outcomes {

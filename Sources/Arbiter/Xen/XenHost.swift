@@ -88,6 +88,8 @@ public final class XenHost: HostBackend, @unchecked Sendable {
 
     public func takeEvents() -> [HostEventChannel.TimedEvent] { watcher.channel.take() }
 
+    public func waitForEvents(timeout: Duration) async { await watcher.channel.wait(timeout: timeout) }
+
     /// Stops the watch thread (the daemon's last step).
     public func close() { watcher.stop() }
 

@@ -33,6 +33,12 @@ struct DaemonCommand: AsyncParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Decide and record, push nothing.")
     var dryRun = false
 
+    @Option(name: .customLong("metrics-textfile"), help: "Override [metrics] textfile (\"\" for none).")
+    var metricsTextfile: String?
+
+    @Option(name: .customLong("metrics-port"), help: "Override [metrics] http_port: serve GET /metrics on 127.0.0.1:PORT (0: off).")
+    var metricsPort: Int?
+
     func run() async throws {
         var cfg = try loadConfig(config)
         if let backend {
@@ -44,6 +50,8 @@ struct DaemonCommand: AsyncParsableCommand {
         if let socket { cfg.daemon.socket = socket }
         if let scenario { cfg.daemon.simScenario = scenario }
         if let speed { cfg.daemon.simSpeed = speed }
+        if let metricsTextfile { cfg.daemon.metricsTextfile = metricsTextfile }
+        if let metricsPort { cfg.daemon.metricsPort = metricsPort }
         let problems = cfg.problems()
         guard problems.isEmpty else { throw CLIError(problems.map(\.description).joined(separator: "\n")) }
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
