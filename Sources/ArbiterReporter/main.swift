@@ -3,7 +3,7 @@
 // xenstore key `data/pressure` (relative: the guest's /local/domain/<domid>/data/pressure), which dom0's
 // arbiter watches. Without PSI (kernels before 4.20) the line has no PSI fields; without a xenstore
 // device it says so once a minute and keeps retrying; it never writes faster than the interval.
-//   --once --stdout   print one line and exit (no xenstore)
+//   --once --stdout   print one line and exit (no xenstore); --help for the rest (ReporterOptions)
 // Glibc only, no Foundation: built with --static-swift-stdlib it is a few MB, which matters in a
 // guest's initramfs and page cache.
 import CXenStore
@@ -11,50 +11,39 @@ import Glibc
 import GuestModel
 import ReporterCore
 
-struct Options {
-    var interval = 2.0
-    var once = false
-    var stdout = false
-    var proc = "/proc"
-    var key = "data/pressure"
-}
-
 func say(_ s: String) {
     var line = s + "\n"
     line.withUTF8 { b in _ = Glibc.write(2, b.baseAddress, b.count) }
 }
 
-func usage() -> Never {
-    say("""
-        usage: arbiter-reporter [--interval SECONDS] [--once] [--stdout] [--proc DIR]
-          --interval  seconds between reports (default 2, at least 0.5)
-          --once      one report, then exit
-          --stdout    print the line instead of writing it to xenstore
-          --proc      where /proc is (default /proc; for tests)
-        """)
-    exit(64)
+/// The command line (ReporterOptions: one table for the parser, the usage and the manual page).
+func parseOptions() -> ReporterOptions {
+    switch ReporterOptions.parse(Array(CommandLine.arguments.dropFirst())) {
+    case .run(let o): return o
+    case .help:
+        say(ReporterOptions.usage)
+        exit(0)
+    case .version:
+        print(ArbiterRelease.version)
+        exit(0)
+    case .manual:
+        print(ReporterOptions.manual(date: manualDate()), terminator: "")
+        exit(0)
+    case .usage(let why):
+        say("arbiter-reporter: \(why)")
+        say(ReporterOptions.usage)
+        exit(64)
+    }
 }
 
-func parseOptions() -> Options {
-    var o = Options()
-    var args = CommandLine.arguments.dropFirst()
-    while let a = args.popFirst() {
-        switch a {
-        case "--interval":
-            guard let v = args.popFirst().flatMap(Double.init), v >= 0.5, v <= 3600 else { usage() }
-            o.interval = v
-        case "--once": o.once = true
-        case "--stdout": o.stdout = true
-        case "--proc":
-            guard let v = args.popFirst() else { usage() }
-            o.proc = v
-        case "-h", "--help": usage()
-        default:
-            say("arbiter-reporter: unknown option \(a)")
-            usage()
-        }
-    }
-    return o
+/// The manual page's date: SOURCE_DATE_EPOCH when set (reproducible packages), else today.
+func manualDate() -> String {
+    var t = time_t(0)
+    if let e = getenv("SOURCE_DATE_EPOCH"), let v = Int(String(cString: e)) { t = time_t(v) } else { t = time(nil) }
+    var tm = tm()
+    gmtime_r(&t, &tm)
+    let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+    return "\(months[Int(tm.tm_mon)]) \(tm.tm_mday), \(1900 + Int(tm.tm_year))"
 }
 
 /// A /proc file, at most 1 MiB; nil when absent (e.g. no PSI).
@@ -83,7 +72,7 @@ func now(_ clock: clockid_t) -> Double {
 /// arbiter never sees the sequence go backwards.
 func bootMs() -> UInt64 { UInt64(now(CLOCK_BOOTTIME) * 1000) }
 
-func makeLine(_ o: Options) -> String? {
+func makeLine(_ o: ReporterOptions) -> String? {
     guard let meminfo = read(o.proc + "/meminfo") else { return nil }
     let vmstat = read(o.proc + "/vmstat") ?? ""
     let pressure = read(o.proc + "/pressure/memory").flatMap(Proc.pressure)

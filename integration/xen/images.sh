@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Builds the boot artefacts of the end-to-end run into $OUT from Debian packages and the project's
-# release binaries (static Swift stdlib, so neither image needs a Swift runtime):
+# Builds the boot artefacts of the end-to-end run into $OUT from Debian packages and the project's own
+# packages (scripts/package.sh: static Swift stdlib, so neither image needs a Swift runtime):
 #   $OUT/xen         Xen 4.17, gunzipped (qemu's multiboot loader reads ELF, not gzip)
 #   $OUT/vmlinux     the Debian kernel as a plain ELF: dom0's kernel and every guest's (an xz bzImage
 #                    costs ~10 s of TCG time in each domain build)
-#   $OUT/guest.cpio.gz  busybox + xenstore-utils + arbiter-reporter + guest-init (one image; the role
-#                    comes from the guest's kernel command line)
-#   $OUT/dom0.cpio   busybox + Xen toolstack + arbiter + its config + the guest payload + dom0-init
-# Usage: images.sh OUT BIN   (BIN holds the release `arbiter` and `arbiter-reporter`)
+#   $OUT/guest.cpio.gz  busybox + xenstore-utils + the arbiter-reporter package + guest-init (one image;
+#                    the role comes from the guest's kernel command line)
+#   $OUT/dom0.cpio   busybox + Xen toolstack + the arbiter package + the run's config + the guest payload
+#                    + dom0-init
+# Usage: images.sh OUT DEBS   (DEBS holds arbiter_*.deb and arbiter-reporter_*.deb from scripts/package.sh)
+# The packages go in with `dpkg-deb -x`: their files, at the paths and modes dpkg would install
+# (/usr/sbin/arbiter, /etc/arbiter/config.toml, the units, the manual pages), so the package itself is
+# what runs. Not `dpkg --root`: these busybox roots have no dpkg database, their libraries come from the
+# host by ldd (not as packages dpkg could check the Depends against), and the maintainer scripts only
+# enable systemd units, which an init-less root has no use for.
 # SCENARIO=bake (run.sh --scenario bake) adds the bake-off's payload: blkfront, the workload (bake-work,
 # built here: static C) and its trace in the guest; virtio-blk, blkback, bash and flock (the block
 # hotplug script's) and bake-scenario.sh as /scenario.sh in dom0.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=$1 BIN=$2
+OUT=$1 DEBS=$2
 KVER=${KVER:-$(ls /lib/modules | sort -V | tail -1)}
 XENGZ=${XENGZ:-$(ls /boot/xen-4.*-amd64.gz | sort -V | tail -1)}
 XENBIN=/usr/lib/xen-4.17/bin
@@ -21,16 +27,28 @@ mkdir -p "$OUT"
 
 # copy a file to the same path under root $1 (symlinks dereferenced)
 put() { mkdir -p "$1$(dirname "$2")" && cp -L "$2" "$1$2"; }
-# an ELF program plus the shared libraries ldd names (into /lib/x86_64-linux-gnu: no merged /usr here)
-put_elf() {
-    local root=$1 src=$2 dst=${3:-$2} lib
-    mkdir -p "$root$(dirname "$dst")" && cp -L "$src" "$root$dst"
-    for lib in $(ldd "$src" | awk '/=>/ {print $3} /^\t\/lib64/ {print $1}'); do
+# the shared libraries ldd names for ELF $2 into root $1 (into /lib/x86_64-linux-gnu: no merged /usr here)
+put_libs() {
+    local root=$1 lib
+    for lib in $(ldd "$2" | awk '/=>/ {print $3} /^\t\/lib64/ {print $1}'); do
         case $lib in
             /lib64/*) put "$root" "$lib" ;;
             /*) cp -Ln "$lib" "$root/lib/x86_64-linux-gnu/" ;;
         esac
     done
+}
+# an ELF program plus its shared libraries
+put_elf() {
+    local root=$1 src=$2 dst=${3:-$2}
+    mkdir -p "$root$(dirname "$dst")" && cp -L "$src" "$root$dst"
+    put_libs "$root" "$src"
+}
+# a package of ours (DEBS/NAME_*.deb) unpacked into root $1, with the libraries its program $3 needs
+put_deb() {
+    local debs=("$DEBS"/"$2"_*.deb)
+    [ ${#debs[@]} = 1 ] && [ -f "${debs[0]}" ] || { echo "images: want one $DEBS/$2_*.deb, have: ${debs[*]}" >&2; exit 1; }
+    dpkg-deb -x "${debs[0]}" "$1"
+    put_libs "$1" "$1$3"
 }
 skeleton() {
     local root=$1 a
@@ -69,8 +87,7 @@ zcat "$XENGZ" > "$OUT/xen"
 G=$OUT/rootfs-guest
 skeleton "$G"
 xenstore_utils "$G"
-put_elf "$G" "$BIN/arbiter-reporter" /usr/local/bin/arbiter-reporter
-strip "$G/usr/local/bin/arbiter-reporter"
+put_deb "$G" arbiter-reporter /usr/sbin/arbiter-reporter
 install -m 755 "$HERE/guest-init" "$G/init"
 # kernel modules into root $1's /etc/$2, in dependency order, from the modules $3...
 modules_of() {
@@ -98,8 +115,7 @@ xenstore_utils "$D"
 for b in xl xenstored oxenstored xenconsoled xen-init-dom0 libxl-save-helper; do put_elf "$D" "$XENBIN/$b"; done
 mkdir -p "$D/etc/xen" && cp -a /etc/xen/. "$D/etc/xen/"
 mkdir -p "$D"/var/{lib/xen,lib/xenstored,log/xen/console,lock}
-put_elf "$D" "$BIN/arbiter" /usr/local/bin/arbiter
-strip "$D/usr/local/bin/arbiter"
+put_deb "$D" arbiter /usr/sbin/arbiter
 mkdir -p "$D/etc/arbiter" && cp "$HERE/arbiter.toml" "$D/etc/arbiter/arbiter.toml"
 # kernel modules in dependency order: the toolstack's, then virtio 9p for the results share
 modules_of "$D" modules.xen xenfs xen-evtchn xen-privcmd xen-gntdev xen-gntalloc

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The arbiter on real Xen, end to end: Xen 4.17 + a Debian dom0 + four PV guests booted under
-# qemu-system-x86_64 (TCG: no hardware virtualisation needed), the release `arbiter` daemon in dom0 on
-# the real libxl/xenstore, the release `arbiter-reporter` in the guests. Exits 0 only if every check in
+# qemu-system-x86_64 (TCG: no hardware virtualisation needed), the `arbiter` daemon from its Debian
+# package in dom0 on the real libxl/xenstore, `arbiter-reporter` from its package in the guests. Exits 0 only if every check in
 # check.sh passed. Needs root for apt; everything else lives under .build-xen/ (kept after the run:
 # console.log, results/ with the decision database, the daemon logs, xl samples and guest consoles).
 #   integration/xen/run.sh               install what is missing, build, boot, check
@@ -60,14 +60,13 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -q && apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
-phase "build (release, static Swift stdlib)"
+phase "build and package (release, static Swift stdlib: the arbiter and arbiter-reporter .debs)"
 cd "$ROOT"
-./scripts/setup.sh     # the build's own packages (libxen-dev, libsqlite3-dev, pkg-config)
-swift build -c release --static-swift-stdlib --product arbiter
-swift build -c release --static-swift-stdlib --product arbiter-reporter
+# setup.sh's packages (libxen-dev ...), the release build, then the Debian packages the images install
+./scripts/package.sh "$ROOT/.build/debian"
 
 phase "images"
-SCENARIO=$SCENARIO "$HERE/images.sh" "$OUT" "$ROOT/.build/release" | tail -6
+SCENARIO=$SCENARIO "$HERE/images.sh" "$OUT" "$ROOT/.build/debian" | tail -6
 
 phase "boot Xen + dom0 under qemu (TCG), run the scenario"
 rm -rf "$RES" && mkdir -p "$RES"

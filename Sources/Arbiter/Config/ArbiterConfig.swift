@@ -70,8 +70,9 @@ public struct DaemonSettings: Sendable, Equatable {
     public var shadow = [PolicyKind]()
     /// The decision store (SQLite, WAL).
     public var database = "/var/lib/arbiter/decisions.sqlite"
-    /// The control socket (mode 0600) for `list`, `top` and `set`.
-    public var socket = "/run/arbiter.sock"
+    /// The control socket (mode 0600) for `top`, `set` and `reserve`; its folder is the unit's RuntimeDirectory=
+    /// (the daemon makes it when run by hand).
+    public var socket = "/run/arbiter/arbiter.sock"
     /// A round runs at least this often even without reports: the periodic full pass.
     public var tickSeconds = 10.0
     /// Rounds run at most this often (a report starts one at once unless the last was sooner than this).

@@ -27,6 +27,10 @@ public struct ArbiterDaemon: Service {
     let backendChoice: String?
     /// `GET /metrics` on 127.0.0.1 (`metrics.http_port`), when asked for.
     let endpoint: MetricsEndpoint?
+    /// The service manager (systemd's notify socket, when it gave one): READY, STATUS, WATCHDOG, STOPPING.
+    public var notifier: (any ServiceNotifier)? = nil
+    /// The watchdog interval the service manager asked for (WATCHDOG_USEC), if any.
+    public var watchdog: Duration? = nil
 
     /// Builds the daemon for `config`: the backend it names, the store, the loop.
     public static func make(config: ArbiterConfig, configPath: String?, logger: Logger, dryRun: Bool = false,
@@ -95,6 +99,9 @@ public struct ArbiterDaemon: Service {
 
     static func openSocket(_ config: ArbiterConfig) throws -> ControlSocket {
         do {
+            // /run/arbiter is systemd's RuntimeDirectory= under the unit; made here when run by hand.
+            let dir = (config.daemon.socket as NSString).deletingLastPathComponent
+            if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
             return try ControlSocket(path: config.daemon.socket)
         } catch {
             throw StartupError(description: "control socket: \(error)", exitCode: 2)
@@ -134,6 +141,7 @@ public struct ArbiterDaemon: Service {
             }
             // The rounds. A round that has started finishes and is recorded before shutdown proceeds.
             var nextPrune = Date()
+            var readiness = ServiceReadiness(watchdog: watchdog)
             // The simulated host's clock runs `speed` times the wall clock; the loop waits in wall time.
             let speed = sim == nil ? 1 : config.daemon.simSpeed
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -142,7 +150,14 @@ public struct ArbiterDaemon: Service {
                 // never wakes the daemon once per event.
                 await loop.note(await loop.backend.takeEvents())
                 let t = await loop.now()
-                if let trigger = await loop.due(at: t) { await loop.round(trigger: trigger) }
+                if let trigger = await loop.due(at: t) {
+                    let lostBefore = await loop.unrecordedRounds
+                    let decision = await loop.round(trigger: trigger)
+                    let summary = await Self.summary(decision, of: loop, lostBefore: lostBefore)
+                    notifier?.send(readiness.afterRound(summary, at: .now))
+                } else if let ping = readiness.idle(at: .now) {
+                    notifier?.send(ping)
+                }
                 if Date() >= nextPrune, let store {
                     // Retention, at start and hourly.
                     nextPrune = Date().addingTimeInterval(3600)
@@ -158,11 +173,14 @@ public struct ArbiterDaemon: Service {
                 // the tick) or sooner if something is written, but never sooner than the shortest round
                 // interval after this look: however fast guests write, the loop wakes at most that often.
                 let interval = await loop.config.daemon.minRoundIntervalSeconds
-                let until = await loop.secondsUntilDue(at: await loop.now()) / speed
+                // (and no later than the next watchdog ping, however long daemon.tick_seconds is)
+                let until = Swift.min(await loop.secondsUntilDue(at: await loop.now()) / speed,
+                                      readiness.secondsUntilPing(at: ContinuousClock.now) ?? .infinity)
                 try? await Task.sleep(until: looked + .seconds(interval / speed), clock: .continuous)
                 let left = until - Self.seconds(ContinuousClock.now - looked)
                 if left > 0 { await loop.backend.waitForEvents(timeout: .seconds(left)) }
             }
+            notifier?.send(readiness.stopping())
             await loop.round(trigger: .shutdown)
             group.cancelAll()
         }
@@ -171,6 +189,14 @@ public struct ArbiterDaemon: Service {
         do { try store?.close() } catch { logger.error("decision store not closed cleanly: \(error)") }
         let rounds = await loop.rounds, unrecorded = await loop.unrecordedRounds
         logger.notice("arbiter stopped", metadata: ["rounds": "\(rounds)", "unrecorded": "\(unrecorded)"])
+    }
+
+    /// The round that just ran, for the service manager's STATUS=; nil when the host could not be read.
+    static func summary(_ decision: Decision?, of loop: ControlLoop, lostBefore: Int) async -> RoundSummary? {
+        guard let decision else { return nil }
+        let lost = await loop.unrecordedRounds
+        return RoundSummary(round: await loop.rounds, domains: decision.outcomes.count, free: decision.free, phase: decision.phase,
+                            changes: decision.changes.count, recorded: lost == lostBefore, lost: lost)
     }
 
     /// SIGHUP: re-read and validate the config file; keep the old one if the new one is bad.

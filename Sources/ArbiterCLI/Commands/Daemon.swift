@@ -57,9 +57,12 @@ struct DaemonCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "arbiter")
         logger.logLevel = .info
-        let daemon: ArbiterDaemon
+        var daemon: ArbiterDaemon
         do {
             daemon = try ArbiterDaemon.make(config: cfg, configPath: config, logger: logger, dryRun: dryRun)
+            // Run by systemd as Type=notify: READY=1 after the first round, STATUS=, WATCHDOG=1, STOPPING=1.
+            do { daemon.notifier = try NotifySocket.fromEnvironment() } catch { logger.error("service manager not notified: \(error)") }
+            daemon.watchdog = NotifySocket.watchdogInterval()
             try await daemon.checkHost(configText: config.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) })
         } catch let e as StartupError {
             FileHandle.standardError.write(Data("arbiter: \(e.description)\n".utf8))

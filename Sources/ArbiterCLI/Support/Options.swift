@@ -21,7 +21,7 @@ struct StoreOptions: ParsableArguments {
 
 /// Where the running daemon listens: --socket, else the config file's, else the default.
 struct SocketOptions: ParsableArguments {
-    @Option(name: .long, help: "The daemon's control socket (default: [daemon] socket from --config, else /run/arbiter.sock).")
+    @Option(name: .long, help: "The daemon's control socket (default: [daemon] socket from --config, else /run/arbiter/arbiter.sock).")
     var socket: String?
 
     @Option(name: .long, help: "A config.toml to take the socket path from.")
