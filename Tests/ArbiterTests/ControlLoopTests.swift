@@ -162,6 +162,19 @@ struct ReportRoundTests {
         #expect(await loop.reportLag[quiet]?.count == 1)
     }
 
+    /// The report waits the daemon logs at its stop: quantiles from quarter-octave buckets, each within
+    /// 19 % above the true value, never below it.
+    @Test func reportWaitQuantilesAreBoundedAbove() {
+        var h = ControlLoop.WaitHistogram()
+        #expect(h.quantile(0.5) == nil)
+        for ms in 1...100 { h.add(.milliseconds(ms)) }
+        h.add(.seconds(5000))                               // beyond the last bucket: counted there
+        let median = h.quantile(0.5)!, p99 = h.quantile(0.99)!
+        #expect(median >= 0.051 && median <= 0.051 * 1.19, "\(median)")
+        #expect(p99 >= 0.100 && p99 <= 0.100 * 1.19, "\(p99)")
+        #expect(h.count == 101 && h.max == .seconds(5000) && h.quantile(1)! >= 60)
+    }
+
     /// A round a report started that changed nothing adds no row; ticks and changes still do.
     @Test func roundsThatChangedNothingAreNotRecorded() async throws {
         var s = try ScenarioFile.parse(BundledScenarios.named("idle-fleet")!)

@@ -168,6 +168,12 @@ for g in idle hungry; do
     IFS='|' read -r n med p99 max <<< "$(latency $g)"
     check "$g: report-to-target latency observed over $n target changes: median ${med} s, p99 ${p99} s, max ${max} s" test "$n" -gt 0
 done
+# The daemon's own measure, logged at each stop: every written report's wait from its watch event to the
+# round that read it (printed, not judged: TCG's timing varies).
+for f in "$RES"/arbiter-*.log; do
+    w=$(grep "arbiter stopped" "$f" 2>/dev/null | tail -1 | grep -o 'report_wait[a-z0-9_]*=[0-9-]*' | tr '\n' ' ')
+    if [ -n "$w" ]; then echo "report waits, $(basename "$f"): $w"; fi
+done
 
 # --- Phase 2: VM lifecycle ---------------------------------------------------------------------------
 # lifecycle.txt: EVENT ok|fail SECONDS DETAIL; lifetimes.txt: EVENT NAME OLD_DOMID|- NEW_DOMID|- UNIX;

@@ -169,6 +169,36 @@ public actor ControlLoop {
         public var max = Duration.zero
     }
     public private(set) var reportLag = [DomID: Lag]()
+    /// Every report's wait from its watch event to the round that read it, all domains together.
+    public private(set) var reportWaits = WaitHistogram()
+
+    /// Waits in buckets a quarter-octave wide from 1 ms (the last bucket holds everything from ~65 s):
+    /// quantiles to within 19 % in 68 counters, whatever the number of reports.
+    public struct WaitHistogram: Sendable, Equatable {
+        public private(set) var counts = [Int](repeating: 0, count: 68)
+        public private(set) var count = 0
+        public private(set) var max = Duration.zero
+
+        mutating func add(_ d: Duration) {
+            let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) * 1e-15
+            let k = ms <= 1 ? 0 : Swift.min(counts.count - 1, Int((4 * log2(ms)).rounded(.up)))
+            counts[k] += 1
+            count += 1
+            max = Swift.max(max, d)
+        }
+
+        /// The upper edge (seconds) of the bucket that holds quantile `q` (0–1); nil without waits.
+        public func quantile(_ q: Double) -> Double? {
+            guard count > 0 else { return nil }
+            let rank = Swift.max(1, Int((q * Double(count)).rounded(.up)))
+            var seen = 0
+            for (k, n) in counts.enumerated() {
+                seen += n
+                if seen >= rank { return pow(2, Double(k) / 4) / 1000 }
+            }
+            return pow(2, Double(counts.count - 1) / 4) / 1000
+        }
+    }
     private var writtenAt = [DomID: ContinuousClock.Instant]()
 
     /// Releases the backend's own resources (the real host's watch thread): the daemon's last step.
@@ -297,6 +327,7 @@ public actor ControlLoop {
             l.total += readNow - w
             l.max = Swift.max(l.max, readNow - w)
             reportLag[d] = l
+            reportWaits.add(readNow - w)
         }
         for d in domains where pressure.contains(d.domid) || legacy.contains(d.domid) {
             await readReports(d.domid, pressure: pressure.contains(d.domid), legacy: legacy.contains(d.domid),

@@ -187,8 +187,14 @@ public struct ArbiterDaemon: Service {
         await loop.closeBackend()
         // Fold the log into the file: a clean stop leaves no -wal behind.
         do { try store?.close() } catch { logger.error("decision store not closed cleanly: \(error)") }
-        let rounds = await loop.rounds, unrecorded = await loop.unrecordedRounds
-        logger.notice("arbiter stopped", metadata: ["rounds": "\(rounds)", "unrecorded": "\(unrecorded)"])
+        let rounds = await loop.rounds, unrecorded = await loop.unrecordedRounds, waits = await loop.reportWaits
+        // How long written reports waited for the round that read them (the watch event to the read).
+        func ms(_ s: Double?) -> String { s.map { "\(Int(($0 * 1000).rounded()))" } ?? "-" }
+        logger.notice("arbiter stopped", metadata: [
+            "rounds": "\(rounds)", "unrecorded": "\(unrecorded)", "report_waits": "\(waits.count)",
+            "report_wait_median_ms": "\(ms(waits.quantile(0.5)))", "report_wait_p99_ms": "\(ms(waits.quantile(0.99)))",
+            "report_wait_max_ms": "\(ms(waits.count > 0 ? Self.seconds(waits.max) : nil))",
+        ])
     }
 
     /// The round that just ran, for the service manager's STATUS=; nil when the host could not be read.
