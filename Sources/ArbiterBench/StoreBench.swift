@@ -98,7 +98,3 @@ enum StoreBench {
         func advance(_ s: Double) { lock.lock(); t += s; lock.unlock() }
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

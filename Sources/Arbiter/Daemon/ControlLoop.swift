@@ -180,7 +180,7 @@ public actor ControlLoop {
         public private(set) var max = Duration.zero
 
         mutating func add(_ d: Duration) {
-            let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) * 1e-15
+            let ms = d.seconds * 1000
             let k = ms <= 1 ? 0 : Swift.min(counts.count - 1, Int((4 * log2(ms)).rounded(.up)))
             counts[k] += 1
             count += 1

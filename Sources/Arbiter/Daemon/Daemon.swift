@@ -177,7 +177,7 @@ public struct ArbiterDaemon: Service {
                 let until = Swift.min(await loop.secondsUntilDue(at: await loop.now()) / speed,
                                       readiness.secondsUntilPing(at: ContinuousClock.now) ?? .infinity)
                 try? await Task.sleep(until: looked + .seconds(interval / speed), clock: .continuous)
-                let left = until - Self.seconds(ContinuousClock.now - looked)
+                let left = until - (ContinuousClock.now - looked).seconds
                 if left > 0 { await loop.backend.waitForEvents(timeout: .seconds(left)) }
             }
             notifier?.send(readiness.stopping())
@@ -193,7 +193,7 @@ public struct ArbiterDaemon: Service {
         logger.notice("arbiter stopped", metadata: [
             "rounds": "\(rounds)", "unrecorded": "\(unrecorded)", "report_waits": "\(waits.count)",
             "report_wait_median_ms": "\(ms(waits.quantile(0.5)))", "report_wait_p99_ms": "\(ms(waits.quantile(0.99)))",
-            "report_wait_max_ms": "\(ms(waits.count > 0 ? Self.seconds(waits.max) : nil))",
+            "report_wait_max_ms": "\(ms(waits.count > 0 ? waits.max.seconds : nil))",
         ])
     }
 
@@ -230,9 +230,5 @@ public struct ArbiterDaemon: Service {
             try? store?.recordConfigChange(source: path, accepted: false, detail: why, at: Date())
             logger.error("SIGHUP: config refused, keeping the old one: \(why)")
         }
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 }

@@ -112,7 +112,7 @@ public struct ServiceReadiness: Sendable {
     public func secondsUntilPing(at now: ContinuousClock.Instant) -> Double? {
         guard let watchdog, ready, let last = lastPing else { return nil }
         let left = last + watchdog / 2 - now
-        return Swift.max(0, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
+        return Swift.max(0, left.seconds)
     }
 
     public func stopping() -> ServiceNotice {
