@@ -8,5 +8,6 @@ public enum ArbiterMigrations {
         ("V0001_initial", String(decoding: PackageResources.V0001_initial_sql, as: UTF8.self)),
         ("V0002_policies", String(decoding: PackageResources.V0002_policies_sql, as: UTF8.self)),
         ("V0003_quiet_rounds", String(decoding: PackageResources.V0003_quiet_rounds_sql, as: UTF8.self)),
+        ("V0004_hourly", String(decoding: PackageResources.V0004_hourly_sql, as: UTF8.self)),
     ]
 }

@@ -7,10 +7,25 @@ extension StoreBench {
     /// one hour), shaped as the default retention leaves it: the last 7 days whole (the hour repeated),
     /// the 23 days before as one full snapshot per 10 minutes. Rounds and allocations are copied with
     /// every column the migrations gave them (read from the schema, so a new migration needs nothing
-    /// here), round ids and times shifted hour by hour.
+    /// here), round ids and times shifted hour by hour. Every hour's figures are those of the whole
+    /// recorded hour, as the daemon's retention pass folds them before thinning: the store's own folding
+    /// runs on a copy of the hour moved to start at `start` (taken down to an hour's start).
     static func synthesizeMonth(from source: String, into path: String, start: Double) throws {
+        let start = (start / 3600).rounded(.down) * 3600
         for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) }
         try DecisionStore(path: path).close()    // the schema, through the store's own migrations
+        let folded = path + ".hour"
+        for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: folded + s) }
+        defer { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: folded + s) } }
+        try DatabaseQueue(path: source).writeWithoutTransaction { try $0.execute(sql: "VACUUM INTO ?", arguments: [folded]) }
+        try DatabaseQueue(path: folded).write { db in
+            let first = try Double.fetchOne(db, sql: "SELECT MIN(at) FROM rounds") ?? 0
+            try db.execute(sql: "DELETE FROM hourly; DELETE FROM hourly_host; DELETE FROM rollup")
+            try db.execute(sql: "UPDATE rounds SET at = at + ?", arguments: [start - first])
+        }
+        let wholeHour = try DecisionStore(path: folded)
+        try wholeHour.rollUp(now: Date(timeIntervalSince1970: start + 3600))
+        try wholeHour.close()
         let month = try DatabaseQueue(path: path)
         try month.writeWithoutTransaction { db in
             try db.execute(sql: "ATTACH DATABASE ? AS src", arguments: [source])
@@ -19,7 +34,10 @@ extension StoreBench {
                 let names = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?, 'main') ORDER BY cid", arguments: [table])
                 return (names.joined(separator: ", "), names.map { shifted[$0] ?? "\(alias).\($0)" }.joined(separator: ", "))
             }
+            try db.execute(sql: "ATTACH DATABASE ? AS folded", arguments: [folded])
             let rounds = try columns("rounds", "r", ["id": "r.id + :base", "at": "r.at + :shift"])
+            let hourly = try columns("hourly", "h", ["hour": "h.hour + :h"])
+            let host = try columns("hourly_host", "h", ["hour": "h.hour + :h", "first_at": "h.first_at + :s", "last_at": "h.last_at + :s"])
             let allocations = try columns("allocations", "a", ["round_id": "a.round_id + :base"])
             let first = try Double.fetchOne(db, sql: "SELECT MIN(at) FROM src.rounds") ?? 0
             try db.inTransaction {
@@ -35,10 +53,15 @@ extension StoreBench {
                         INSERT INTO allocations (\(allocations.insert)) SELECT \(allocations.select)
                         FROM src.allocations a JOIN src.rounds r ON r.id = a.round_id \(snapshotsOnly)
                         """, arguments: ["base": base])
+                    try db.execute(sql: "INSERT INTO hourly (\(hourly.insert)) SELECT \(hourly.select) FROM folded.hourly h", arguments: ["h": hour])
+                    try db.execute(sql: "INSERT INTO hourly_host (\(host.insert)) SELECT \(host.select) FROM folded.hourly_host h",
+                                   arguments: ["h": hour, "s": Double(hour) * 3600])
                 }
+                try db.execute(sql: "INSERT INTO rollup (id, until_round) SELECT 1, MAX(id) FROM rounds")
                 return .commit
             }
             try db.execute(sql: "DETACH DATABASE src")
+            try db.execute(sql: "DETACH DATABASE folded")
         }
     }
 }

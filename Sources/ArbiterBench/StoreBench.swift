@@ -73,7 +73,7 @@ enum StoreBench {
         // 3. A 30-day report for those 100 domains, on a store shaped by the default retention: the
         //    last 7 days whole (the hour above, repeated), 23 days of full snapshots only.
         let rpath = tempDB("month.sqlite")
-        let t0 = Date().timeIntervalSince1970 - 30 * 86400
+        let t0 = ((Date().timeIntervalSince1970 - 30 * 86400) / 3600).rounded(.down) * 3600
         let built = nanos { try! synthesizeMonth(from: path, into: rpath, start: t0) }
         let month = try! DecisionStore(readingAt: rpath)
         let monthCounts = (try? month.counts()) ?? [:]

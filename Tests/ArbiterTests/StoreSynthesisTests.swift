@@ -25,7 +25,7 @@ struct SynthesizedStoreTests {
                              fullSnapshot: true, names: [DomID(1): "a"], policy: "qmemman", shadowPolicies: ["arbiter"],
                              shadows: [DecisionStore.Shadow(policy: "arbiter", domid: DomID(1), target: KiB(gib: 3), reason: .growDemand)])
         }
-        try StoreBench.synthesizeMonth(from: hour, into: dir.appendingPathComponent("month.sqlite").path, start: 1_000_000)
+        try StoreBench.synthesizeMonth(from: hour, into: dir.appendingPathComponent("month.sqlite").path, start: 1_000_800)
         let month = try DecisionStore(readingAt: dir.appendingPathComponent("month.sqlite").path)
         let policies = try month.db.read { try String.fetchAll($0, sql: "SELECT DISTINCT policy || '/' || shadows FROM rounds") }
         #expect(policies == ["qmemman/arbiter"])

@@ -68,63 +68,115 @@ public struct Report: Sendable, Encodable {
 
 extension DecisionStore {
     /// Everything recorded between `since` and `until`. Rows are recorded on change (plus periodic
-    /// snapshots), so each domain's series holds its value until the next row.
+    /// snapshots), so each domain's series holds its value until the next row. The period's whole hours
+    /// are read from the hourly figures (V0004) and the rounds not yet folded into them; its ragged
+    /// ends, and periods shorter than an hour, from the rounds themselves: a month reads hundreds of
+    /// rows per domain, with the same figures as over every row.
     public func report(since: Date?, until: Date?) throws -> Report {
         let from = since?.timeIntervalSince1970 ?? 0
-        let to = until?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude
+        let to = Swift.min(until?.timeIntervalSince1970 ?? .greatestFiniteMagnitude, 1e15)
         return try db.read { db in
-            let host = try Row.fetchOne(db, sql: """
-                SELECT COUNT(*) + COALESCE(SUM(quiet_before), 0) AS n, MIN(at) AS first, MAX(at) AS last, MIN(host_free_kib) AS min_free,
-                       AVG(host_free_kib) AS mean_free, MAX(host_total_kib) AS total
-                FROM rounds WHERE at >= ? AND at <= ?
-                """, arguments: [from, to])!
-            var phases = [String: Int]()
-            // A recorded round, and the quiet rounds after it (counted by the next one), ran in its phase.
-            for r in try Row.fetchAll(db, sql: """
-                SELECT phase, SUM(1 + quiet_after) AS n FROM (
-                    SELECT phase, COALESCE(LEAD(quiet_before) OVER (ORDER BY id), 0) AS quiet_after FROM rounds WHERE at >= ? AND at <= ?)
-                GROUP BY phase
-                """, arguments: [from, to]) {
-                phases[r["phase"]] = r["n"]
+            let folded = try Self.foldedUntil(db)
+            let firstHour = (from / 3600).rounded(.up), endHour = (to / 3600).rounded(.down)
+            let whole = firstHour < endHour
+            // The rounds read one by one: the ends of the period, and the whole hours' rounds not folded.
+            let selection = whole ? """
+                sel(id) AS (SELECT id FROM rounds WHERE at >= :from AND at < :a
+                            UNION ALL SELECT id FROM rounds WHERE at >= :b AND at <= :to
+                            UNION ALL SELECT id FROM rounds WHERE id > :folded AND at >= :a AND at < :b)
+                """ : "sel(id) AS (SELECT id FROM rounds WHERE at >= :from AND at <= :to)"
+            let args: StatementArguments = ["from": from, "to": to, "a": firstHour * 3600, "b": endHour * 3600, "folded": folded,
+                                            "ha": Int64(Swift.max(0, Swift.min(firstHour, 1e12))), "hb": Int64(Swift.max(0, Swift.min(endHour, 1e12)))]
+
+            // The host: rounds run (recorded, and the quiet ones each counts before it), free memory.
+            var host = HostFigures()
+            if let r = try Row.fetchOne(db, sql: """
+                WITH \(selection)
+                SELECT COUNT(*) AS recorded, TOTAL(r.quiet_before) AS quiet, MIN(r.at) AS first, MAX(r.at) AS last,
+                       MIN(r.host_free_kib) AS min_free, TOTAL(r.host_free_kib) AS sum_free, MAX(r.host_total_kib) AS total
+                FROM sel JOIN rounds r ON r.id = sel.id
+                """, arguments: args) {
+                host.add(recorded: r["recorded"], ran: r["recorded"] + Int(r["quiet"] as Double), first: r["first"], last: r["last"],
+                         minFree: r["min_free"], sumFree: r["sum_free"], total: r["total"])
             }
-            // Figures over every row of the period, computed by SQLite.
+            // A quiet round ran in the phase of the round recorded before it.
+            var phases = [String: Int]()
+            for r in try Row.fetchAll(db, sql: """
+                WITH \(selection)
+                SELECT phase, SUM(n) AS n FROM (
+                    SELECT r.phase AS phase, 1 AS n FROM sel JOIN rounds r ON r.id = sel.id
+                    UNION ALL
+                    SELECT COALESCE((SELECT p.phase FROM rounds p WHERE p.id < r.id ORDER BY p.id DESC LIMIT 1), r.phase), r.quiet_before
+                    FROM sel JOIN rounds r ON r.id = sel.id WHERE r.quiet_before > 0)
+                GROUP BY phase
+                """, arguments: args) {
+                phases[r["phase"], default: 0] += r["n"]
+            }
+            var figures = [Int64: DomainFigures]()
+            for r in try Row.fetchAll(db, sql: """
+                WITH \(selection)
+                SELECT a.domain_id AS id, COUNT(*) AS rows, SUM(a.target_kib != a.previous_target_kib) AS changes, MAX(a.stall) AS stall,
+                       MIN(a.target_kib) AS tmin, MAX(a.target_kib) AS tmax, SUM(a.actual_kib) AS actual, MAX(a.ceiling_kib) AS ceiling
+                FROM sel JOIN allocations a ON a.round_id = sel.id
+                GROUP BY a.domain_id
+                """, arguments: args) {
+                figures[r["id"], default: DomainFigures()].add(r)
+            }
+            if whole {
+                if let r = try Row.fetchOne(db, sql: """
+                    SELECT SUM(recorded) AS recorded, SUM(ran) AS ran, MIN(first_at) AS first, MAX(last_at) AS last, MIN(min_free_kib) AS min_free,
+                           TOTAL(sum_free_kib) AS sum_free, MAX(max_total_kib) AS total, SUM(uncontended) AS u, SUM(contended) AS c, SUM(infeasible) AS i
+                    FROM hourly_host WHERE hour >= :ha AND hour < :hb
+                    """, arguments: args), let recorded = r["recorded"] as Int? {
+                    host.add(recorded: recorded, ran: r["ran"], first: r["first"], last: r["last"], minFree: r["min_free"], sumFree: r["sum_free"],
+                             total: r["total"])
+                    for (phase, column) in [("uncontended", "u"), ("contended", "c"), ("infeasible", "i")] where (r[column] as Int) > 0 {
+                        phases[phase, default: 0] += r[column]
+                    }
+                }
+                for r in try Row.fetchAll(db, sql: """
+                    SELECT domain_id AS id, SUM(rows) AS rows, SUM(changes) AS changes, MAX(max_stall) AS stall, MIN(min_target_kib) AS tmin,
+                           MAX(max_target_kib) AS tmax, SUM(sum_actual_kib) AS actual, MAX(max_ceiling_kib) AS ceiling
+                    FROM hourly WHERE hour >= :ha AND hour < :hb GROUP BY domain_id
+                    """, arguments: args) {
+                    figures[r["id"], default: DomainFigures()].add(r)
+                }
+            }
             var domains = [Report.Domain]()
             var byID = [Int64: Int]()
-            for r in try Row.fetchAll(db, sql: """
-                SELECT d.id, d.name, d.domid, MAX(a.ceiling_kib) AS ceiling, SUM(a.target_kib != a.previous_target_kib) AS changes,
-                       MAX(a.stall) AS stall, MIN(a.target_kib) AS tmin, MAX(a.target_kib) AS tmax, AVG(a.actual_kib) AS mean
-                FROM allocations a JOIN rounds r ON r.id = a.round_id JOIN domains d ON d.id = a.domain_id
-                WHERE r.at >= ? AND r.at <= ?
-                GROUP BY d.id ORDER BY d.domid, d.id
-                """, arguments: [from, to]) {
+            for r in try Row.fetchAll(db, sql: "SELECT id, name, domid FROM domains ORDER BY domid, id") {
+                guard let f = figures[r["id"]] else { continue }
                 byID[r["id"]] = domains.count
-                domains.append(Report.Domain(name: r["name"], domid: r["domid"], ceilingKiB: r["ceiling"], points: [],
-                                             targetChanges: r["changes"], maxStall: r["stall"] ?? 0, minTargetKiB: r["tmin"],
-                                             maxTargetKiB: r["tmax"], meanActualKiB: Int64((r["mean"] as Double?) ?? 0), rejections: 0))
+                domains.append(Report.Domain(name: r["name"], domid: r["domid"], ceilingKiB: f.ceiling, points: [], targetChanges: f.changes,
+                                             maxStall: f.stall ?? 0, minTargetKiB: f.minTarget, maxTargetKiB: f.maxTarget,
+                                             meanActualKiB: f.rows > 0 ? Int64((Double(f.sumActual) / Double(f.rows)).rounded(.towardZero)) : 0,
+                                             rejections: 0))
             }
             // The series: every row for a short period; for a long one, evenly spaced full snapshots
-            // (about `maxChartRounds` of them), so a month reads in moments.
-            let roundCount: Int = host["n"]
-            let sampled = roundCount > Report.maxChartRounds
-            var filter = ""
-            if sampled {
-                let snapshots = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rounds WHERE at >= ? AND at <= ? AND full_snapshot = 1",
-                                                 arguments: [from, to]) ?? 0
-                let every = Swift.max(1, snapshots / Report.maxChartRounds)
-                filter = """
-                    AND a.round_id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY at) AS k FROM rounds
-                        WHERE at >= \(from) AND at <= \(to) AND full_snapshot = 1) WHERE k % \(every) = 0)
-                    """
-            }
-            for r in try Row.fetchAll(db, sql: """
+            // (about `maxChartRounds` of them), each read by its round.
+            let sampled = host.ran > Report.maxChartRounds
+            let point = """
                 SELECT a.domain_id, r.at, a.actual_kib, a.target_kib, a.floor_kib, a.allocation_kib, a.stall, a.reason
-                FROM allocations a JOIN rounds r ON r.id = a.round_id
-                WHERE r.at >= ? AND r.at <= ? \(filter)
-                ORDER BY a.domain_id, r.at, r.id
-                """, arguments: [from, to]) {
-                guard let k = byID[r["domain_id"]] else { continue }
+                FROM rounds r JOIN allocations a ON a.round_id = r.id
+                """
+            func append(_ r: Row) {
+                guard let k = byID[r["domain_id"]] else { return }
                 domains[k].points.append(Report.Point(at: r["at"], actualKiB: r["actual_kib"], targetKiB: r["target_kib"], floorKiB: r["floor_kib"],
                                                       allocationKiB: r["allocation_kib"], stall: r["stall"], reason: Recorded(r["reason"] as String)))
+            }
+            if sampled {
+                let snapshots = try Int64.fetchAll(db, sql: "SELECT id FROM rounds WHERE at >= ? AND at <= ? AND full_snapshot = 1 ORDER BY at, id",
+                                                   arguments: [from, to])
+                let every = Swift.max(1, snapshots.count / Report.maxChartRounds)
+                let rows = try db.cachedStatement(sql: point + " WHERE r.id = ?")
+                for k in stride(from: every - 1, to: snapshots.count, by: every) {
+                    let cursor = try Row.fetchCursor(rows, arguments: [snapshots[k]])
+                    while let r = try cursor.next() { append(r) }
+                }
+            } else {
+                for r in try Row.fetchAll(db, sql: point + " WHERE r.at >= ? AND r.at <= ? ORDER BY a.domain_id, r.at, r.id", arguments: [from, to]) {
+                    append(r)
+                }
             }
             for r in try Row.fetchAll(db, sql: "SELECT domain_id, COUNT(*) AS n FROM rejections WHERE at >= ? AND at <= ? GROUP BY domain_id",
                                       arguments: [from, to]) {
@@ -132,9 +184,37 @@ extension DecisionStore {
             }
             let alerts = try Row.fetchAll(db, sql: "SELECT at, kind, message FROM alerts WHERE at >= ? AND at <= ? ORDER BY at",
                                           arguments: [from, to]).map { Report.AlertLine(at: $0["at"], kind: $0["kind"], message: $0["message"]) }
-            return Report(from: host["first"] ?? from, until: host["last"] ?? from, rounds: host["n"], phases: phases,
-                          minFreeKiB: host["min_free"] ?? 0, meanFreeKiB: Int64((host["mean_free"] as Double?) ?? 0),
-                          hostTotalKiB: host["total"] ?? 0, domains: domains, alerts: alerts, sampled: sampled)
+            return Report(from: host.first ?? from, until: host.last ?? from, rounds: host.ran, phases: phases,
+                          minFreeKiB: host.minFree ?? 0, meanFreeKiB: host.recorded > 0 ? Int64(host.sumFree / Double(host.recorded)) : 0,
+                          hostTotalKiB: host.total ?? 0, domains: domains, alerts: alerts, sampled: sampled)
+        }
+    }
+
+    /// The host's figures over a period, summed from its parts (hourly rows, rounds).
+    private struct HostFigures {
+        var recorded = 0, ran = 0
+        var first: Double?, last: Double?, minFree: Int64?, total: Int64?
+        var sumFree = 0.0
+
+        mutating func add(recorded: Int, ran: Int, first: Double?, last: Double?, minFree: Int64?, sumFree: Double, total: Int64?) {
+            guard recorded > 0 else { return }
+            self.recorded += recorded; self.ran += ran; self.sumFree += sumFree
+            self.first = [self.first, first].compactMap { $0 }.min(); self.last = [self.last, last].compactMap { $0 }.max()
+            self.minFree = [self.minFree, minFree].compactMap { $0 }.min(); self.total = [self.total, total].compactMap { $0 }.max()
+        }
+    }
+
+    /// A domain's figures over a period, summed from its parts.
+    private struct DomainFigures {
+        var rows = 0, changes = 0
+        var stall: Double?
+        var minTarget = Int64.max, maxTarget = Int64.min, sumActual: Int64 = 0, ceiling = Int64.min
+
+        mutating func add(_ r: Row) {
+            rows += r["rows"]; changes += r["changes"]
+            if let s = r["stall"] as Double? { stall = Swift.max(stall ?? s, s) }
+            minTarget = Swift.min(minTarget, r["tmin"]); maxTarget = Swift.max(maxTarget, r["tmax"])
+            sumActual += r["actual"]; ceiling = Swift.max(ceiling, r["ceiling"])
         }
     }
 }

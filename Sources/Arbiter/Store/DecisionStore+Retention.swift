@@ -2,14 +2,17 @@ import Foundation
 import GRDB
 
 extension DecisionStore {
-    /// Retention: rounds older than `downsampleAfter` keep only one full snapshot per `interval` (and
-    /// every round that raised an alert); everything older than `retain` goes, with its rejections and
-    /// alerts, and the domain lifetimes that no longer have any row. Returns the rounds removed.
+    /// Retention: first the hours that have ended are folded into the hourly figures (so reports keep
+    /// every decision's figures after thinning); then rounds older than `downsampleAfter` keep only one
+    /// full snapshot per `interval` (and every round that raised an alert); everything older than
+    /// `retain` goes, with its rejections, alerts and hourly figures, and the domain lifetimes that no
+    /// longer have any row. Returns the rounds removed.
     @discardableResult
     public func prune(now: Date, downsampleAfter: TimeInterval, retain: TimeInterval, interval: TimeInterval = 600) throws -> Int {
         let t = now.timeIntervalSince1970
         let cutoff = t - downsampleAfter
         return try db.write { db in
+            try Self.rollUp(db, before: (t / 3600).rounded(.down) * 3600)
             try db.execute(sql: """
                 DELETE FROM rounds WHERE at < ?
                   AND id NOT IN (SELECT MIN(id) FROM rounds WHERE at < ? AND full_snapshot = 1 GROUP BY CAST(at / ? AS INTEGER))
@@ -20,10 +23,13 @@ extension DecisionStore {
             removed += db.changesCount
             try db.execute(sql: "DELETE FROM alerts WHERE at < ?", arguments: [t - retain])
             try db.execute(sql: "DELETE FROM rejections WHERE at < ?", arguments: [t - retain])
+            let hour = ((t - retain) / 3600).rounded(.down)
+            try db.execute(sql: "DELETE FROM hourly WHERE hour < ?", arguments: [hour])
+            try db.execute(sql: "DELETE FROM hourly_host WHERE hour < ?", arguments: [hour])
             try db.execute(sql: """
                 DELETE FROM domains WHERE released IS NOT NULL AND released < ?
                   AND id NOT IN (SELECT domain_id FROM allocations) AND id NOT IN (SELECT domain_id FROM rejections)
-                  AND id NOT IN (SELECT domain_id FROM shadow_targets)
+                  AND id NOT IN (SELECT domain_id FROM shadow_targets) AND id NOT IN (SELECT domain_id FROM hourly)
                 """, arguments: [t - retain])
             return removed
         }

@@ -1,0 +1,90 @@
+import BundledScenarios
+import Foundation
+import GRDB
+import Logging
+import Testing
+@testable import Arbiter
+import GuestModel
+import HostSimulator
+
+/// The hourly figures (V0004) stand in for an hour's rows in reports: a report must say the same
+/// whether it reads the rows or the figures, and keep saying it once retention has thinned the rows.
+@Suite("Hourly figures")
+struct RollupTests {
+    /// Three and a half hours of the default scenario through the control loop (a round every 20 s,
+    /// change-only rows, snapshots, quiet rounds), starting 1,234 s into an hour: periods have ragged ends.
+    func recorded() async throws -> (DecisionStore, start: Double, end: Double) {
+        let s = try ScenarioFile.parse(BundledScenarios.named("default")!)
+        let host = SimulatedHost(scenario: s)
+        let store = try DecisionStore()
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let clock = WallClock()
+        let start = (clock.now().timeIntervalSince1970 / 3600).rounded(.down) * 3600 + 1234
+        clock.advance(start - clock.now().timeIntervalSince1970)
+        var config = ArbiterConfig()
+        config.daemon.snapshotEvery = 30
+        let loop = ControlLoop(backend: host, store: store, config: config, logger: logger,
+                               now: { TimePoint(seconds: await host.seconds) }, wall: { clock.now() },
+                               settings: { await host.adminSettings() })
+        await loop.round(trigger: .startup)
+        for k in 1...630 {
+            for e in await host.advance(by: 20) { await loop.note(e) }
+            clock.advance(20)
+            await loop.round(trigger: k % 3 == 0 ? .tick : .report)
+            if k % 2 == 0 { await loop.round(trigger: .report) }       // nothing new: mostly quiet
+        }
+        return (store, start, clock.now().timeIntervalSince1970)
+    }
+
+    /// Everything a report says except its series.
+    func figures(_ r: Report) -> String {
+        var out = "\(r.from) \(r.until) \(r.rounds) \(r.phases.sorted { $0.key < $1.key }) \(r.minFreeKiB) \(r.meanFreeKiB) \(r.hostTotalKiB)\n"
+        for d in r.domains {
+            out += "\(d.name) \(d.domid) \(d.ceilingKiB) \(d.targetChanges) \(d.maxStall) \(d.minTargetKiB) \(d.maxTargetKiB) \(d.meanActualKiB) \(d.rejections)\n"
+        }
+        return out
+    }
+
+    @Test func reportsSayTheSameFromTheRowsAndFromTheHourlyFigures() async throws {
+        let (store, start, end) = try await recorded()
+        let periods: [(Date?, Date?)] = [
+            (nil, nil),
+            (Date(timeIntervalSince1970: start + 1000), Date(timeIntervalSince1970: end - 1500)),   // ragged ends, whole hours between
+            (Date(timeIntervalSince1970: start + 3000), nil),
+            (Date(timeIntervalSince1970: start + 100), Date(timeIntervalSince1970: start + 1900)),   // within one hour
+        ]
+        let fromRows = try periods.map { figures(try store.report(since: $0.0, until: $0.1)) }
+        let quiet = try await store.db.read { try Int.fetchOne($0, sql: "SELECT SUM(quiet_before) FROM rounds") } ?? 0
+        #expect(quiet > 0)
+
+        let folded = try store.rollUp(now: Date(timeIntervalSince1970: end))
+        #expect(folded > 0)
+        #expect(try store.rollUp(now: Date(timeIntervalSince1970: end)) == 0)      // nothing twice
+        #expect(try periods.map { figures(try store.report(since: $0.0, until: $0.1)) } == fromRows)
+
+        // Thinning the folded hours to one snapshot per 10 minutes leaves the report's figures those of
+        // every decision recorded in them.
+        let endHour = (end / 3600).rounded(.down) * 3600
+        let removed = try store.prune(now: Date(timeIntervalSince1970: end), downsampleAfter: end - endHour, retain: 90 * 86400)
+        #expect(removed > 0)
+        #expect(try figures(store.report(since: nil, until: nil)) == fromRows[0])
+        #expect(try figures(store.report(since: Date(timeIntervalSince1970: start + 3000), until: nil)) != fromRows[2])   // its ragged start is thinned
+
+        // A round recorded late into a folded hour (the wall clock went back) is counted in it.
+        let before = try store.report(since: nil, until: nil)
+        let web = try #require(before.domains.first { $0.name == "web-1" })
+        var arb = Arbitration()
+        var d = arb.step(HostSnapshot(free: KiB(gib: 1), domains: [DomainFacts(domid: DomID(UInt16(web.domid)), staticMax: KiB(gib: 4),
+                                                                                actual: KiB(gib: 2), target: KiB(gib: 2))]), now: .zero)
+        d.outcomes[0].previousTarget = KiB(gib: 2)
+        d.outcomes[0].target = KiB(gib: 3)
+        try store.record(d, at: Date(timeIntervalSince1970: start + 4000), trigger: .tick, hostTotal: KiB(gib: 8), outcomes: d.outcomes,
+                         fullSnapshot: false, names: [DomID(UInt16(web.domid)): "web-1"])
+        let late = try store.report(since: nil, until: nil)
+        #expect(late.rounds == before.rounds + 1)
+        #expect(late.domains.first { $0.name == "web-1" }!.targetChanges == web.targetChanges + 1)
+        try store.rollUp(now: Date(timeIntervalSince1970: end + 3600))
+        #expect(try figures(store.report(since: nil, until: nil)) == figures(late))
+    }
+}
