@@ -66,13 +66,14 @@ extension DecisionStore {
                 steps[r[0], default: []].append(Step(round: r[1], policy: r[2], target: r[3]))
             }
             guard !steps.isEmpty else { return [] }
+            let rounds = try Row.fetchAll(db, sql: "SELECT id, at, shadows FROM rounds WHERE at <= ? ORDER BY at, id", arguments: [to]).map {
+                (id: $0[0] as Int64, at: $0[1] as Double, shadows: Set(($0[2] as String).split(separator: ",").map(String.init)))
+            }
+            // A live domain was seen in the last round (its `last_seen` is brought up to date once a minute).
             var names = [Int64: String](), ends = [Int64: Double]()
             for r in try Row.fetchAll(db, sql: "SELECT id, name, last_seen, released FROM domains WHERE id IN (SELECT DISTINCT domain_id FROM shadow_targets)") {
                 names[r[0]] = r[1]
-                ends[r[0]] = Swift.min(to, (r[3] as Double?) ?? (r[2] as Double))
-            }
-            let rounds = try Row.fetchAll(db, sql: "SELECT id, at, shadows FROM rounds WHERE at <= ? ORDER BY at, id", arguments: [to]).map {
-                (id: $0[0] as Int64, at: $0[1] as Double, shadows: Set(($0[2] as String).split(separator: ",").map(String.init)))
+                ends[r[0]] = Swift.min(to, (r[3] as Double?) ?? Swift.max(r[2] as Double, rounds.last?.at ?? 0))
             }
             var out = [ShadowComparison]()
             for (domain, list) in steps {
