@@ -100,6 +100,23 @@ struct StoreTests {
         try store.recordRejection(DomID(2), name: "db", at: Date(timeIntervalSince1970: 4), .unknownKey("evil"))
         #expect(try store.rejections().map(\.code) == ["unknown-key"])
     }
+
+    /// A live domain's `last_seen` follows the rounds to the minute (each update rewrites every live
+    /// domain's row); a release sets the lifetime's end exactly.
+    @Test func lastSeenFollowsTheRoundsToTheMinuteAndAReleaseExactly() throws {
+        let store = try DecisionStore()
+        let d = decision()
+        func lastSeen(_ name: String) throws -> Double? {
+            try store.db.read { try Double.fetchOne($0, sql: "SELECT last_seen FROM domains WHERE name = ?", arguments: [name]) }
+        }
+        for t in [100.0, 130, 159, 161, 175] {
+            try store.record(d, at: Date(timeIntervalSince1970: t), trigger: .tick, hostTotal: KiB(gib: 16), outcomes: [d.outcomes[0]],
+                             fullSnapshot: false, names: [DomID(1): "web", DomID(2): "db"])
+        }
+        #expect(try lastSeen("web") == 161 && lastSeen("db") == 161)
+        try store.domainReleased(DomID(2), at: Date(timeIntervalSince1970: 175.5))
+        #expect(try lastSeen("db") == 175.5 && lastSeen("web") == 161)
+    }
 }
 
 @Suite("Retention")
