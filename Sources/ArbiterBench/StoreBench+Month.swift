@@ -65,3 +65,53 @@ extension StoreBench {
         }
     }
 }
+
+extension StoreBench {
+    /// The same 30 days in the compact form (`AllocationChunk`, `RoundChunk`): each hour's rows as a
+    /// blob per domain and one for the rounds, the 23 older days thinned to a snapshot per 10 minutes
+    /// first, written to a real SQLite file (a bench-only table layout; the hot hours as rows are not
+    /// in it). Returns that file's size and the blob bytes per allocation row and per round of the hour.
+    static func chunkedMonth(from source: String, into path: String) throws -> (fileBytes: Int64, perRow: Double, perRound: Double) {
+        for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) }
+        let src = try DatabaseQueue(path: source)
+        let (rounds, rows) = try src.read { db in
+            (try Row.fetchAll(db, sql: "SELECT * FROM rounds ORDER BY id"),
+             try Row.fetchAll(db, sql: "SELECT * FROM allocations ORDER BY domain_id, round_id"))
+        }
+        let first = (rounds.first?["at"] as Double?) ?? 0
+        let kept = Set(Dictionary(grouping: rounds.filter { ($0["full_snapshot"] as Int) == 1 }, by: { Int((($0["at"] as Double) - first) / 600) })
+            .values.compactMap { $0.map { $0["id"] as Int64 }.min() })
+        // A blob per domain and hour (a few KiB), in 64 KiB pages.
+        func blobs(thinned: Bool) -> (rounds: [UInt8], domains: [[UInt8]]) {
+            let rs = rounds.filter { !thinned || kept.contains($0["id"]) }.map(StoredRound.init(row:))
+            var byDomain = [[Int64]: [StoredAllocation]]()
+            let at = Dictionary(uniqueKeysWithValues: rounds.map { ($0["id"] as Int64, $0["at"] as Double) })
+            for r in rows where !thinned || kept.contains(r["round_id"]) {
+                let part = Int64(((at[r["round_id"]] ?? first) - first) / 3600)
+                byDomain[[r["domain_id"], part], default: []].append(StoredAllocation(row: r))
+            }
+            return (RoundChunk.encode(rs), byDomain.values.map(AllocationChunk.encode))
+        }
+        let whole = blobs(thinned: false), thin = blobs(thinned: true)
+        let month = try DatabaseQueue(path: path)
+        try month.writeWithoutTransaction { try $0.execute(sql: "PRAGMA page_size = 65536") }   // blobs of several KiB: no overflow chains
+        try month.write { db in
+            try db.execute(sql: """
+                CREATE TABLE round_chunks (hour INTEGER PRIMARY KEY, body BLOB NOT NULL);
+                CREATE TABLE allocation_chunks (id INTEGER PRIMARY KEY, domain_id INTEGER NOT NULL, first_round INTEGER NOT NULL, body BLOB NOT NULL);
+                CREATE INDEX allocation_chunks_domain ON allocation_chunks (domain_id, first_round);
+                """)
+            for hour in 0..<(30 * 24) {
+                let b = hour < 23 * 24 ? thin : whole
+                try db.execute(sql: "INSERT INTO round_chunks VALUES (?, ?)", arguments: [hour, Data(b.rounds)])
+                for (k, body) in b.domains.enumerated() {
+                    try db.execute(sql: "INSERT INTO allocation_chunks (domain_id, first_round, body) VALUES (?, ?, ?)",
+                                   arguments: [k % 100, hour * 1_000_000 + k, Data(body)])
+                }
+            }
+        }
+        try month.close()
+        let perRow = Double(whole.domains.reduce(0) { $0 + $1.count }) / Double(Swift.max(1, rows.count))
+        return (fileSize(path), perRow, Double(whole.rounds.count) / Double(Swift.max(1, rounds.count)))
+    }
+}

@@ -84,6 +84,13 @@ enum StoreBench {
         print("store: 30-day report, 100 domains (\(monthCounts["rounds"] ?? 0) rounds, \(monthCounts["allocations"] ?? 0) rows, "
               + "\(formatFixed(Double(fileSize(rpath)) / 1_048_576, decimals: 0)) MiB, built in \(fmtTime(built))): "
               + "read \(fmtTime(tRead)), HTML \(fmtTime(tHTML)) (\(html.utf8.count / 1024) KiB)")
+
+        // 4. The same month in the compact form the older hours could take (not yet what the store writes).
+        let cpath = tempDB("month-chunks.sqlite")
+        let c = try! chunkedMonth(from: path, into: cpath)
+        print("store: the same 30 days as per-hour blobs (rows as changes from the row before): \(formatFixed(c.perRow, decimals: 1)) B per "
+              + "allocation row, \(formatFixed(c.perRound, decimals: 1)) B per round; \(formatFixed(Double(c.fileBytes) / 1_048_576, decimals: 1)) MiB "
+              + "(+ the hourly figures, and the hot hours as rows)")
     }
 
     final class ResultBox: @unchecked Sendable {
