@@ -176,7 +176,9 @@ public struct Arbitration: Sendable {
         dropUnseen()
     }
 
-    /// What we know of a guest's reports now.
+    /// What we know of a guest's reports now. Inlined: as a call it was handed a copy of the guest's
+    /// whole state (640 bytes), every guest, every round.
+    @inline(__always)
     private static func reportStatus(_ g: borrowing GuestState, now: TimePoint, config c: EstimatorConfig) -> ReportStatus {
         if g.lastRejection != nil { return .rejected }
         guard g.estimator.isPrimed, let last = g.lastHeardAt ?? g.estimator.lastAt else { return .none }
@@ -337,8 +339,8 @@ public struct Arbitration: Sendable {
     /// the rate limit (then it keeps accruing); floors that exceed the host itself raise an alert
     /// (floors that only eat into the reserve show in the phase).
     private mutating func commit(_ share: Share, _ paced: Pacer.Result, budget: Budget, free: KiB, now: TimePoint) -> Decision {
-        for (b, move) in zip(share.bounds, paced.moves) where move.reason != .heldRateLimit || b.shrinkSince == nil {
-            guests[slot(b.domid)].shrinkSince = now
+        for k in paced.moves.indices where paced.moves[k].reason != .heldRateLimit || share.bounds[k].shrinkSince == nil {
+            guests[slot(share.bounds[k].domid)].shrinkSince = now
         }
         var outcomes = [DomainOutcome]()
         outcomes.reserveCapacity(share.count)
