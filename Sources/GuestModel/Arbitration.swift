@@ -176,7 +176,9 @@ public struct Arbitration: Sendable {
         dropUnseen()
     }
 
-    /// What we know of a guest's reports now.
+    /// What we know of a guest's reports now. Inlined: as a call it was handed a copy of the guest's
+    /// whole state (640 bytes), every guest, every round.
+    @inline(__always)
     private static func reportStatus(_ g: borrowing GuestState, now: TimePoint, config c: EstimatorConfig) -> ReportStatus {
         if g.lastRejection != nil { return .rejected }
         guard g.estimator.isPrimed, let last = g.lastHeardAt ?? g.estimator.lastAt else { return .none }
@@ -270,17 +272,17 @@ public struct Arbitration: Sendable {
     /// the working-set floors stand (moving a working set between equals costs stall on both sides).
     private func solve(_ bounds: consuming [GuestBounds], budget: Budget, urgent: Bool) -> Share {
         var split = Split(bounds, budget: budget.total, config: config.share)
-        if bounds.reduce(Int64(0), { $0 &+ $1.demand.value }) > budget.total.value {
+        if split.demandTotal > budget.total.value {
             for k in bounds.indices { bounds[k].demand = bounds[k].idleTaxed }
-            split.demands = bounds.map(\.demand)
+            split.demands = split.idleTaxed
             let ideal = split.solve(floors: split.bases)
-            var short = Set<Double>()       // the weights of guests that want more and have less than their share
+            var short = DistinctWeights()   // the weights of guests that want more and have less than their share
             for k in bounds.indices where bounds[k].demand > bounds[k].actual && ideal.allocations[k] > bounds[k].actual {
                 short.insert(bounds[k].weight)
             }
             if ideal.phase != .uncontended && (urgent || !short.isEmpty) {
                 for k in bounds.indices where bounds[k].floor > bounds[k].staticFloor && ideal.allocations[k] < bounds[k].floor
-                    && (urgent || short.contains { $0 != bounds[k].weight }) {
+                    && (urgent || short.contains(otherThan: bounds[k].weight)) {
                     bounds[k].floor = max(bounds[k].staticFloor, ideal.allocations[k].pageCeil)
                     if bounds[k].floor == bounds[k].staticFloor { bounds[k].floorKind = bounds[k].staticFloorKind }
                 }
@@ -290,14 +292,27 @@ public struct Arbitration: Sendable {
         return Share(bounds: bounds, result: result)
     }
 
-    /// The solver's (`FairShare`) inputs, taken from the bounds once: the floors it solves with vary.
+    /// The solver's (`FairShare`) inputs, taken from the bounds once (one pass over them): the floors it
+    /// solves with vary.
     private struct Split {
         var demands: [KiB], ceilings: [KiB], weights: [Double], bases: [KiB]
+        /// The demands with idle memory taxed, for a contended round, and Σ demands (wrapping, as the solver sums).
+        let idleTaxed: [KiB], demandTotal: Int64
         let budget: KiB, config: ShareConfig
 
         init(_ bounds: borrowing [GuestBounds], budget: KiB, config: ShareConfig) {
-            demands = bounds.map(\.demand); ceilings = bounds.map(\.ceiling); weights = bounds.map(\.weight)
-            bases = bounds.map(\.staticFloor)
+            let n = bounds.count
+            var demands = [KiB](), ceilings = [KiB](), weights = [Double](), bases = [KiB](), idleTaxed = [KiB]()
+            demands.reserveCapacity(n); ceilings.reserveCapacity(n); weights.reserveCapacity(n)
+            bases.reserveCapacity(n); idleTaxed.reserveCapacity(n)
+            var total: Int64 = 0
+            for k in 0..<n {
+                demands.append(bounds[k].demand); ceilings.append(bounds[k].ceiling); weights.append(bounds[k].weight)
+                bases.append(bounds[k].staticFloor); idleTaxed.append(bounds[k].idleTaxed)
+                total &+= bounds[k].demand.value
+            }
+            (self.demands, self.ceilings, self.weights, self.bases, self.idleTaxed) = (demands, ceilings, weights, bases, idleTaxed)
+            demandTotal = total
             self.budget = budget
             self.config = config
         }
@@ -308,12 +323,24 @@ public struct Arbitration: Sendable {
         }
     }
 
+    /// A set of weights as `short` needs it: whether it holds any weight other than a given one. Two
+    /// distinct members answer that for any number (a hashed `Set<Double>` cost a hash per guest).
+    private struct DistinctWeights {
+        private var first: Double?
+        private var several = false
+        var isEmpty: Bool { first == nil }
+        mutating func insert(_ w: Double) {
+            if let f = first { several = several || f != w } else { first = w }
+        }
+        func contains(otherThan w: Double) -> Bool { several || (first.map { $0 != w } ?? false) }
+    }
+
     /// Step 4: the decision. A guest's shrink allowance restarts unless a shrink it was due was held by
     /// the rate limit (then it keeps accruing); floors that exceed the host itself raise an alert
     /// (floors that only eat into the reserve show in the phase).
     private mutating func commit(_ share: Share, _ paced: Pacer.Result, budget: Budget, free: KiB, now: TimePoint) -> Decision {
-        for (b, move) in zip(share.bounds, paced.moves) where move.reason != .heldRateLimit || b.shrinkSince == nil {
-            guests[slot(b.domid)].shrinkSince = now
+        for k in paced.moves.indices where paced.moves[k].reason != .heldRateLimit || share.bounds[k].shrinkSince == nil {
+            guests[slot(share.bounds[k].domid)].shrinkSince = now
         }
         var outcomes = [DomainOutcome]()
         outcomes.reserveCapacity(share.count)

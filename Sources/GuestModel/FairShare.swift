@@ -70,40 +70,35 @@ public enum FairShare {
         let n = floors.count
         precondition(demands.count == n && ceilings.count == n && weights.count == n && (bases?.count ?? n) == n,
                      "FairShare.solve: ragged input")
-        var lo = [Int64](repeating: 0, count: n)
-        var mid = [Int64](repeating: 0, count: n)
-        var hi = [Int64](repeating: 0, count: n)
+        // The bounds normalised (floors win), each array written once: at 10,000 guests the round
+        // solves twice, and zero-filling arrays only to overwrite them cost as much as filling them.
+        let lo = written(n) { Swift.max(floors[$0].value, 0) }
+        let hi = written(n) { Swift.max(ceilings[$0].value, lo[$0]) }
+        let mid = written(n) { Swift.min(Swift.max(demands[$0].value, lo[$0]), hi[$0]) }
         var sumFloor: Int64 = 0, sumDemand: Int64 = 0
-        for i in 0..<n {
-            let f = Swift.max(floors[i].value, 0)
-            let c = Swift.max(ceilings[i].value, f)
-            let d = Swift.min(Swift.max(demands[i].value, f), c)
-            lo[i] = f; mid[i] = d; hi[i] = c
-            sumFloor &+= f
-            sumDemand &+= d
-        }
+        for i in 0..<n { sumFloor &+= lo[i]; sumDemand &+= mid[i] }
         let b = Swift.max(budget.value, 0)
-        var basis = [ShareBasis](repeating: .floor, count: n)
         // The offset of each guest's water level: its base, never above its floor.
-        var base = [Int64](repeating: 0, count: n)
+        var base: [Int64]? = nil
         var sumBase: Int64 = 0
         if let bases {
-            for i in 0..<n { base[i] = Swift.min(Swift.max(bases[i].value, 0), lo[i]); sumBase &+= base[i] }
+            let offsets = written(n) { Swift.min(Swift.max(bases[$0].value, 0), lo[$0]) }
+            for i in 0..<n { sumBase &+= offsets[i] }
+            if sumBase != 0 { base = offsets }
         }
         /// Water-fills `from`…`to` above the bases with `budget` in all.
-        func fill(_ from: [Int64], _ to: [Int64], _ budget: Int64, _ alloc: inout [Int64]) -> Double? {
-            waterFill(lo: from, hi: to, above: sumBase == 0 ? nil : base, weights: weights, budget: budget - sumBase, into: &alloc)
+        func fill(_ from: [Int64], _ to: [Int64], _ budget: Int64) -> (alloc: [Int64], level: Double?) {
+            waterFill(lo: from, hi: to, above: base, weights: weights, budget: budget - sumBase)
         }
 
         if sumFloor > b {
-            return FairShareResult(allocations: lo.map { KiB($0) }, basis: basis, phase: .infeasible,
+            return FairShareResult(allocations: lo.map { KiB($0) }, basis: Array(repeating: .floor, count: n), phase: .infeasible,
                                    shortfall: KiB(sumFloor - b), level: nil)
         }
         if sumDemand >= b {
-            var alloc = lo
-            let level = fill(lo, mid, b, &alloc)
-            for i in 0..<n {
-                basis[i] = alloc[i] >= mid[i] ? .demand : (alloc[i] <= lo[i] ? .floor : .fairShare)
+            let (alloc, level) = fill(lo, mid, b)
+            let basis = written(n) { i -> ShareBasis in
+                alloc[i] >= mid[i] ? .demand : (alloc[i] <= lo[i] ? .floor : .fairShare)
             }
             return FairShareResult(allocations: alloc.map { KiB($0) }, basis: basis, phase: .contended,
                                    shortfall: .zero, level: level)
@@ -112,13 +107,22 @@ public enum FairShare {
         var level: Double? = nil
         if surplus == .distribute {
             let target = Swift.max(sumDemand, b - Swift.max(slack.value, 0))
-            level = fill(mid, hi, target, &alloc)
+            (alloc, level) = fill(mid, hi, target)
         }
-        for i in 0..<n {
-            basis[i] = alloc[i] <= mid[i] ? .demand : (alloc[i] >= hi[i] ? .ceiling : .surplus)
+        let basis = written(n) { i -> ShareBasis in
+            alloc[i] <= mid[i] ? .demand : (alloc[i] >= hi[i] ? .ceiling : .surplus)
         }
         return FairShareResult(allocations: alloc.map { KiB($0) }, basis: basis, phase: .uncontended,
                                shortfall: .zero, level: level)
+    }
+
+    /// `n` values, `value(i)` each, written once into fresh storage.
+    @inline(__always)
+    static func written<T>(_ n: Int, _ value: (Int) -> T) -> [T] {
+        [T](unsafeUninitializedCapacity: n) { buffer, count in
+            for i in 0..<n { buffer.initializeElement(at: i, to: value(i)) }
+            count = n
+        }
     }
 
     /// Water-fills between `lo` and `hi` (both KiB, lo ≤ hi) so that Σ alloc ≤ budget, as close as whole
@@ -132,22 +136,22 @@ public enum FairShare {
     /// Pivots come from a fixed-seed generator, so results are deterministic.
     @discardableResult
     public static func waterFill(lo: [Int64], hi: [Int64], weights: [Double], budget: Int64, into alloc: inout [Int64]) -> Double? {
-        waterFill(lo: lo, hi: hi, above: nil, weights: weights, budget: budget, into: &alloc)
+        let (filled, level) = waterFill(lo: lo, hi: hi, above: nil, weights: weights, budget: budget)
+        alloc.replaceSubrange(0..<filled.count, with: filled)
+        return level
     }
 
     /// `waterFill` of the memory above `above` (each at most lo): guest i gets `above_i` plus its share of
-    /// `budget` (which counts only the memory above the offsets).
-    static func waterFill(lo: [Int64], hi: [Int64], above offset: [Int64]?, weights: [Double], budget: Int64,
-                          into alloc: inout [Int64]) -> Double? {
+    /// `budget` (which counts only the memory above the offsets). Returns the allocations and the level.
+    static func waterFill(lo: [Int64], hi: [Int64], above offset: [Int64]?, weights: [Double], budget: Int64) -> (alloc: [Int64], level: Double?) {
         let n = lo.count
         var bottom: Int64 = 0, top: Int64 = 0
         for i in 0..<n { let b = offset?[i] ?? 0; bottom &+= lo[i] &- b; top &+= hi[i] &- b }
-        if top <= budget { for i in 0..<n { alloc[i] = hi[i] }; return nil }
-        if bottom >= budget { for i in 0..<n { alloc[i] = lo[i] }; return nil }
+        if top <= budget { return (hi, nil) }
+        if bottom >= budget { return (lo, nil) }
         var search = LevelSearch(lo: lo, hi: hi, offset: offset, weights: weights)
         let level = search.level(for: Double(budget), seed: 0x5EED &+ UInt64(n))
-        place(level, lo: lo, hi: hi, offset: offset, weights: weights, budget: budget, into: &alloc)
-        return level
+        return (place(level, lo: lo, hi: hi, offset: offset, weights: weights, budget: budget), level)
     }
 
     /// The search for λ over the guests' breakpoints lo/w and hi/w.
@@ -161,16 +165,21 @@ public enum FairShare {
         var left = 0.0, right = Double.infinity
 
         init(lo: [Int64], hi: [Int64], offset: [Int64]?, weights: [Double]) {
-            pending.reserveCapacity(lo.count)
-            for i in lo.indices {
-                let b = offset?[i] ?? 0
-                let l = Double(lo[i] &- b), h = Double(hi[i] &- b)
-                if h > l {
-                    pending.append(Pending(lo: l, hi: h, weight: weights[i], loKey: l / weights[i], hiKey: h / weights[i]))
-                } else {
-                    constant += l
+            var constant = 0.0
+            pending = [Pending](unsafeUninitializedCapacity: lo.count) { buf, count in
+                count = 0
+                for i in lo.indices {
+                    let b = offset?[i] ?? 0
+                    let l = Double(lo[i] &- b), h = Double(hi[i] &- b)
+                    if h > l {
+                        buf.initializeElement(at: count, to: Pending(lo: l, hi: h, weight: weights[i], loKey: l / weights[i], hiKey: h / weights[i]))
+                        count += 1
+                    } else {
+                        constant += l
+                    }
                 }
             }
+            self.constant = constant
         }
 
         /// λ with S(λ) = target: passes until no guest is pending, then S is linear on (left, right).
@@ -211,16 +220,19 @@ public enum FairShare {
                 }
                 let (l, r) = s1 >= target ? (left, p1) : s2 >= target ? (p1, p2) : s3 >= target ? (p2, p3) : (p3, right)
                 // Without branches (which way a guest goes is a coin toss to the predictor): at lo for all
-                // of (l, r), at hi, rising across it, or still pending.
+                // of (l, r), at hi, rising across it, or still pending. The compiler turns `&&` and `?:`
+                // on Doubles into jumps, so 0/1 flags and products (x × 1 = x and x × 0 = 0 exactly for
+                // the finite bounds and weights here: the sums are the same to the last bit).
                 var kept = 0
                 for k in 0..<count {
                     let g = buf[k]
-                    let atLo = g.loKey >= r, atHi = !atLo && g.hiKey <= l
-                    let rising = !atLo && !atHi && g.loKey <= l && g.hiKey >= r
-                    constant += atLo ? g.lo : (atHi ? g.hi : 0)
-                    slope += rising ? g.weight : 0
+                    let atLo = g.loKey >= r ? 1 : 0
+                    let atHi = (g.hiKey <= l ? 1 : 0) & (atLo ^ 1)
+                    let rising = (g.loKey <= l ? 1 : 0) & (g.hiKey >= r ? 1 : 0) & ((atLo | atHi) ^ 1)
+                    constant += g.lo * Double(atLo) + g.hi * Double(atHi)
+                    slope += g.weight * Double(rising)
                     buf[kept] = g
-                    kept += (atLo || atHi || rising) ? 0 : 1
+                    kept += (atLo | atHi | rising) ^ 1
                 }
                 (self.left, self.right, self.constant, self.slope) = (l, r, constant, slope)
                 return kept
@@ -229,11 +241,10 @@ public enum FairShare {
     }
 
     /// Each guest's allocation at level λ, in whole pages, between its bounds.
-    private static func place(_ level: Double, lo: [Int64], hi: [Int64], offset: [Int64]?, weights: [Double], budget: Int64,
-                              into alloc: inout [Int64]) {
+    private static func place(_ level: Double, lo: [Int64], hi: [Int64], offset: [Int64]?, weights: [Double], budget: Int64) -> [Int64] {
         let n = lo.count
         var total: Int64 = 0
-        for i in 0..<n {
+        var alloc = written(n) { i -> Int64 in
             let x = level * weights[i]
             let b = offset?[i] ?? 0
             let l = lo[i] &- b, h = hi[i] &- b
@@ -241,12 +252,12 @@ public enum FairShare {
             if x <= Double(l) { a = l }
             else if x >= Double(h) { a = h }
             else { a = Swift.max(l, KiB.pageFloor(x).value) }
-            alloc[i] = a &+ b
             total &+= a
+            return a &+ b
         }
         // Floating-point rounding can leave the sum a hair over budget: take the excess back from the
         // guests with the most room above their lower bound (never below it).
-        guard total > budget else { return }
+        guard total > budget else { return alloc }
         var excess = total - budget
         var order = (0..<n).filter { alloc[$0] > lo[$0] }
         order.sort { alloc[$0] - lo[$0] > alloc[$1] - lo[$1] }
@@ -256,5 +267,6 @@ public enum FairShare {
             alloc[i] -= take
             excess -= take
         }
+        return alloc
     }
 }

@@ -29,7 +29,8 @@ enum Pacer {
     }
 
     /// Step 3: each guest's move from its current target towards its allocation. Shrinks first, then
-    /// grows from free memory only.
+    /// grows from free memory only. (The steps below are inlined into this one: as calls, each was
+    /// handed its own copy of the guest's bounds, several per guest per round.)
     static func pace(_ share: Share, free: KiB, reserve: KiB, now: TimePoint, config p: PacingConfig) -> Result {
         var growers = [Int](), moves = [Move]()
         moves.reserveCapacity(share.count)
@@ -40,7 +41,7 @@ enum Pacer {
         }
         // Phase two: grows, from free memory only.
         var promised: Int64 = 0
-        for (b, m) in zip(share.bounds, moves) { promised += Swift.max(0, m.target.value - b.actual.value) }
+        for i in moves.indices { promised += Swift.max(0, moves[i].target.value - share.bounds[i].actual.value) }
         let budget = Swift.max(0, free.value - reserve.value - promised)
         // Critical guests first, then guests below their floor, each served in full while memory
         // lasts; everyone else gets the same fraction of what they asked for (no sort needed).
@@ -68,6 +69,7 @@ enum Pacer {
 
     /// Phase one for one guest: a shrink (paced), a trimmed grow, or a hold with its reason; and whether
     /// it is a grower, served in phase two.
+    @inline(__always)
     private static func shrinkOrHold(_ a: Allotment, phase: SharePhase, now: TimePoint, config p: PacingConfig) -> (Move, grows: Bool) {
         let o = a.bounds
         let cur = min(o.previousTarget, o.staticMax)
@@ -98,6 +100,7 @@ enum Pacer {
     }
 
     /// A shrink from `cur` towards the allocation, at the pace.
+    @inline(__always)
     private static func shrink(_ a: Allotment, from cur: KiB, phase: SharePhase, now: TimePoint, config p: PacingConfig) -> Move {
         let o = a.bounds
         let want = a.allocation
@@ -163,16 +166,20 @@ enum Pacer {
 
     /// Under contention, the guest holds more than its weighted share (the solver gave it less than it
     /// wants and less than its target): it gives way to the guests below theirs.
+    @inline(__always)
     static func overShare(_ a: Allotment, phase: SharePhase) -> Bool {
         phase == .contended && (a.basis == .fairShare || a.basis == .floor) && a.bounds.status == .fresh && !a.bounds.uncooperative
             && a.allocation < a.bounds.demand
     }
 
     /// Raising a target up to what the guest already has costs nothing; the rest needs free memory.
+    @inline(__always)
     private static func start(_ a: Allotment, _ m: Move) -> KiB { max(m.target, min(a.bounds.actual, a.allocation)) }
+    @inline(__always)
     private static func need(_ a: Allotment, _ m: Move) -> Int64 { Swift.max(0, a.allocation.value - start(a, m).value) }
 
     /// Applies a grant of free memory to a grower and names the reason.
+    @inline(__always)
     private static func grow(_ a: Allotment, _ m: inout Move, by grant: KiB, config p: PacingConfig) {
         let o = a.bounds
         let cur = m.target
@@ -195,6 +202,7 @@ enum Pacer {
     }
 
     /// The reason a domain keeps its target when nothing else applies.
+    @inline(__always)
     static func holdReason(_ a: Allotment, phase: SharePhase) -> Reason {
         let o = a.bounds
         if o.uncooperative { return .fencedUncooperative }
@@ -210,6 +218,7 @@ enum Pacer {
         return o.previousTarget <= o.floor ? .heldFloor : .steady
     }
 
+    @inline(__always)
     private static func rank(_ a: Allotment, _ m: Move) -> Int {
         a.bounds.critical ? 2 : (m.target < a.bounds.floor ? 1 : 0)
     }

@@ -122,7 +122,7 @@ public struct PacingConfig: Sendable, Equatable {
     /// The deadband at a target of `cur`, KiB.
     @inlinable public func band(at cur: KiB) -> Int64 {
         let v = Double(cur.value)
-        return Swift.max(Int64((v * deadbandFraction).rounded()), Swift.min(deadband.value, Int64((v * Self.deadbandCap).rounded())))
+        return Swift.max(roundedInt64(v * deadbandFraction), Swift.min(deadband.value, roundedInt64(v * Self.deadbandCap)))
     }
     /// A guest with no stall at all grows only when its allocation is at least this fraction above its
     /// target (a stalling guest grows at the deadband): estimate noise must not drive grow/shrink cycles.

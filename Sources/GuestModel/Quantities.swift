@@ -64,6 +64,16 @@ extension KiB: Codable {
 @inlinable public func clamp(_ x: KiB, _ lo: KiB, _ hi: KiB) -> KiB { max(lo, min(x, hi)) }
 @inlinable public func clamp(_ x: Double, _ lo: Double, _ hi: Double) -> Double { Swift.max(lo, Swift.min(x, hi)) }
 
+/// `Int64(x.rounded())` (halves away from zero), without the libm call `rounded()` lowers to: the
+/// pacer rounds two deadbands per guest per round. Exact: for |x| < 2^52 the fraction x − trunc(x) is
+/// computed without error, and above that every Double is an integer. Traps where `Int64(_:)` would.
+@usableFromInline @inline(__always)
+func roundedInt64(_ x: Double) -> Int64 {
+    let whole = Int64(x)
+    let fraction = x - Double(whole)
+    return fraction >= 0.5 ? whole + 1 : (fraction <= -0.5 ? whole - 1 : whole)
+}
+
 /// Formats a size the way xl and admins write it: `512M`, `1.5G`, `16K`.
 public func formatSize(_ k: KiB) -> String {
     let v = k.value
