@@ -64,10 +64,15 @@ struct RollupTests {
         #expect(try periods.map { figures(try store.report(since: $0.0, until: $0.1)) } == fromRows)
 
         // Thinning the folded hours to one snapshot per 10 minutes leaves the report's figures those of
-        // every decision recorded in them.
+        // every decision recorded in them; the hour not yet ended is not folded, so it is not thinned.
         let endHour = (end / 3600).rounded(.down) * 3600
         let removed = try store.prune(now: Date(timeIntervalSince1970: end), downsampleAfter: end - endHour, retain: 90 * 86400)
         #expect(removed > 0)
+        let open = "SELECT COUNT(*) FROM rounds WHERE at >= \(endHour)"
+        let unfolded = try await store.db.read { try Int.fetchOne($0, sql: open) } ?? 0
+        #expect(unfolded > 10)
+        try store.prune(now: Date(timeIntervalSince1970: end), downsampleAfter: 60, retain: 90 * 86400)
+        #expect(try await store.db.read { try Int.fetchOne($0, sql: open) } == unfolded)
         #expect(try figures(store.report(since: nil, until: nil)) == fromRows[0])
         #expect(try figures(store.report(since: Date(timeIntervalSince1970: start + 3000), until: nil)) != fromRows[2])   // its ragged start is thinned
 
@@ -86,5 +91,30 @@ struct RollupTests {
         #expect(late.domains.first { $0.name == "web-1" }!.targetChanges == web.targetChanges + 1)
         try store.rollUp(now: Date(timeIntervalSince1970: end + 3600))
         #expect(try figures(store.report(since: nil, until: nil)) == figures(late))
+    }
+
+    /// A store the daemon has not yet migrated (the CLI was upgraded first) still reports, from its rows.
+    @Test func aStoreBeforeTheHourlyFiguresStillReports() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-v3-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("v3.sqlite").path
+        let queue = try DatabaseQueue(path: path)
+        try DecisionStore.migrator(upTo: "V0003_quiet_rounds").migrate(queue)
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO domains (id, domid, name, first_seen, last_seen) VALUES (1, 1, 'a', 0, 0);
+                INSERT INTO rounds (id, at, trigger, host_total_kib, host_free_kib, reserve_kib, budget_kib, phase, full_snapshot)
+                    VALUES (1, 100, 'startup', 8388608, 1048576, 0, 8388608, 'uncontended', 1),
+                           (2, 7300, 'tick', 8388608, 1048576, 0, 8388608, 'uncontended', 1);
+                INSERT INTO allocations (round_id, domain_id, report_status, floor_kind, floor_kib, ceiling_kib, weight, demand_kib,
+                    allocation_kib, basis, actual_kib, previous_target_kib, target_kib, reason, paced)
+                    VALUES (1, 1, 'none', 'hold', 1024, 4096, 1, 2048, 2048, 'demand', 2048, 2048, 2048, 'steady', 0),
+                           (2, 1, 'none', 'hold', 1024, 4096, 1, 2048, 2048, 'demand', 2048, 2048, 3072, 'grow:demand', 0);
+                """)
+        }
+        try queue.close()
+        let r = try DecisionStore(readingAt: path).report(since: nil, until: nil)
+        #expect(r.rounds == 2 && r.domains.count == 1 && r.domains[0].targetChanges == 1 && r.domains[0].maxTargetKiB == 3072)
     }
 }

@@ -76,9 +76,11 @@ extension DecisionStore {
         let from = since?.timeIntervalSince1970 ?? 0
         let to = Swift.min(until?.timeIntervalSince1970 ?? .greatestFiniteMagnitude, 1e15)
         return try db.read { db in
-            let folded = try Self.foldedUntil(db)
+            // A store the daemon has not yet migrated to V0004 has no hourly figures: every row is read.
+            let hourly = try db.tableExists("rollup")
+            let folded = hourly ? try Self.foldedUntil(db) : 0
             let firstHour = (from / 3600).rounded(.up), endHour = (to / 3600).rounded(.down)
-            let whole = firstHour < endHour
+            let whole = hourly && firstHour < endHour
             // The rounds read one by one: the ends of the period, and the whole hours' rounds not folded.
             let selection = whole ? """
                 sel(id) AS (SELECT id FROM rounds WHERE at >= :from AND at < :a

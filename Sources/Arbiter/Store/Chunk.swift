@@ -134,10 +134,11 @@ struct ChunkReader {
         return Double(bitPattern: bits)
     }
 
-    /// The count of rows a blob says it holds, bounded by its size (every row is at least two bytes).
+    /// The count of rows a blob says it holds, bounded by what is left of it (every row takes at least
+    /// two bytes), so a damaged count cannot make the reader reserve more than the blob could hold.
     mutating func count() throws -> Int {
         let n = try varint()
-        guard n <= UInt64(bytes.count) else { throw ChunkError(description: "chunk claims \(n) rows in \(bytes.count) bytes") }
+        guard n <= UInt64((bytes.count - at) / 2) else { throw ChunkError(description: "chunk claims \(n) rows in \(bytes.count - at) bytes") }
         return Int(n)
     }
 }

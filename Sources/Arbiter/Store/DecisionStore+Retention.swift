@@ -13,8 +13,10 @@ extension DecisionStore {
         let cutoff = t - downsampleAfter
         return try db.write { db in
             try Self.rollUp(db, before: (t / 3600).rounded(.down) * 3600)
+            // Only folded rounds are thinned (a short downsample_after_days must not thin an hour before its
+            // figures are taken).
             try db.execute(sql: """
-                DELETE FROM rounds WHERE at < ?
+                DELETE FROM rounds WHERE at < ? AND id <= (SELECT COALESCE(MAX(until_round), 0) FROM rollup)
                   AND id NOT IN (SELECT MIN(id) FROM rounds WHERE at < ? AND full_snapshot = 1 GROUP BY CAST(at / ? AS INTEGER))
                   AND id NOT IN (SELECT round_id FROM alerts WHERE round_id IS NOT NULL)
                 """, arguments: [cutoff, cutoff, Swift.max(1, interval)])

@@ -10,13 +10,21 @@ extension DecisionStore {
         try Int64.fetchOne(db, sql: "SELECT until_round FROM rollup WHERE id = 1") ?? 0
     }
 
-    /// Folds every round not yet folded that was recorded before `end` (an hour's start: hours before it
-    /// have ended) into the hourly figures. A round recorded late into an hour already folded (the wall
-    /// clock went back) is added to that hour's row. Returns the rounds folded.
+    /// The most rounds one call folds: a store from before V0004 (or a daemon stopped for weeks) is
+    /// folded over several retention passes, none holding the write lock long; until then reports read
+    /// the rounds not folded as rows, and thinning waits for them.
+    static let foldBatch = 50_000
+
+    /// Folds the rounds not yet folded that were recorded before `end` (an hour's start: hours before it
+    /// have ended), oldest first and at most `foldBatch`, into the hourly figures. A round recorded late
+    /// into an hour already folded (the wall clock went back) is added to that hour's row. Returns the
+    /// rounds folded.
     @discardableResult
     static func rollUp(_ db: Database, before end: Double) throws -> Int {
         let from = try foldedUntil(db)
-        guard let to = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM rounds WHERE id > ? AND at < ?", arguments: [from, end]) else { return 0 }
+        guard let last = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM rounds WHERE id > ? AND at < ?", arguments: [from, end]) else { return 0 }
+        let to = try Int64.fetchOne(db, sql: "SELECT id FROM rounds WHERE id > ? AND id <= ? ORDER BY id LIMIT 1 OFFSET ?",
+                                    arguments: [from, last, foldBatch - 1]) ?? last
         let range: StatementArguments = ["from": from, "to": to]
         try db.execute(sql: """
             INSERT INTO hourly (domain_id, hour, rows, changes, max_stall, min_target_kib, max_target_kib, sum_actual_kib, max_ceiling_kib)

@@ -336,12 +336,13 @@ struct AllocationRow {
     /// Binds `values` in order, runs the statement and resets it; an SQLite error is thrown as GRDB's.
     func insert(_ db: Database, _ values: [Value]) throws {
         defer { sqlite3_reset(statement); sqlite3_clear_bindings(statement) }
+        precondition(values.count == Int(sqlite3_bind_parameter_count(statement)), "allocation row: \(values.count) values for the statement's parameters")
         for (i, v) in values.enumerated() {
             let k = Int32(i + 1)
             switch v {
             case .integer(let n): sqlite3_bind_int64(statement, k, n)
             case .real(let x): sqlite3_bind_double(statement, k, x)
-            case .text(let t): sqlite3_bind_text(statement, k, t, -1, SQLITE_TRANSIENT)
+            case .text(let t): sqlite3_bind_text(statement, k, t, Int32(clamping: t.utf8.count), SQLITE_TRANSIENT)
             case .null: sqlite3_bind_null(statement, k)
             }
         }
