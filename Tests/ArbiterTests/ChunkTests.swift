@@ -122,22 +122,8 @@ struct ChunkTests {
 
     /// What the control loop records, per domain and for the rounds, survives the round trip.
     @Test func aRecordedRunComesBack() async throws {
-        let s = try ScenarioFile.parse(BundledScenarios.named("default")!)
-        let host = SimulatedHost(scenario: s)
-        let store = try DecisionStore()
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let clock = WallClock()
-        let loop = ControlLoop(backend: host, store: store, config: ArbiterConfig(), logger: logger,
-                               now: { TimePoint(seconds: await host.seconds) }, wall: { clock.now() },
-                               settings: { await host.adminSettings() })
-        await loop.round(trigger: .startup)
-        for _ in 0..<150 {
-            for e in await host.advance(by: 2) { await loop.note(e) }
-            clock.advance(2)
-            await loop.round(trigger: .report)
-        }
-        let (rows, rounds) = try await store.db.read { db in
+        let store = try await recordDefaultScenario(rounds: 150, step: 2)
+        let (rows, rounds) = try store.db.read { db in
             (try Row.fetchAll(db, sql: "SELECT * FROM allocations ORDER BY domain_id, round_id"),
              try Row.fetchAll(db, sql: "SELECT * FROM rounds ORDER BY id").map(StoredRound.init(row:)))
         }

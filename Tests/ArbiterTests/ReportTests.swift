@@ -9,24 +9,7 @@ import HostSimulator
 @Suite("Reports over a recorded run")
 struct ReportTests {
     /// Records 3 minutes of the default scenario through the control loop into an in-memory store.
-    func recorded() async throws -> DecisionStore {
-        let s = try ScenarioFile.parse(BundledScenarios.named("default")!)
-        let host = SimulatedHost(scenario: s)
-        let store = try DecisionStore()
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let clock = WallClock()
-        let loop = ControlLoop(backend: host, store: store, config: ArbiterConfig(), logger: logger,
-                               now: { TimePoint(seconds: await host.seconds) }, wall: { clock.now() },
-                               settings: { await host.adminSettings() })
-        await loop.round(trigger: .startup)
-        for _ in 0..<90 {
-            for e in await host.advance(by: 2) { await loop.note(e) }
-            clock.advance(2)
-            await loop.round(trigger: .report)
-        }
-        return store
-    }
+    func recorded() async throws -> DecisionStore { try await recordDefaultScenario(rounds: 90, step: 2) }
 
     @Test func textCsvJsonAndHtmlCoverTheRun() async throws {
         let store = try await recorded()

@@ -14,26 +14,14 @@ struct RollupTests {
     /// Three and a half hours of the default scenario through the control loop (a round every 20 s,
     /// change-only rows, snapshots, quiet rounds), starting 1,234 s into an hour: periods have ragged ends.
     func recorded() async throws -> (DecisionStore, start: Double, end: Double) {
-        let s = try ScenarioFile.parse(BundledScenarios.named("default")!)
-        let host = SimulatedHost(scenario: s)
-        let store = try DecisionStore()
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
         let clock = WallClock()
         let start = (clock.now().timeIntervalSince1970 / 3600).rounded(.down) * 3600 + 1234
         clock.advance(start - clock.now().timeIntervalSince1970)
         var config = ArbiterConfig()
         config.daemon.snapshotEvery = 30
-        let loop = ControlLoop(backend: host, store: store, config: config, logger: logger,
-                               now: { TimePoint(seconds: await host.seconds) }, wall: { clock.now() },
-                               settings: { await host.adminSettings() })
-        await loop.round(trigger: .startup)
-        for k in 1...630 {
-            for e in await host.advance(by: 20) { await loop.note(e) }
-            clock.advance(20)
-            await loop.round(trigger: k % 3 == 0 ? .tick : .report)
-            if k % 2 == 0 { await loop.round(trigger: .report) }       // nothing new: mostly quiet
-        }
+        // Every third round a tick; after every second one a report round with nothing new (mostly quiet).
+        let store = try await recordDefaultScenario(rounds: 630, step: 20, config: config, clock: clock,
+                                                    trigger: { $0 % 3 == 0 ? .tick : .report }, again: { $0 % 2 == 0 })
         return (store, start, clock.now().timeIntervalSince1970)
     }
 
