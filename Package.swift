@@ -39,7 +39,8 @@ let package = Package(
             name: "ArbiterMigrations", path: "migrations", exclude: ["README.md"], sources: ["Migrations.swift"],
             resources: [.embedInCode("V0001_initial.sql"), .embedInCode("V0002_policies.sql"),
                         .embedInCode("V0003_quiet_rounds.sql"),
-                        .embedInCode("V0004_hourly.sql")]),
+                        .embedInCode("V0004_hourly.sql"),
+                        .embedInCode("V0005_compact_hours.sql")]),
         // The shipped scenarios (scenarios/*.toml), embedded in the binary.
         .target(
             name: "BundledScenarios", path: "scenarios", exclude: ["README.md"], sources: ["BundledScenarios.swift"],

@@ -9,5 +9,6 @@ public enum ArbiterMigrations {
         ("V0002_policies", String(decoding: PackageResources.V0002_policies_sql, as: UTF8.self)),
         ("V0003_quiet_rounds", String(decoding: PackageResources.V0003_quiet_rounds_sql, as: UTF8.self)),
         ("V0004_hourly", String(decoding: PackageResources.V0004_hourly_sql, as: UTF8.self)),
+        ("V0005_compact_hours", String(decoding: PackageResources.V0005_compact_hours_sql, as: UTF8.self)),
     ]
 }

@@ -71,7 +71,8 @@ enum StoreBench {
               + "before downsampling (loop + store: \(formatFixed(box.seconds, decimals: 1)) s)")
 
         // 3. A 30-day report for those 100 domains, on a store shaped by the default retention: the
-        //    last 7 days whole (the hour above, repeated), 23 days of full snapshots only.
+        //    last 7 days whole (the hour above, repeated; all but the last two hours compacted), 23 days
+        //    of full snapshots only (compacted).
         let rpath = tempDB("month.sqlite")
         let t0 = ((Date().timeIntervalSince1970 - 30 * 86400) / 3600).rounded(.down) * 3600
         let built = nanos { try! synthesizeMonth(from: path, into: rpath, start: t0) }
@@ -81,16 +82,11 @@ enum StoreBench {
         let tRead = nanos { report = try! month.report(since: Date(timeIntervalSince1970: t0), until: nil) }
         var html = ""
         let tHTML = nanos { html = report!.html() }
-        print("store: 30-day report, 100 domains (\(monthCounts["rounds"] ?? 0) rounds, \(monthCounts["allocations"] ?? 0) rows, "
-              + "\(formatFixed(Double(fileSize(rpath)) / 1_048_576, decimals: 0)) MiB, built in \(fmtTime(built))): "
-              + "read \(fmtTime(tRead)), HTML \(fmtTime(tHTML)) (\(html.utf8.count / 1024) KiB)")
-
-        // 4. The same month in the compact form the older hours could take (not yet what the store writes).
-        let cpath = tempDB("month-chunks.sqlite")
-        let c = try! chunkedMonth(from: path, into: cpath)
-        print("store: the same 30 days as per-hour blobs (rows as changes from the row before): \(formatFixed(c.perRow, decimals: 1)) B per "
-              + "allocation row, \(formatFixed(c.perRound, decimals: 1)) B per round; \(formatFixed(Double(c.fileBytes) / 1_048_576, decimals: 1)) MiB "
-              + "(+ the hourly figures, and the hot hours as rows)")
+        let c = { (k: String) in monthCounts[k] ?? 0 }
+        print("store: 30 days of 100 domains as retention leaves them: \(c("rounds") + c("compacted_rounds")) rounds, "
+              + "\(c("allocations") + c("compacted_rows")) allocation rows (\(c("compacted_rows")) in \(c("compact_hours")) compact hours), "
+              + "\(formatFixed(Double(fileSize(rpath)) / 1_048_576, decimals: 1)) MiB (built in \(fmtTime(built))); "
+              + "30-day report: read \(fmtTime(tRead)), HTML \(fmtTime(tHTML)) (\(html.utf8.count / 1024) KiB)")
     }
 
     final class ResultBox: @unchecked Sendable {

@@ -81,6 +81,44 @@ struct RollupTests {
         #expect(try figures(store.report(since: nil, until: nil)) == figures(late))
     }
 
+    /// Everything the read verbs show: `list --all`, `history` and `explain` of every domain, reports
+    /// (figures and series) over the whole run, a window with ragged ends and a part of one hour.
+    func shown(_ store: DecisionStore, start: Double, end: Double) throws -> String {
+        var out = "\(try store.latest(all: true))\n"
+        for d in try store.latest(all: true) {
+            out += "\(d.name): \(try store.history(d.name))\n\(String(describing: try store.explain(d.name)))\n"
+        }
+        for (a, b) in [(nil, nil), (start + 1000, end - 1500), (start + 100, start + 1900)] as [(Double?, Double?)] {
+            let r = try store.report(since: a.map { Date(timeIntervalSince1970: $0) }, until: b.map { Date(timeIntervalSince1970: $0) })
+            out += figures(r) + r.domains.map { "\($0.name) \($0.points)" }.joined(separator: "\n") + "\n"
+        }
+        return out
+    }
+
+    @Test func compactingHoursChangesNothingTheReadVerbsShow() async throws {
+        let (store, start, end) = try await recorded()
+        let before = try shown(store, start: start, end: end)
+        let rows = try store.counts()["allocations"] ?? 0
+        // Three hours later every recorded hour has ended before the last full one: all are compacted.
+        try store.prune(now: Date(timeIntervalSince1970: end + 3 * 3600), downsampleAfter: 30 * 86400, retain: 90 * 86400)
+        let hours = try await store.db.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM compact_hours") ?? 0, try Int.fetchOne(db, sql: "SELECT SUM(row_count) FROM compact_hours") ?? 0)
+        }
+        #expect(hours.0 == 4 && hours.1 == rows)
+        #expect(try store.counts()["allocations"] == 0 && store.counts()["rounds"] == 0)
+        #expect(try shown(store, start: start, end: end) == before)
+
+        // Thinned like rows: the figures stay those of every decision, the series keep the snapshots.
+        let full = try store.report(since: nil, until: nil)
+        try store.prune(now: Date(timeIntervalSince1970: end + 3 * 3600), downsampleAfter: 60, retain: 90 * 86400)
+        let thin = try store.report(since: nil, until: nil)
+        #expect(figures(thin) == figures(full))
+        let web = try #require(thin.domains.first { $0.name == "web-1" })
+        let webBefore = try #require(full.domains.first { $0.name == "web-1" })
+        #expect(web.points.count < webBefore.points.count / 3 && web.points.count >= 3 * 6)
+        #expect(try store.history("web-1").count == web.points.count)
+    }
+
     /// A store the daemon has not yet migrated (the CLI was upgraded first) still reports, from its rows.
     @Test func aStoreBeforeTheHourlyFiguresStillReports() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-v3-\(getpid())-\(UUID().uuidString.prefix(8))")

@@ -135,12 +135,23 @@ struct RetentionTests {
         try store.recordRejection(DomID(1), name: "a", at: Date(timeIntervalSince1970: 1), .empty)
         let now = Date(timeIntervalSince1970: 100 * day)
         let removed = try store.prune(now: now, downsampleAfter: 7 * day, retain: 30 * day, interval: day)
-        let rounds = try store.db.read { try Double.fetchAll($0, sql: "SELECT at FROM rounds ORDER BY at") }
+        // Rounds older than the last full hour are in compact hours: read both forms.
+        let rounds = try store.db.read { db in
+            try (Double.fetchAll(db, sql: "SELECT at FROM rounds") + DecisionStore.compactRounds(db, from: -1e12, to: 1e15).map(\.at)).sorted()
+        }
         #expect(rounds.allSatisfy { $0 >= 70 * day })                 // nothing older than 30 days
         #expect(rounds.filter { $0 >= 93 * day }.count == 70)         // the last 7 days whole
         #expect(rounds.filter { $0 < 93 * day }.count == 23)          // before that, one snapshot a day
         #expect(removed == 1000 - rounds.count)
         #expect(try store.rejections().isEmpty)
-        #expect(try store.counts()["allocations"] == rounds.count)
+        #expect(try store.counts()["allocations"]! + store.counts()["compacted_rows"]! == rounds.count)
+        // One pass compacts at most a day of hours; later passes compact the rest and change nothing else.
+        #expect(try store.counts()["compact_hours"]! <= DecisionStore.compactBatch)
+        for _ in 0..<5 { try store.prune(now: now, downsampleAfter: 7 * day, retain: 30 * day, interval: day) }
+        let after = try store.db.read { db in
+            try (Double.fetchAll(db, sql: "SELECT at FROM rounds") + DecisionStore.compactRounds(db, from: -1e12, to: 1e15).map(\.at)).sorted()
+        }
+        #expect(after == rounds)
+        #expect(try store.counts()["compact_hours"] == rounds.count && store.counts()["allocations"] == 0)
     }
 }

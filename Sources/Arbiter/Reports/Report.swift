@@ -144,6 +144,31 @@ extension DecisionStore {
                     figures[r["id"], default: DomainFigures()].add(r)
                 }
             }
+            // The compact hours that the rounds read one by one reach into (the period's ends, or all of a
+            // period shorter than a whole hour): their rounds and rows in those parts, decoded.
+            let ends: [(from: Double, to: Double, closed: Bool)] = whole ? [(from, firstHour * 3600, false), (endHour * 3600, to, true)] : [(from, to, true)]
+            for part in ends where part.from <= part.to {
+                for h in try Self.compactHours(db, from: part.from, to: part.to) {
+                    let rounds = try RoundChunk.decode(Array(h["rounds"] as Data))
+                    var inside = Set<Int64>()
+                    for (k, r) in rounds.enumerated() where r.at >= part.from && (part.closed ? r.at <= part.to : r.at < part.to) {
+                        inside.insert(r.id)
+                        host.add(recorded: 1, ran: 1 + Int(r.quietBefore), first: r.at, last: r.at, minFree: r.hostFree,
+                                 sumFree: Double(r.hostFree), total: r.hostTotal)
+                        phases[r.phase, default: 0] += 1
+                        if r.quietBefore > 0 {
+                            let before = k > 0 ? rounds[k - 1].phase : try Self.phaseBefore(db, round: r.id) ?? r.phase
+                            phases[before, default: 0] += Int(r.quietBefore)
+                        }
+                    }
+                    guard !inside.isEmpty else { continue }
+                    for sec in try Self.sections(Array(h["allocations"] as Data)) {
+                        for a in try AllocationChunk.decode(Array(sec.chunk)) where inside.contains(a.roundID) {
+                            figures[sec.domain, default: DomainFigures()].add(a)
+                        }
+                    }
+                }
+            }
             var domains = [Report.Domain]()
             var byID = [Int64: Int]()
             for r in try Row.fetchAll(db, sql: "SELECT id, name, domid FROM domains ORDER BY domid, id") {
@@ -157,28 +182,22 @@ extension DecisionStore {
             // The series: every row for a short period; for a long one, evenly spaced full snapshots
             // (about `maxChartRounds` of them), each read by its round.
             let sampled = host.ran > Report.maxChartRounds
-            let point = """
-                SELECT a.domain_id, r.at, a.actual_kib, a.target_kib, a.floor_kib, a.allocation_kib, a.stall, a.reason
-                FROM rounds r JOIN allocations a ON a.round_id = r.id
-                """
-            func append(_ r: Row) {
-                guard let k = byID[r["domain_id"]] else { return }
-                domains[k].points.append(Report.Point(at: r["at"], actualKiB: r["actual_kib"], targetKiB: r["target_kib"], floorKiB: r["floor_kib"],
-                                                      allocationKiB: r["allocation_kib"], stall: r["stall"], reason: Recorded(r["reason"] as String)))
+            func append(_ x: RecordedRow) {
+                guard let k = byID[x.domain] else { return }
+                domains[k].points.append(Report.Point(at: x.round.at, actualKiB: x.row.actual, targetKiB: x.row.target, floorKiB: x.row.floor,
+                                                      allocationKiB: x.row.allocation, stall: x.row.stall, reason: Recorded(x.row.reason)))
             }
             if sampled {
-                let snapshots = try Int64.fetchAll(db, sql: "SELECT id FROM rounds WHERE at >= ? AND at <= ? AND full_snapshot = 1 ORDER BY at, id",
-                                                   arguments: [from, to])
+                // The full snapshots of the period, rows and compact hours alike, every k-th of them.
+                var snapshots = try Row.fetchAll(db, sql: "SELECT id, at FROM rounds WHERE at >= ? AND at <= ? AND full_snapshot = 1", arguments: [from, to])
+                    .map { (id: $0["id"] as Int64, at: $0["at"] as Double) }
+                for r in try Self.compactRounds(db, from: from, to: to) where r.fullSnapshot { snapshots.append((r.id, r.at)) }
+                snapshots.sort { ($0.at, $0.id) < ($1.at, $1.id) }
                 let every = Swift.max(1, snapshots.count / Report.maxChartRounds)
-                let rows = try db.cachedStatement(sql: point + " WHERE r.id = ?")
-                for k in stride(from: every - 1, to: snapshots.count, by: every) {
-                    let cursor = try Row.fetchCursor(rows, arguments: [snapshots[k]])
-                    while let r = try cursor.next() { append(r) }
-                }
+                let chosen = Set(stride(from: every - 1, to: snapshots.count, by: every).map { snapshots[$0].id })
+                for x in try Self.recordedRows(db, from: from, to: to, domains: nil, rounds: chosen) { append(x) }
             } else {
-                for r in try Row.fetchAll(db, sql: point + " WHERE r.at >= ? AND r.at <= ? ORDER BY a.domain_id, r.at, r.id", arguments: [from, to]) {
-                    append(r)
-                }
+                for x in try Self.recordedRows(db, from: from, to: to, domains: nil) { append(x) }
             }
             for r in try Row.fetchAll(db, sql: "SELECT domain_id, COUNT(*) AS n FROM rejections WHERE at >= ? AND at <= ? GROUP BY domain_id",
                                       arguments: [from, to]) {
@@ -217,6 +236,13 @@ extension DecisionStore {
             if let s = r["stall"] as Double? { stall = Swift.max(stall ?? s, s) }
             minTarget = Swift.min(minTarget, r["tmin"]); maxTarget = Swift.max(maxTarget, r["tmax"])
             sumActual += r["actual"]; ceiling = Swift.max(ceiling, r["ceiling"])
+        }
+
+        mutating func add(_ a: StoredAllocation) {
+            rows += 1; changes += a.target != a.previousTarget ? 1 : 0
+            if let s = a.stall { stall = Swift.max(stall ?? s, s) }
+            minTarget = Swift.min(minTarget, a.target); maxTarget = Swift.max(maxTarget, a.target)
+            sumActual += a.actual; ceiling = Swift.max(ceiling, a.ceiling)
         }
     }
 }

@@ -77,6 +77,8 @@ struct ChunkWriter {
         bytes += utf8
     }
 
+    mutating func append(_ more: [UInt8]) { bytes += more }
+
     mutating func real(_ x: Double) {
         var bits = x.bitPattern
         for _ in 0..<8 { bytes.append(UInt8(bits & 0xFF)); bits >>= 8 }
@@ -124,6 +126,13 @@ struct ChunkReader {
         at += Int(n)
         texts.append(s)
         return s
+    }
+
+    /// The next `n` bytes, as they are.
+    mutating func slice(_ n: Int) throws -> ArraySlice<UInt8> {
+        guard n >= 0, n <= bytes.count - at else { throw ChunkError(description: "chunk part of \(n) bytes past its end") }
+        defer { at += n }
+        return bytes[at..<(at + n)]
     }
 
     mutating func real() throws -> Double {

@@ -31,6 +31,25 @@ extension DecisionStore {
             status = Recorded(r["report_status"]); reason = Recorded(r["reason"])
             released = r["released"]
         }
+
+        /// A recorded row (from either form) of the domain lifetime `name`/`domid`.
+        init(_ x: RecordedRow, name: String, domid: Int, released: Double?) {
+            self.name = name; self.domid = domid; at = x.round.at
+            actual = KiB(x.row.actual); target = KiB(x.row.target); floor = KiB(x.row.floor); ceiling = KiB(x.row.ceiling)
+            weight = x.row.weight; demand = KiB(x.row.demand); stall = x.row.stall
+            status = Recorded(x.row.status); reason = Recorded(x.row.reason)
+            self.released = released
+        }
+    }
+
+    /// The lifetimes of a domain, by name or domid: (name, domid, released) by row id.
+    static func lifetimes(_ db: Database, _ domain: String) throws -> [Int64: (name: String, domid: Int, released: Double?)] {
+        var out = [Int64: (name: String, domid: Int, released: Double?)]()
+        for r in try Row.fetchAll(db, sql: "SELECT id, name, domid, released FROM domains WHERE name = ? OR CAST(domid AS TEXT) = ?",
+                                  arguments: [domain, domain]) {
+            out[r["id"]] = (r["name"], r["domid"], r["released"])
+        }
+        return out
     }
 
     /// The columns `DomainState` reads.
@@ -43,7 +62,7 @@ extension DecisionStore {
     /// the live ones, newest release first).
     public func latest(all: Bool = false) throws -> [DomainState] {
         try db.read { db in
-            try DomainState.fetchAll(db, sql: """
+            var states = try DomainState.fetchAll(db, sql: """
                 SELECT \(Self.stateColumns)
                 FROM domains d
                 JOIN allocations a ON a.domain_id = d.id
@@ -52,21 +71,34 @@ extension DecisionStore {
                   AND a.round_id = (SELECT MAX(round_id) FROM allocations WHERE domain_id = d.id)
                 ORDER BY d.released IS NOT NULL, d.released DESC, d.domid
                 """, arguments: [all])
+            // Lifetimes whose rows are all in compact hours.
+            let rest = try Row.fetchAll(db, sql: """
+                SELECT id, name, domid, released FROM domains WHERE (released IS NULL OR ?) AND id NOT IN (SELECT DISTINCT domain_id FROM allocations)
+                """, arguments: [all])
+            guard !rest.isEmpty else { return states }
+            let compacted = try Self.latestCompacted(db, domains: rest.map { $0["id"] })
+            for r in rest {
+                if let x = compacted[r["id"]] { states.append(DomainState(x, name: r["name"], domid: r["domid"], released: r["released"])) }
+            }
+            return states.sorted { a, b in
+                if (a.released == nil) != (b.released == nil) { return a.released == nil }
+                if a.released != b.released { return (a.released ?? 0) > (b.released ?? 0) }
+                return a.domid < b.domid
+            }
         }
     }
 
     /// One domain's recorded decisions since `since` (by name or domid), oldest first.
     public func history(_ domain: String, since: Date? = nil, limit: Int = 10_000) throws -> [DomainState] {
         try db.read { db in
-            try DomainState.fetchAll(db, sql: """
-                SELECT \(Self.stateColumns)
-                FROM allocations a
-                JOIN domains d ON d.id = a.domain_id
-                JOIN rounds r ON r.id = a.round_id
-                WHERE (d.name = ? OR CAST(d.domid AS TEXT) = ?) AND r.at >= ?
-                ORDER BY r.at, r.id
-                LIMIT ?
-                """, arguments: [domain, domain, since?.timeIntervalSince1970 ?? 0, limit])
+            let lives = try Self.lifetimes(db, domain)
+            guard !lives.isEmpty else { return [] }
+            let rows = try Self.recordedRows(db, from: since?.timeIntervalSince1970 ?? 0, to: 1e15, domains: Set(lives.keys))
+                .sorted { ($0.round.at, $0.round.id) < ($1.round.at, $1.round.id) }
+            return rows.prefix(Swift.max(0, limit)).map { x in
+                let life = lives[x.domain]!
+                return DomainState(x, name: life.name, domid: life.domid, released: life.released)
+            }
         }
     }
 
@@ -95,6 +127,17 @@ extension DecisionStore {
             phase = Recorded(r["phase"]); budget = KiB(r["budget_kib"] as Int64); free = KiB(r["host_free_kib"] as Int64)
             policy = r["policy"]
         }
+
+        /// A recorded row (from either form) of the domain `name`/`domid`; `shadows` is left empty.
+        init(_ x: RecordedRow, name: String, domid: Int) {
+            let a = x.row, round = x.round
+            self.name = name; self.domid = domid; at = round.at
+            status = Recorded(a.status); workingSet = a.workingSet.map { KiB($0) }; stall = a.stall
+            floor = KiB(a.floor); floorKind = Recorded(a.floorKind); ceiling = KiB(a.ceiling); weight = a.weight; demand = KiB(a.demand)
+            allocation = KiB(a.allocation); basis = Recorded(a.basis); actual = KiB(a.actual); previousTarget = KiB(a.previousTarget)
+            target = KiB(a.target); reason = Recorded(a.reason); pushed = a.pushed; pushError = a.pushError
+            phase = Recorded(round.phase); budget = KiB(round.budget); free = KiB(round.hostFree); policy = round.policy
+        }
     }
 
     /// A shadow policy's latest target for a domain, at or before an explained round.
@@ -108,19 +151,31 @@ extension DecisionStore {
 
     public func explain(_ domain: String) throws -> Explanation? {
         try db.read { db in
-            guard let r = try Row.fetchOne(db, sql: """
+            var e: Explanation
+            let domainID: Int64, roundID: Int64, shadows: String
+            if let r = try Row.fetchOne(db, sql: """
                 SELECT d.name, d.domid, r.at, r.phase, r.budget_kib, r.host_free_kib, r.policy, r.shadows, a.*
                 FROM allocations a JOIN domains d ON d.id = a.domain_id JOIN rounds r ON r.id = a.round_id
                 WHERE (d.name = ? OR CAST(d.domid AS TEXT) = ?) ORDER BY r.at DESC, r.id DESC LIMIT 1
-                """, arguments: [domain, domain]) else { return nil }
-            var e = Explanation(row: r)
+                """, arguments: [domain, domain]) {
+                e = Explanation(row: r)
+                (domainID, roundID, shadows) = (r["domain_id"], r["round_id"], r["shadows"])
+            } else {
+                // Its rows are all in compact hours: the latest of its lifetimes' last rows there.
+                let lives = try Self.lifetimes(db, domain)
+                guard let x = try Self.latestCompacted(db, domains: Array(lives.keys)).values
+                    .max(by: { ($0.round.at, $0.round.id) < ($1.round.at, $1.round.id) }) else { return nil }
+                let life = lives[x.domain]!
+                e = Explanation(x, name: life.name, domid: life.domid)
+                (domainID, roundID, shadows) = (x.domain, x.round.id, x.round.shadows)
+            }
             // The latest row of each shadow that ran in the explained round.
-            let ran = Set((r["shadows"] as String).split(separator: ",").map(String.init))
+            let ran = Set(shadows.split(separator: ",").map(String.init))
             e.shadows = try ShadowView.fetchAll(db, sql: """
                 SELECT s.policy, s.target_kib, s.reason, r.at FROM shadow_targets s JOIN rounds r ON r.id = s.round_id
                 WHERE s.domain_id = ? AND s.round_id = (SELECT MAX(s2.round_id) FROM shadow_targets s2
                       WHERE s2.domain_id = s.domain_id AND s2.policy = s.policy AND s2.round_id <= ?)
-                """, arguments: [r["domain_id"] as Int64, r["round_id"] as Int64])
+                """, arguments: [domainID, roundID])
                 .filter { ran.contains($0.policy) }.sorted { $0.policy < $1.policy }
             return e
         }
@@ -160,12 +215,20 @@ extension DecisionStore {
         }
     }
 
-    /// Rounds recorded, and rows in each table (for status and tests).
+    /// Rows in each table, and the rounds and allocation rows kept in compact hours (`compact_hours`,
+    /// `compacted_rounds`, `compacted_rows`), for the benchmark and tests.
     public func counts() throws -> [String: Int] {
         try db.read { db in
             var out = [String: Int]()
             for t in ["domains", "rounds", "allocations", "rejections", "alerts", "config_changes"] {
                 out[t] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
+            }
+            if try db.tableExists("compact_hours"), let r = try Row.fetchOne(db, sql: """
+                SELECT COUNT(*) AS n, TOTAL(round_count) AS rounds, TOTAL(row_count) AS rows FROM compact_hours
+                """) {
+                out["compact_hours"] = r["n"]
+                out["compacted_rounds"] = Int(r["rounds"] as Double)
+                out["compacted_rows"] = Int(r["rows"] as Double)
             }
             return out
         }

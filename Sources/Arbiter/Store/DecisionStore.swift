@@ -172,7 +172,9 @@ public final class DecisionStore: Sendable {
     public func record(_ d: Decision, at: Date, trigger: Trigger, hostTotal: KiB, outcomes: [DomainOutcome], fullSnapshot: Bool,
                        names: [DomID: String], uuids: [DomID: String] = [:], pushes: [DomID: Push] = [:],
                        policy: String = "arbiter", shadowPolicies: [String] = [], shadows: [Shadow] = [], quietBefore: Int = 0) throws -> Int64 {
-        let t = at.timeIntervalSince1970
+        // Kept to the microsecond (and stalls to a millionth), as the compact form of older hours keeps
+        // them: compacting an hour changes nothing any read verb shows.
+        let t = Double(RoundChunk.micros(at.timeIntervalSince1970)) / 1_000_000
         do {
             return try write(d, t: t, trigger: trigger, hostTotal: hostTotal, outcomes: outcomes, fullSnapshot: fullSnapshot,
                              names: names, uuids: uuids, pushes: pushes, policy: policy, shadowPolicies: shadowPolicies, shadows: shadows,
@@ -222,7 +224,7 @@ public final class DecisionStore: Sendable {
                 }
                 try row.insert(db, [.integer(roundID), .integer(ids[o.domid]!), .text(o.status.recordedText),
                                     o.workingSet.map { .integer($0.value) } ?? .null,
-                                    o.stall.map { .real(Swift.min(1, Swift.max(0, $0))) } ?? .null,
+                                    o.stall.map { .real(Double(AllocationChunk.micro($0)) / 1_000_000) } ?? .null,
                                     .integer(o.floor.value), .text(o.floorKind.recordedText), .integer(o.ceiling.value), .real(o.weight),
                                     .integer(o.demand.value), .integer(o.allocation.value), .text(o.basis.recordedText), .integer(o.actual.value),
                                     .integer(o.previousTarget.value), .integer(o.target.value), .text(o.reason.recordedText), .integer(o.paced ? 1 : 0),
