@@ -11,7 +11,9 @@ extension StoreBench {
     /// an hour's start), folding, compacting and then thinning it; the month repeats what it made, round
     /// ids and times shifted hour by hour. Rows are copied with every column the migrations gave them
     /// (read from the schema, so a new migration needs nothing here).
-    static func synthesizeMonth(from source: String, into path: String, start: Double) throws {
+    /// Returns how long the retention pass took that folded and compacted the hour.
+    @discardableResult
+    static func synthesizeMonth(from source: String, into path: String, start: Double) throws -> Int64 {
         let start = (start / 3600).rounded(.down) * 3600
         for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) }
         try DecisionStore(path: path).close()    // the schema, through the store's own migrations
@@ -31,9 +33,15 @@ extension StoreBench {
             defer { try? q.close() }
             guard let r = try q.read({ try Row.fetchOne($0, sql: "SELECT rounds, allocations FROM compact_hours") }) else { return ([], []) }
             return (try RoundChunk.decode(Array(r["rounds"] as Data)),
-                    try DecisionStore.sections(Array(r["allocations"] as Data)).map { ($0.domain, try AllocationChunk.decode(Array($0.chunk))) })
+                    try DecisionStore.sections(Array(r["allocations"] as Data)).map { ($0.domain, try AllocationChunk.decode($0.chunk)) })
         }
-        try hourStore.prune(now: Date(timeIntervalSince1970: start + 3 * 3600), downsampleAfter: 30 * 86400, retain: 90 * 86400)
+        var pass: Int64 = 0
+        var failure: (any Error)?
+        pass = nanos {
+            do { try hourStore.prune(now: Date(timeIntervalSince1970: start + 3 * 3600), downsampleAfter: 30 * 86400, retain: 90 * 86400) }
+            catch { failure = error }
+        }
+        if let failure { throw failure }
         let whole = try compactHour()
         try hourStore.prune(now: Date(timeIntervalSince1970: start + 3 * 3600), downsampleAfter: 60, retain: 90 * 86400)
         let thin = try compactHour()
@@ -84,5 +92,6 @@ extension StoreBench {
             try db.execute(sql: "DETACH DATABASE src")
             try db.execute(sql: "DETACH DATABASE folded")
         }
+        return pass
     }
 }

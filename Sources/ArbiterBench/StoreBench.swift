@@ -75,7 +75,9 @@ enum StoreBench {
         //    of full snapshots only (compacted).
         let rpath = tempDB("month.sqlite")
         let t0 = ((Date().timeIntervalSince1970 - 30 * 86400) / 3600).rounded(.down) * 3600
-        let built = nanos { try! synthesizeMonth(from: path, into: rpath, start: t0) }
+        var pass: Int64 = 0
+        let built = nanos { pass = try! synthesizeMonth(from: path, into: rpath, start: t0) }
+        print("store: the retention pass that folds and compacts that hour (\(counts["allocations"] ?? 0) rows): \(fmtTime(pass))")
         let month = try! DecisionStore(readingAt: rpath)
         let monthCounts = (try? month.counts()) ?? [:]
         var report: Report? = nil

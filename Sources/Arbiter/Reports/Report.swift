@@ -149,7 +149,7 @@ extension DecisionStore {
             let ends: [(from: Double, to: Double, closed: Bool)] = whole ? [(from, firstHour * 3600, false), (endHour * 3600, to, true)] : [(from, to, true)]
             for part in ends where part.from <= part.to {
                 for h in try Self.compactHours(db, from: part.from, to: part.to) {
-                    let rounds = try RoundChunk.decode(Array(h["rounds"] as Data))
+                    let rounds = h.rounds
                     var inside = Set<Int64>()
                     for (k, r) in rounds.enumerated() where r.at >= part.from && (part.closed ? r.at <= part.to : r.at < part.to) {
                         inside.insert(r.id)
@@ -162,8 +162,8 @@ extension DecisionStore {
                         }
                     }
                     guard !inside.isEmpty else { continue }
-                    for sec in try Self.sections(Array(h["allocations"] as Data)) {
-                        for a in try AllocationChunk.decode(Array(sec.chunk)) where inside.contains(a.roundID) {
+                    for sec in try Self.sections(h.allocations) {
+                        for a in try AllocationChunk.decode(sec.chunk, keep: inside.contains) {
                             figures[sec.domain, default: DomainFigures()].add(a)
                         }
                     }
@@ -191,11 +191,13 @@ extension DecisionStore {
                 // The full snapshots of the period, rows and compact hours alike, every k-th of them.
                 var snapshots = try Row.fetchAll(db, sql: "SELECT id, at FROM rounds WHERE at >= ? AND at <= ? AND full_snapshot = 1", arguments: [from, to])
                     .map { (id: $0["id"] as Int64, at: $0["at"] as Double) }
-                for r in try Self.compactRounds(db, from: from, to: to) where r.fullSnapshot { snapshots.append((r.id, r.at)) }
+                let hours = try Self.compactHours(db, from: from, to: to)
+                for h in hours { for r in h.rounds where r.fullSnapshot && r.at >= from && r.at <= to { snapshots.append((r.id, r.at)) } }
                 snapshots.sort { ($0.at, $0.id) < ($1.at, $1.id) }
                 let every = Swift.max(1, snapshots.count / Report.maxChartRounds)
                 let chosen = Set(stride(from: every - 1, to: snapshots.count, by: every).map { snapshots[$0].id })
-                for x in try Self.recordedRows(db, from: from, to: to, domains: nil, rounds: chosen) { append(x) }
+                for x in try Self.recordedRows(db, from: from, to: to, domains: nil, rounds: chosen, sorted: false, hours: hours) { append(x) }
+                for k in domains.indices { domains[k].points.sort { $0.at < $1.at } }
             } else {
                 for x in try Self.recordedRows(db, from: from, to: to, domains: nil) { append(x) }
             }

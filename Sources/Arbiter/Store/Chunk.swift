@@ -87,20 +87,23 @@ struct ChunkWriter {
 
 /// The byte-level reader: every read checks the bounds.
 struct ChunkReader {
-    private let bytes: [UInt8]
-    private var at = 0
+    private let bytes: ArraySlice<UInt8>
+    private var at: Int
     private var texts = [String]()
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes; at = bytes.startIndex }
 
-    var atEnd: Bool { at == bytes.count }
+    var atEnd: Bool { at == bytes.endIndex }
+
+    /// Bytes not yet read.
+    private var left: Int { bytes.endIndex - at }
 
     mutating func varint() throws -> UInt64 {
         var v: UInt64 = 0
         var shift: UInt64 = 0
         while true {
-            guard at < bytes.count else { throw ChunkError(description: "chunk cut short in a number at byte \(at)") }
-            guard shift < 64 else { throw ChunkError(description: "chunk number too long at byte \(at)") }
+            guard at < bytes.endIndex else { throw ChunkError(description: "chunk cut short in a number at byte \(at - bytes.startIndex)") }
+            guard shift < 64 else { throw ChunkError(description: "chunk number too long at byte \(at - bytes.startIndex)") }
             let b = bytes[at]
             at += 1
             v |= UInt64(b & 0x7F) << shift
@@ -121,7 +124,7 @@ struct ChunkReader {
             return texts[Int(k - 1)]
         }
         let n = try varint()
-        guard n <= UInt64(bytes.count - at) else { throw ChunkError(description: "chunk text of \(n) bytes past its end") }
+        guard n <= UInt64(left) else { throw ChunkError(description: "chunk text of \(n) bytes past its end") }
         let s = String(decoding: bytes[at..<(at + Int(n))], as: UTF8.self)
         at += Int(n)
         texts.append(s)
@@ -130,13 +133,13 @@ struct ChunkReader {
 
     /// The next `n` bytes, as they are.
     mutating func slice(_ n: Int) throws -> ArraySlice<UInt8> {
-        guard n >= 0, n <= bytes.count - at else { throw ChunkError(description: "chunk part of \(n) bytes past its end") }
+        guard n >= 0, n <= left else { throw ChunkError(description: "chunk part of \(n) bytes past its end") }
         defer { at += n }
         return bytes[at..<(at + n)]
     }
 
     mutating func real() throws -> Double {
-        guard bytes.count - at >= 8 else { throw ChunkError(description: "chunk cut short in a real at byte \(at)") }
+        guard left >= 8 else { throw ChunkError(description: "chunk cut short in a real at byte \(at - bytes.startIndex)") }
         var bits: UInt64 = 0
         for k in 0..<8 { bits |= UInt64(bytes[at + k]) << (8 * UInt64(k)) }
         at += 8
@@ -147,7 +150,7 @@ struct ChunkReader {
     /// two bytes), so a damaged count cannot make the reader reserve more than the blob could hold.
     mutating func count() throws -> Int {
         let n = try varint()
-        guard n <= UInt64((bytes.count - at) / 2) else { throw ChunkError(description: "chunk claims \(n) rows in \(bytes.count - at) bytes") }
+        guard n <= UInt64(left / 2) else { throw ChunkError(description: "chunk claims \(n) rows in \(left) bytes") }
         return Int(n)
     }
 }
@@ -226,7 +229,11 @@ public enum AllocationChunk {
         return w.bytes
     }
 
-    public static func decode(_ bytes: [UInt8]) throws -> [StoredAllocation] {
+    public static func decode(_ bytes: [UInt8]) throws -> [StoredAllocation] { try decode(bytes[...]) }
+
+    /// The rows of a blob (or of a part of one) whose round `keep` accepts (every row, without it). Every
+    /// row is read (each is a change from the one before); only those kept are built.
+    public static func decode(_ bytes: ArraySlice<UInt8>, keep: ((Int64) -> Bool)? = nil) throws -> [StoredAllocation] {
         var r = ChunkReader(bytes)
         let v = try r.varint()
         guard v == version else { throw ChunkError(description: "allocation chunk format \(v) is unknown to this arbiter") }
@@ -234,28 +241,26 @@ public enum AllocationChunk {
         let shift = try r.varint()
         guard shift == 0 || shift == 2 else { throw ChunkError(description: "allocation chunk size unit \(shift) is unknown") }
         var out = [StoredAllocation]()
-        out.reserveCapacity(n)
-        var p = StoredAllocation.zero
+        if keep == nil { out.reserveCapacity(n) }
+        // The row being read, changed in place from the one before (no copy per row).
+        var x = StoredAllocation.zero
         for _ in 0..<n {
-            var x = p
-            x.roundID = p.roundID &+ (try r.delta())
+            x.roundID = x.roundID &+ (try r.delta())
             let mask = Int(truncatingIfNeeded: try r.varint())
             if mask & fStatus != 0 { x.status = try r.text() }
-            if mask & fWorkingSet != 0 { x.workingSet = try optional(&r, after: p.workingSet) }
-            if mask & fStall != 0 { x.stall = try optional(&r, after: p.stall.map(micro)).map { Double($0) / 1_000_000 } }
-            let dWorkingSet = (x.workingSet ?? 0) &- (p.workingSet ?? 0)
-            if mask & fFloor != 0 { x.floor = p.floor &+ dWorkingSet &+ (try r.delta()) }
-            let dFloor = x.floor &- p.floor
+            let oldWorkingSet = x.workingSet ?? 0, oldFloor = x.floor, oldDemand = x.demand
+            if mask & fWorkingSet != 0 { x.workingSet = try optional(&r, after: x.workingSet) }
+            if mask & fStall != 0 { x.stall = try optional(&r, after: x.stall.map(micro)).map { Double($0) / 1_000_000 } }
+            if mask & fFloor != 0 { x.floor = x.floor &+ ((x.workingSet ?? 0) &- oldWorkingSet) &+ (try r.delta()) }
             if mask & fFloorKind != 0 { x.floorKind = try r.text() }
-            if mask & fCeiling != 0 { x.ceiling = p.ceiling &+ (try r.delta()) }
+            if mask & fCeiling != 0 { x.ceiling = x.ceiling &+ (try r.delta()) }
             if mask & fWeight != 0 { x.weight = try r.real() }
-            if mask & fDemand != 0 { x.demand = p.demand &+ dFloor &+ (try r.delta()) }
-            let dDemand = x.demand &- p.demand
-            if mask & fAllocation != 0 { x.allocation = p.allocation &+ dDemand &+ (try r.delta()) }
+            if mask & fDemand != 0 { x.demand = x.demand &+ (x.floor &- oldFloor) &+ (try r.delta()) }
+            if mask & fAllocation != 0 { x.allocation = x.allocation &+ (x.demand &- oldDemand) &+ (try r.delta()) }
             if mask & fBasis != 0 { x.basis = try r.text() }
-            if mask & fActual != 0 { x.actual = p.actual &+ (try r.delta()) }
-            x.previousTarget = mask & fPreviousTarget != 0 ? p.target &+ (try r.delta()) : p.target
-            if mask & fTarget != 0 { x.target = p.target &+ (try r.delta()) }
+            if mask & fActual != 0 { x.actual = x.actual &+ (try r.delta()) }
+            x.previousTarget = mask & fPreviousTarget != 0 ? x.target &+ (try r.delta()) : x.target
+            if mask & fTarget != 0 { x.target = x.target &+ (try r.delta()) }
             if mask & fReason != 0 { x.reason = try r.text() }
             if mask & fPaced != 0 { x.paced.toggle() }
             if mask & fPushed != 0 {
@@ -266,8 +271,7 @@ public enum AllocationChunk {
                 case let k: throw ChunkError(description: "allocation chunk push state \(k) is unknown")
                 }
             }
-            out.append(x.scaled { $0 << Int64(shift) })
-            p = x
+            if keep?(x.roundID) ?? true { out.append(shift == 0 ? x : x.scaled { $0 << Int64(shift) }) }
         }
         guard r.atEnd else { throw ChunkError(description: "allocation chunk has bytes after its \(n) rows") }
         return out
@@ -344,7 +348,7 @@ public enum RoundChunk {
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> [StoredRound] {
-        var r = ChunkReader(bytes)
+        var r = ChunkReader(bytes[...])
         let v = try r.varint()
         guard v == version else { throw ChunkError(description: "round chunk format \(v) is unknown to this arbiter") }
         let n = try r.count()

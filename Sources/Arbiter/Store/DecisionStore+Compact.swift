@@ -6,8 +6,9 @@ import GRDB
 /// (`RoundChunk`, `AllocationChunk`); its rows are removed. Reads (`recordedRows`) merge both forms, so
 /// `history`, `explain`, `list` and `report` answer the same before and after.
 extension DecisionStore {
-    /// The most hours one retention pass compacts (a store from before V0005 catches up over passes).
-    static let compactBatch = 24
+    /// The most hours one retention pass compacts (an hour of 100 domains takes ~0.3 s; a store from
+    /// before V0005 catches up over passes, its older hours staying rows meanwhile).
+    static let compactBatch = 6
 
     /// An hour's allocation rows: the count of domains, then per domain its id, its chunk's length in
     /// bytes and the chunk.
@@ -25,7 +26,7 @@ extension DecisionStore {
 
     /// The domains of an hour's allocation blob, each with its chunk (not yet decoded).
     public static func sections(_ bytes: [UInt8]) throws -> [(domain: Int64, chunk: ArraySlice<UInt8>)] {
-        var r = ChunkReader(bytes)
+        var r = ChunkReader(bytes[...])
         let n = try r.count()
         var out = [(domain: Int64, chunk: ArraySlice<UInt8>)]()
         for _ in 0..<n {
@@ -107,7 +108,7 @@ extension DecisionStore {
             var left = [(domain: Int64, rows: [StoredAllocation])]()
             var count = 0
             for s in try sections(Array(r["allocations"] as Data)) {
-                let rows = try AllocationChunk.decode(Array(s.chunk)).filter { ids.contains($0.roundID) }
+                let rows = try AllocationChunk.decode(s.chunk, keep: ids.contains)
                 if !rows.isEmpty { left.append((s.domain, rows)); count += rows.count }
             }
             guard let first = kept.first?.id, let last = kept.last?.id else {
@@ -129,17 +130,25 @@ extension DecisionStore {
         var row: StoredAllocation
     }
 
-    /// The compact hours that may hold rounds in `from...to`.
-    static func compactHours(_ db: Database, from: Double, to: Double) throws -> [Row] {
+    /// A compact hour as read: its rounds decoded, its allocation blob not yet.
+    struct CompactHour {
+        var rounds: [StoredRound]
+        var allocations: [UInt8]
+    }
+
+    /// The compact hours that may hold rounds in `from...to`, oldest first.
+    static func compactHours(_ db: Database, from: Double, to: Double) throws -> [CompactHour] {
         guard try db.tableExists("compact_hours") else { return [] }
         func hour(_ t: Double) -> Double { Swift.max(-1e12, Swift.min(1e12, (t / 3600).rounded(.down))) }
         return try Row.fetchAll(db, sql: "SELECT rounds, allocations FROM compact_hours WHERE hour >= ? AND hour <= ? ORDER BY hour",
-                                arguments: [hour(from), hour(to)])
+                                arguments: [hour(from), hour(to)]).map {
+            CompactHour(rounds: try RoundChunk.decode(Array($0["rounds"] as Data)), allocations: Array($0["allocations"] as Data))
+        }
     }
 
     /// The rounds of the compact hours in `from...to`, oldest first.
     static func compactRounds(_ db: Database, from: Double, to: Double) throws -> [StoredRound] {
-        try compactHours(db, from: from, to: to).flatMap { try RoundChunk.decode(Array($0["rounds"] as Data)) }.filter { $0.at >= from && $0.at <= to }
+        try compactHours(db, from: from, to: to).flatMap(\.rounds).filter { $0.at >= from && $0.at <= to }
     }
 
     /// The phase of the round recorded before round `id`, in either form.
@@ -156,27 +165,30 @@ extension DecisionStore {
 
     /// Every recorded allocation row of `domains` (nil: every domain) whose round is in `from...to` (and
     /// in `rounds`, when given), from the rows and the compact hours, ordered by domain, then time and round.
-    static func recordedRows(_ db: Database, from: Double, to: Double, domains: Set<Int64>?, rounds only: Set<Int64>? = nil) throws -> [RecordedRow] {
+    /// `sorted: false` leaves them in no particular order (the caller sorts what it keeps).
+    /// `hours`: the compact hours of the period, when the caller has read them already.
+    static func recordedRows(_ db: Database, from: Double, to: Double, domains: Set<Int64>?, rounds only: Set<Int64>? = nil,
+                             sorted: Bool = true, hours: [CompactHour]? = nil) throws -> [RecordedRow] {
         var out = [RecordedRow]()
-        let filter = domains.map { "AND a.domain_id IN (\($0.map(String.init).joined(separator: ",")))" } ?? ""
-        let cursor = try Row.fetchCursor(db, sql: """
+        var filter = domains.map { "AND a.domain_id IN (\($0.map(String.init).joined(separator: ",")))" } ?? ""
+        if let only { filter += " AND r.id IN (\(only.map(String.init).joined(separator: ",")))" }
+        for r in try Row.fetchAll(db, sql: """
             SELECT r.*, a.* FROM rounds r JOIN allocations a ON a.round_id = r.id WHERE r.at >= ? AND r.at <= ? \(filter)
-            """, arguments: [from, to])
-        while let r = try cursor.next() {
-            if let only, !only.contains(r["id"]) { continue }
+            """, arguments: [from, to]) {
             out.append(RecordedRow(round: StoredRound(row: r), domain: r["domain_id"], row: StoredAllocation(row: r)))
         }
-        for h in try compactHours(db, from: from, to: to) {
-            let rounds = Dictionary(try RoundChunk.decode(Array(h["rounds"] as Data)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-            if let only, !rounds.keys.contains(where: only.contains) { continue }
-            for s in try sections(Array(h["allocations"] as Data)) where domains?.contains(s.domain) ?? true {
-                for row in try AllocationChunk.decode(Array(s.chunk)) {
+        for h in try hours ?? compactHours(db, from: from, to: to) {
+            var rounds = [Int64: StoredRound]()
+            for r in h.rounds where only?.contains(r.id) ?? true { rounds[r.id] = r }
+            if rounds.isEmpty { continue }
+            for s in try sections(h.allocations) where domains?.contains(s.domain) ?? true {
+                for row in try AllocationChunk.decode(s.chunk, keep: only.map { only in { only.contains($0) } }) {
                     guard let round = rounds[row.roundID], round.at >= from, round.at <= to, only?.contains(round.id) ?? true else { continue }
                     out.append(RecordedRow(round: round, domain: s.domain, row: row))
                 }
             }
         }
-        out.sort { ($0.domain, $0.round.at, $0.round.id) < ($1.domain, $1.round.at, $1.round.id) }
+        if sorted { out.sort { ($0.domain, $0.round.at, $0.round.id) < ($1.domain, $1.round.at, $1.round.id) } }
         return out
     }
 
