@@ -119,6 +119,38 @@ struct RollupTests {
         #expect(try store.history("web-1").count == web.points.count)
     }
 
+    /// An hour holding shadow targets stays rows while the hours after it are compacted: `list` and
+    /// `explain` still show each domain's newest row, which is now in a compact hour, and an alert's round
+    /// survives the thinning of its compact hour.
+    @Test func theNewestRowWinsWhereverItIs() throws {
+        let store = try DecisionStore()
+        var arb = Arbitration()
+        let facts = [DomainFacts(domid: DomID(1), staticMax: KiB(gib: 4), actual: KiB(gib: 2), target: KiB(gib: 2)),
+                     DomainFacts(domid: DomID(2), staticMax: KiB(gib: 4), actual: KiB(gib: 2), target: KiB(gib: 2))]
+        var d = arb.step(HostSnapshot(free: KiB(gib: 1), domains: facts), now: TimePoint(ms: 0))
+        let t0 = 1_800_000_000.0 - 1_800_000_000.0.truncatingRemainder(dividingBy: 3600) + 0.123456789
+        let names = [DomID(1): "a", DomID(2): "b"]
+        for k in 0..<40 {                                        // 4 hours, a round every 6 minutes
+            for i in d.outcomes.indices { d.outcomes[i].previousTarget = d.outcomes[i].target; d.outcomes[i].target = KiB(gib: 2) + KiB(Int64(k) * 1024) }
+            let shadows = k < 10 ? [DecisionStore.Shadow(policy: "qmemman", domid: DomID(1), target: KiB(gib: 3), reason: .steady)] : []
+            try store.record(d, at: Date(timeIntervalSince1970: t0 + Double(k) * 360), trigger: .tick, hostTotal: KiB(gib: 8),
+                             outcomes: k == 25 ? [d.outcomes[0]] : d.outcomes, fullSnapshot: k % 5 == 0, names: names,
+                             shadowPolicies: k < 10 ? ["qmemman"] : [], shadows: shadows)
+            if k == 27 { try store.recordAlert(kind: "floor-infeasible", shortfall: KiB(mib: 1), message: "test", at: Date(timeIntervalSince1970: t0 + 27 * 360)) }
+        }
+        try store.domainReleased(DomID(2), at: Date(timeIntervalSince1970: t0 + 39 * 360 + 1))
+        let list = try store.latest(all: true), a = try store.explain("a"), b = try store.explain("b")
+        try store.prune(now: Date(timeIntervalSince1970: t0 + 7 * 3600), downsampleAfter: 30 * 86400, retain: 90 * 86400)
+        let c = try store.counts()
+        #expect(c["compact_hours"] == 3 && c["rounds"] == 10)           // the shadowed first hour stays rows
+        #expect(try store.latest(all: true) == list && store.explain("a") == a && store.explain("b") == b)
+        #expect(a?.target == KiB(gib: 2) + KiB(39 * 1024))
+        // Thinned to one snapshot an hour, the round of the alert stays.
+        try store.prune(now: Date(timeIntervalSince1970: t0 + 7 * 3600), downsampleAfter: 3 * 3600, retain: 90 * 86400, interval: 3600)
+        let kept = try store.history("a").map { Int((($0.at - t0) / 360).rounded()) }
+        #expect(kept.contains(27) && kept.contains(10) && !kept.contains(26))
+    }
+
     /// A store the daemon has not yet migrated (the CLI was upgraded first) still reports, from its rows.
     @Test func aStoreBeforeTheHourlyFiguresStillReports() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-v3-\(getpid())-\(UUID().uuidString.prefix(8))")

@@ -9,6 +9,9 @@ extension DecisionStore {
     /// The most hours one retention pass compacts (an hour of 100 domains takes ~0.3 s; a store from
     /// before V0005 catches up over passes, its older hours staying rows meanwhile).
     static let compactBatch = 6
+    /// And a retention pass stops compacting or thinning after this long (at least one hour each), so a
+    /// large host's daemon loop (and its systemd watchdog) never waits long for it.
+    static let passBudget: Duration = .seconds(2)
 
     /// An hour's allocation rows: the count of domains, then per domain its id, its chunk's length in
     /// bytes and the chunk.
@@ -46,10 +49,13 @@ extension DecisionStore {
         let hours = try Int64.fetchAll(db, sql: """
             SELECT DISTINCT CAST(at / 3600 AS INTEGER) AS h FROM rounds WHERE at >= 0 AND at < ? AND id <= ?
               AND CAST(at / 3600 AS INTEGER) NOT IN (SELECT hour FROM compact_hours)
+              AND CAST(at / 3600 AS INTEGER) NOT IN (SELECT DISTINCT CAST(r.at / 3600 AS INTEGER) FROM shadow_targets s JOIN rounds r ON r.id = s.round_id)
             ORDER BY h LIMIT ?
             """, arguments: [before, folded, compactBatch])
+        let deadline = ContinuousClock.now + passBudget
         var done = 0
         for hour in hours {
+            if done > 0 && ContinuousClock.now > deadline { break }
             let window: StatementArguments = [Double(hour) * 3600, Double(hour + 1) * 3600, folded]
             let rounds = try Row.fetchAll(db, sql: "SELECT * FROM rounds WHERE at >= ? AND at < ? AND id <= ? ORDER BY id", arguments: window)
                 .map(StoredRound.init(row:))
@@ -93,13 +99,16 @@ extension DecisionStore {
                                       arguments: [bucketStart, firstHour]) {
             for r in try RoundChunk.decode(Array(blob)) where r.fullSnapshot { seen.insert(bucket(r.at)) }
         }
-        for r in hours {
+        let deadline = ContinuousClock.now + passBudget
+        for (k, r) in hours.enumerated() {
+            if k > 0 && ContinuousClock.now > deadline { break }
             let hour: Int64 = r["hour"]
             let rounds = try RoundChunk.decode(Array(r["rounds"] as Data))
+            // An alert names its round by time (compaction cleared its round id), to the microsecond as kept.
             let alerts = Set(try Double.fetchAll(db, sql: "SELECT at FROM alerts WHERE at >= ? AND at < ?",
-                                                 arguments: [Double(hour) * 3600, Double(hour + 1) * 3600]))
+                                                 arguments: [Double(hour) * 3600 - 1, Double(hour + 1) * 3600 + 1]).map(RoundChunk.micros))
             let kept = rounds.filter { round in
-                if alerts.contains(round.at) { return true }
+                if alerts.contains(RoundChunk.micros(round.at)) { return true }
                 guard round.fullSnapshot else { return false }
                 return seen.insert(bucket(round.at)).inserted
             }
@@ -192,16 +201,22 @@ extension DecisionStore {
         return out
     }
 
-    /// The latest row of each of `domains` kept only in compact hours (their last hour by the hourly figures).
-    static func latestCompacted(_ db: Database, domains: [Int64]) throws -> [Int64: RecordedRow] {
+    /// The latest row of each of `domains` in compact hours newer than `after` (a time; nil: any): the
+    /// domain's compact hours by its hourly figures, newest first, until one still holds a row of it
+    /// (thinning may have left none in an hour it had rows in).
+    static func latestCompacted(_ db: Database, domains: [Int64], after: [Int64: Double] = [:]) throws -> [Int64: RecordedRow] {
         guard !domains.isEmpty, try db.tableExists("compact_hours") else { return [:] }
         var out = [Int64: RecordedRow]()
         for d in domains {
-            guard let hour = try Int64.fetchOne(db, sql: """
-                SELECT MAX(c.hour) FROM compact_hours c JOIN hourly h ON h.hour = c.hour WHERE h.domain_id = ?
-                """, arguments: [d]) else { continue }
-            let rows = try recordedRows(db, from: Double(hour) * 3600, to: Double(hour + 1) * 3600 - 1e-6, domains: [d])
-            out[d] = rows.last
+            let floor = after[d].map { ($0 / 3600).rounded(.down) } ?? -1e12
+            for hour in try Int64.fetchAll(db, sql: """
+                SELECT c.hour FROM compact_hours c JOIN hourly h ON h.hour = c.hour WHERE h.domain_id = ? AND c.hour >= ? ORDER BY c.hour DESC
+                """, arguments: [d, floor]) {
+                if let x = try recordedRows(db, from: Double(hour) * 3600, to: Double(hour + 1) * 3600 - 1e-6, domains: [d]).last {
+                    out[d] = x
+                    break
+                }
+            }
         }
         return out
     }

@@ -62,30 +62,47 @@ extension DecisionStore {
     /// the live ones, newest release first).
     public func latest(all: Bool = false) throws -> [DomainState] {
         try db.read { db in
-            var states = try DomainState.fetchAll(db, sql: """
-                SELECT \(Self.stateColumns)
+            var byID = [Int64: DomainState]()
+            for r in try Row.fetchAll(db, sql: """
+                SELECT d.id AS lifetime, \(Self.stateColumns)
                 FROM domains d
                 JOIN allocations a ON a.domain_id = d.id
                 JOIN rounds r ON r.id = a.round_id
                 WHERE (d.released IS NULL OR ?)
                   AND a.round_id = (SELECT MAX(round_id) FROM allocations WHERE domain_id = d.id)
-                ORDER BY d.released IS NOT NULL, d.released DESC, d.domid
-                """, arguments: [all])
-            // Lifetimes whose rows are all in compact hours.
-            let rest = try Row.fetchAll(db, sql: """
-                SELECT id, name, domid, released FROM domains WHERE (released IS NULL OR ?) AND id NOT IN (SELECT DISTINCT domain_id FROM allocations)
-                """, arguments: [all])
-            guard !rest.isEmpty else { return states }
-            let compacted = try Self.latestCompacted(db, domains: rest.map { $0["id"] })
-            for r in rest {
-                if let x = compacted[r["id"]] { states.append(DomainState(x, name: r["name"], domid: r["domid"], released: r["released"])) }
+                """, arguments: [all]) {
+                byID[r["lifetime"]] = DomainState(row: r)
             }
-            return states.sorted { a, b in
+            // Lifetimes with rows in compact hours newer than their latest row (or with no row left).
+            let newest = try Self.newestCompactHours(db)
+            var later = [Int64: Double]()
+            var lives = [Int64: Row]()
+            for r in try Row.fetchAll(db, sql: "SELECT id, name, domid, released FROM domains WHERE released IS NULL OR ?", arguments: [all]) {
+                let id: Int64 = r["id"]
+                guard let hour = newest[id], byID[id].map({ $0.at < Double(hour + 1) * 3600 }) ?? true else { continue }
+                later[id] = byID[id]?.at
+                lives[id] = r
+            }
+            for (id, x) in try Self.latestCompacted(db, domains: Array(lives.keys), after: later) where x.round.at > byID[id]?.at ?? -.infinity {
+                let r = lives[id]!
+                byID[id] = DomainState(x, name: r["name"], domid: r["domid"], released: r["released"])
+            }
+            return byID.values.sorted { a, b in
                 if (a.released == nil) != (b.released == nil) { return a.released == nil }
                 if a.released != b.released { return (a.released ?? 0) > (b.released ?? 0) }
                 return a.domid < b.domid
             }
         }
+    }
+
+    /// Each lifetime's newest compact hour holding (before thinning) a row of it, by the hourly figures.
+    static func newestCompactHours(_ db: Database) throws -> [Int64: Int64] {
+        guard try db.tableExists("compact_hours") else { return [:] }
+        var out = [Int64: Int64]()
+        for r in try Row.fetchAll(db, sql: "SELECT h.domain_id, MAX(h.hour) AS hour FROM hourly h JOIN compact_hours c ON c.hour = h.hour GROUP BY h.domain_id") {
+            out[r["domain_id"]] = r["hour"]
+        }
+        return out
     }
 
     /// One domain's recorded decisions since `since` (by name or domid), oldest first.
@@ -152,22 +169,29 @@ extension DecisionStore {
     public func explain(_ domain: String) throws -> Explanation? {
         try db.read { db in
             var e: Explanation
-            let domainID: Int64, roundID: Int64, shadows: String
-            if let r = try Row.fetchOne(db, sql: """
+            var domainID: Int64 = 0, roundID: Int64 = 0, shadows = ""
+            let row = try Row.fetchOne(db, sql: """
                 SELECT d.name, d.domid, r.at, r.phase, r.budget_kib, r.host_free_kib, r.policy, r.shadows, a.*
                 FROM allocations a JOIN domains d ON d.id = a.domain_id JOIN rounds r ON r.id = a.round_id
                 WHERE (d.name = ? OR CAST(d.domid AS TEXT) = ?) ORDER BY r.at DESC, r.id DESC LIMIT 1
-                """, arguments: [domain, domain]) {
-                e = Explanation(row: r)
-                (domainID, roundID, shadows) = (r["domain_id"], r["round_id"], r["shadows"])
-            } else {
-                // Its rows are all in compact hours: the latest of its lifetimes' last rows there.
-                let lives = try Self.lifetimes(db, domain)
-                guard let x = try Self.latestCompacted(db, domains: Array(lives.keys)).values
-                    .max(by: { ($0.round.at, $0.round.id) < ($1.round.at, $1.round.id) }) else { return nil }
+                """, arguments: [domain, domain])
+            // A newer row of any of its lifetimes may be in a compact hour (only rows of hours with shadow
+            // targets, or rounds recorded late, stay rows behind compact hours).
+            let lives = try Self.lifetimes(db, domain)
+            let rowAt: Double? = row?["at"]
+            let newest = try Self.newestCompactHours(db)
+            let candidates = lives.keys.filter { id in newest[id].map { Double($0 + 1) * 3600 > rowAt ?? -.infinity } ?? false }
+            let compacted = try Self.latestCompacted(db, domains: candidates, after: Dictionary(uniqueKeysWithValues: candidates.compactMap { id in rowAt.map { (id, $0) } }))
+                .values.max(by: { ($0.round.at, $0.round.id) < ($1.round.at, $1.round.id) })
+            if let x = compacted, x.round.at > rowAt ?? -.infinity {
                 let life = lives[x.domain]!
                 e = Explanation(x, name: life.name, domid: life.domid)
                 (domainID, roundID, shadows) = (x.domain, x.round.id, x.round.shadows)
+            } else if let r = row {
+                e = Explanation(row: r)
+                (domainID, roundID, shadows) = (r["domain_id"], r["round_id"], r["shadows"])
+            } else {
+                return nil
             }
             // The latest row of each shadow that ran in the explained round.
             let ran = Set(shadows.split(separator: ",").map(String.init))
