@@ -180,8 +180,14 @@ public struct Arbitration: Sendable {
     /// Before the steps: adopt new domains and forget vanished ones (forgetting moves slots around).
     private mutating func adopt(_ snapshot: HostSnapshot) {
         generation &+= 1
-        for d in snapshot.domains { guests[slot(d.domid)].generation = generation }
-        dropUnseen()
+        var marked = 0   // distinct guests of this snapshot (a domid listed twice is marked once)
+        for d in snapshot.domains {
+            let s = slot(d.domid)
+            if guests[s].generation != generation { guests[s].generation = generation; marked += 1 }
+        }
+        // Every guest was in the snapshot (the usual round): nothing to forget, and no second walk
+        // through every guest's state to find that out.
+        if marked != guests.count { dropUnseen() }
     }
 
     /// What we know of a guest's reports now. Inlined: as a call it was handed a copy of the guest's

@@ -67,15 +67,15 @@ public struct ReportTracker: Sendable {
     /// When the last report (accepted, or rejected after parsing) was read.
     public private(set) var lastAt: TimePoint?
     /// Sequence and core values of the last report: a re-read of the same report (same seq, same
-    /// sizes and stall total) is recognised without keeping, copying or hashing the whole report. A guest
-    /// that reuses a seq and changes only other fields merely gets its own update ignored.
+    /// sizes and stall total, `baseCounters.psiSomeTotalUs`) is recognised without keeping, copying or
+    /// hashing the whole report. A guest that reuses a seq and changes only other fields merely gets its
+    /// own update ignored. The seq is also the guest-side start of the rates' interval.
     private var lastSeq: UInt64?
     private var lastSizes = (KiB.zero, KiB.zero)
-    private var lastStallTotal: UInt64?
-    /// Baseline for rates: the last report's counters and when they were read.
+    /// Baseline for rates: the last report's counters and when they were read. (The last seq and stall
+    /// total were kept apart too, always equal to these: 32 bytes more per guest, walked every round.)
     private var baseCounters = ReportCounters()
     private var baseAt: TimePoint?
-    private var baseSeq: UInt64?
     private var regressions = 0
     private var lastRegressionSeq: UInt64 = 0
 
@@ -84,7 +84,7 @@ public struct ReportTracker: Sendable {
     /// Checks `report` (already parsed) read at `at` against history and `staticMax` (a trusted Xen fact).
     public mutating func track(_ report: GuestReport, at: TimePoint, staticMax: KiB?) -> TrackOutcome {
         if lastAt != nil && report.seq == lastSeq && report.memTotal == lastSizes.0 && report.memAvailable == lastSizes.1
-            && report.counters.psiSomeTotalUs == lastStallTotal {
+            && report.counters.psiSomeTotalUs == baseCounters.psiSomeTotalUs {
             return .unchanged
         }
         if let sm = staticMax, sm.value > 0, report.memTotal > sm {
@@ -112,17 +112,15 @@ public struct ReportTracker: Sendable {
         var rejection: ReportRejection? = nil
         if let baseAt, report.source == .reporter {
             do {
-                rates = try Self.computeRates(report, seconds: Self.interval(report, at: at, baseAt: baseAt, baseSeq: baseSeq),
+                rates = try Self.computeRates(report, seconds: Self.interval(report, at: at, baseAt: baseAt, baseSeq: lastSeq),
                                               base: baseCounters, limits: limits)
             } catch { rejection = error }
         }
         // Re-base even after a rate rejection, so one bad report cannot lock the guest out forever.
         baseCounters = report.counters
         baseAt = at
-        baseSeq = report.seq
         lastSeq = report.seq
         lastSizes = (report.memTotal, report.memAvailable)
-        lastStallTotal = report.counters.psiSomeTotalUs
         lastAt = at
         if let rejection { return .rejected(rejection) }
         return .accepted(rates)
