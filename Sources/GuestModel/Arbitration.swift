@@ -30,6 +30,34 @@ public struct GuestState: Sendable {
         self.domid = domid
         self.tracker = ReportTracker(limits: limits)
     }
+
+    /// `Arbitration.ingest` for this guest, on its state in place: as a method it is handed the guest
+    /// once (one uniqueness check of the guests' array per report, not one per field it touches).
+    mutating func take(_ report: GuestReport, at: TimePoint, staticMax: KiB?, allocation: KiB?,
+                       config: EstimatorConfig) -> IngestOutcome {
+        switch tracker.track(report, at: at, staticMax: staticMax) {
+        case .unchanged:
+            if report.source == .legacy { lastHeardAt = at }
+            return .unchanged
+        case .rejected(let why):
+            lastRejection = why
+            lastRejectedAt = at
+            rejectedReports += 1
+            return .rejected(why)
+        case .accepted(let rates):
+            let alloc = allocation ?? lastActual ?? report.memTotal
+            var atRest = false
+            if let last = lastActual, let since = actualSince {
+                atRest = abs(alloc.value - last.value) <= Arbitration.restTolerance.value
+                    && at.seconds(since: since) >= Arbitration.restSeconds
+            }
+            Estimator.update(&estimator, with: report, rates: rates, at: at, allocation: alloc, atRest: atRest, config: config)
+            lastRejection = nil
+            lastHeardAt = at
+            acceptedReports += 1
+            return .accepted
+        }
+    }
 }
 
 /// What `ingest` did with a report.
@@ -112,29 +140,7 @@ public struct Arbitration: Sendable {
                                 allocation: KiB? = nil) -> IngestOutcome {
         guard domid.raw < DomID.firstReserved else { return .rejected(.inconsistent("domid \(domid) is reserved")) }
         let s = slot(domid)
-        switch guests[s].tracker.track(report, at: at, staticMax: staticMax) {
-        case .unchanged:
-            if report.source == .legacy { guests[s].lastHeardAt = at }
-            return .unchanged
-        case .rejected(let why):
-            guests[s].lastRejection = why
-            guests[s].lastRejectedAt = at
-            guests[s].rejectedReports += 1
-            return .rejected(why)
-        case .accepted(let rates):
-            let lastActual = guests[s].lastActual
-            let alloc = allocation ?? lastActual ?? report.memTotal
-            var atRest = false
-            if let last = lastActual, let since = guests[s].actualSince {
-                atRest = abs(alloc.value - last.value) <= Self.restTolerance.value && at.seconds(since: since) >= Self.restSeconds
-            }
-            Estimator.update(&guests[s].estimator, with: report, rates: rates, at: at, allocation: alloc, atRest: atRest,
-                             config: config.estimator)
-            guests[s].lastRejection = nil
-            guests[s].lastHeardAt = at
-            guests[s].acceptedReports += 1
-            return .accepted
-        }
+        return guests[s].take(report, at: at, staticMax: staticMax, allocation: allocation, config: config.estimator)
     }
 
     /// One round, in four steps over values: each guest's bounds (floor ≤ demand ≤ ceiling, from the
@@ -144,8 +150,10 @@ public struct Arbitration: Sendable {
     public mutating func step(_ snapshot: HostSnapshot, now: TimePoint) -> Decision {
         adopt(snapshot)
         let budget = Budget(snapshot, config: config.share)
-        let bounds = snapshot.domains.map { d in
-            Self.bound(d, &guests[Int(slotOf[Int(d.domid.raw)])], urgent: snapshot.urgent, now: now, config: config)
+        // Through the guests' storage once (one uniqueness check per round, not one per guest).
+        let (slotOf, config) = (self.slotOf, self.config)
+        let bounds = guests.withUnsafeMutableBufferPointer { g in
+            snapshot.domains.map { d in Self.bound(d, &g[Int(slotOf[Int(d.domid.raw)])], urgent: snapshot.urgent, now: now, config: config) }
         }
         let share = solve(bounds, budget: budget, urgent: snapshot.urgent)
         let moves = Pacer.pace(share, free: snapshot.free, reserve: budget.reserve, now: now,
@@ -172,8 +180,14 @@ public struct Arbitration: Sendable {
     /// Before the steps: adopt new domains and forget vanished ones (forgetting moves slots around).
     private mutating func adopt(_ snapshot: HostSnapshot) {
         generation &+= 1
-        for d in snapshot.domains { guests[slot(d.domid)].generation = generation }
-        dropUnseen()
+        var marked = 0   // distinct guests of this snapshot (a domid listed twice is marked once)
+        for d in snapshot.domains {
+            let s = slot(d.domid)
+            if guests[s].generation != generation { guests[s].generation = generation; marked += 1 }
+        }
+        // Every guest was in the snapshot (the usual round): nothing to forget, and no second walk
+        // through every guest's state to find that out.
+        if marked != guests.count { dropUnseen() }
     }
 
     /// What we know of a guest's reports now. Inlined: as a call it was handed a copy of the guest's
@@ -339,8 +353,12 @@ public struct Arbitration: Sendable {
     /// the rate limit (then it keeps accruing); floors that exceed the host itself raise an alert
     /// (floors that only eat into the reserve show in the phase).
     private mutating func commit(_ share: Share, _ paced: Pacer.Result, budget: Budget, free: KiB, now: TimePoint) -> Decision {
-        for k in paced.moves.indices where paced.moves[k].reason != .heldRateLimit || share.bounds[k].shrinkSince == nil {
-            guests[slot(share.bounds[k].domid)].shrinkSince = now
+        // Every domain of the round was adopted in `adopt`: its slot is known.
+        let slotOf = self.slotOf
+        guests.withUnsafeMutableBufferPointer { g in
+            for k in paced.moves.indices where paced.moves[k].reason != .heldRateLimit || share.bounds[k].shrinkSince == nil {
+                g[Int(slotOf[Int(share.bounds[k].domid.raw)])].shrinkSince = now
+            }
         }
         var outcomes = [DomainOutcome]()
         outcomes.reserveCapacity(share.count)

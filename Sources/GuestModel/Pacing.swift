@@ -98,19 +98,20 @@ enum Pacer {
             } else if o.actual.value - cur.value > p.maxShrinkLead.value {
                 move.reason = .heldConverging
             } else {
-                move = shrink(a, from: cur, phase: phase, now: now, config: p)
+                move = shrink(a, from: cur, band: band, phase: phase, now: now, config: p)
             }
         }
         if move.target == cur && o.previousTarget > o.staticMax { move.reason = .clampStaticMax }
         return (move, grows)
     }
 
-    /// A shrink from `cur` towards the allocation, at the pace.
+    /// A shrink from `cur` towards the allocation, at the pace. `band`: the deadband at `cur`, already
+    /// taken by the caller (two roundings per guest per round).
     @inline(__always)
-    private static func shrink(_ a: Allotment, from cur: KiB, phase: SharePhase, now: TimePoint, config p: PacingConfig) -> Move {
+    private static func shrink(_ a: Allotment, from cur: KiB, band: Int64, phase: SharePhase, now: TimePoint,
+                               config p: PacingConfig) -> Move {
         let o = a.bounds
         let want = a.allocation
-        let band = p.band(at: cur)
         let base = min(cur, o.actual)
         let dt = o.shrinkSince.map { clamp(now.seconds(since: $0), 0, p.maxIntervalSeconds) } ?? 0
         // Under contention a guest above its weighted share gives way even while it stalls (the

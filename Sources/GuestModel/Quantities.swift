@@ -71,7 +71,10 @@ extension KiB: Codable {
 func roundedInt64(_ x: Double) -> Int64 {
     let whole = Int64(x)
     let fraction = x - Double(whole)
-    return fraction >= 0.5 ? whole + 1 : (fraction <= -0.5 ? whole - 1 : whole)
+    // As 0/1 flags, not `?:`: the compiler turns a choice on Doubles into jumps, and which way a
+    // target rounds is a coin toss to the branch predictor. No overflow: a nonzero fraction means |x| < 2^52.
+    let up: Int64 = fraction >= 0.5 ? 1 : 0, down: Int64 = fraction <= -0.5 ? 1 : 0
+    return whole &+ up &- down
 }
 
 /// Formats a size the way xl and admins write it: `512M`, `1.5G`, `16K`.

@@ -67,15 +67,15 @@ public struct ReportTracker: Sendable {
     /// When the last report (accepted, or rejected after parsing) was read.
     public private(set) var lastAt: TimePoint?
     /// Sequence and core values of the last report: a re-read of the same report (same seq, same
-    /// sizes and stall total) is recognised without keeping, copying or hashing the whole report. A guest
-    /// that reuses a seq and changes only other fields merely gets its own update ignored.
+    /// sizes and stall total, `baseCounters.psiSomeTotalUs`) is recognised without keeping, copying or
+    /// hashing the whole report. A guest that reuses a seq and changes only other fields merely gets its
+    /// own update ignored. The seq is also the guest-side start of the rates' interval.
     private var lastSeq: UInt64?
     private var lastSizes = (KiB.zero, KiB.zero)
-    private var lastStallTotal: UInt64?
-    /// Baseline for rates: the last report's counters and when they were read.
+    /// Baseline for rates: the last report's counters and when they were read. (The last seq and stall
+    /// total were kept apart too, always equal to these: 32 bytes more per guest, walked every round.)
     private var baseCounters = ReportCounters()
     private var baseAt: TimePoint?
-    private var baseSeq: UInt64?
     private var regressions = 0
     private var lastRegressionSeq: UInt64 = 0
 
@@ -84,7 +84,7 @@ public struct ReportTracker: Sendable {
     /// Checks `report` (already parsed) read at `at` against history and `staticMax` (a trusted Xen fact).
     public mutating func track(_ report: GuestReport, at: TimePoint, staticMax: KiB?) -> TrackOutcome {
         if lastAt != nil && report.seq == lastSeq && report.memTotal == lastSizes.0 && report.memAvailable == lastSizes.1
-            && report.counters.psiSomeTotalUs == lastStallTotal {
+            && report.counters.psiSomeTotalUs == baseCounters.psiSomeTotalUs {
             return .unchanged
         }
         if let sm = staticMax, sm.value > 0, report.memTotal > sm {
@@ -111,70 +111,79 @@ public struct ReportTracker: Sendable {
         var rates: ReportRates? = nil
         var rejection: ReportRejection? = nil
         if let baseAt, report.source == .reporter {
-            switch computeRates(report, at: at, baseAt: baseAt) {
-            case .success(let r): rates = r
-            case .failure(let why): rejection = why
-            }
+            do {
+                rates = try Self.computeRates(report, seconds: Self.interval(report, at: at, baseAt: baseAt, baseSeq: lastSeq),
+                                              base: baseCounters, limits: limits)
+            } catch { rejection = error }
         }
         // Re-base even after a rate rejection, so one bad report cannot lock the guest out forever.
         baseCounters = report.counters
         baseAt = at
-        baseSeq = report.seq
         lastSeq = report.seq
         lastSizes = (report.memTotal, report.memAvailable)
-        lastStallTotal = report.counters.psiSomeTotalUs
         lastAt = at
         if let rejection { return .rejected(rejection) }
         return .accepted(rates)
     }
 
-    private func computeRates(_ r: GuestReport, at: TimePoint, baseAt: TimePoint) -> Result<ReportRates, ReportRejection> {
+    /// The interval the rates cover, in seconds: the host's view, lengthened by the guest's clock (which
+    /// only lowers its own rates), never shortened by it.
+    private static func interval(_ r: GuestReport, at: TimePoint, baseAt: TimePoint, baseSeq: UInt64?) -> Double {
         let hostSeconds = at.seconds(since: baseAt)
         var guestSeconds = 0.0
         if let s = r.seq, let b = baseSeq, s > b { guestSeconds = Double(s - b) / 1000 }
-        // The guest's clock may only lengthen the interval (which lowers its own rates), never shorten it.
-        let seconds = Swift.max(hostSeconds, guestSeconds)
-        var rates = ReportRates(seconds: seconds)
-        guard seconds > 0 else { return .success(rates) }
+        return Swift.max(hostSeconds, guestSeconds)
+    }
 
-        func delta(_ now: UInt64?, _ before: UInt64?, _ key: String) -> Result<Double?, ReportRejection> {
-            guard let now, let before else { return .success(nil) }
-            if now < before { return .failure(.counterRegression(key: key)) }
-            return .success(Double(now - before))
-        }
-        func pages(_ now: UInt64?, _ before: UInt64?, _ key: String) -> Result<Double?, ReportRejection> {
-            switch delta(now, before, key) {
-            case .failure(let e): return .failure(e)
-            case .success(nil): return .success(nil)
-            case .success(let d?):
-                let perSecond = d / seconds
-                if perSecond > limits.maxPagesPerSecond { return .failure(.absurdRate(key: key, perSecond: perSecond)) }
-                return .success(perSecond)
-            }
-        }
-        func stall(_ now: UInt64?, _ before: UInt64?, _ key: String) -> Result<Double?, ReportRejection> {
-            switch delta(now, before, key) {
-            case .failure(let e): return .failure(e)
-            case .success(nil): return .success(nil)
-            case .success(let d?):
-                let share = d / (seconds * 1_000_000)
-                if share > 1 + limits.psiTolerance { return .failure(.absurdRate(key: key, perSecond: d / seconds)) }
-                return .success(Swift.min(share, 1))
-            }
-        }
-        let c = r.counters, b = baseCounters
-        do throws(ReportRejection) {
-            rates.psiSome = try stall(c.psiSomeTotalUs, b.psiSomeTotalUs, "psi_some_total_us").get()
-            rates.psiFull = try stall(c.psiFullTotalUs, b.psiFullTotalUs, "psi_full_total_us").get()
-            rates.majorFaults = try pages(c.pgmajfault, b.pgmajfault, "pgmajfault").get()
-            let ra = try pages(c.refaultAnon, b.refaultAnon, "workingset_refault_anon").get()
-            let rf = try pages(c.refaultFile, b.refaultFile, "workingset_refault_file").get()
-            if ra != nil || rf != nil { rates.refaults = (ra ?? 0) + (rf ?? 0) }
-            rates.swapIns = try pages(c.pswpin, b.pswpin, "pswpin").get()
-            rates.swapOuts = try pages(c.pswpout, b.pswpout, "pswpout").get()
-        } catch {
-            return .failure(error)
-        }
-        return .success(rates)
+    /// The rates over `seconds` since the baseline counters `b`, or the first counter (in protocol order)
+    /// that went backwards or moved impossibly fast. Straight-line code with typed throws: every guest's
+    /// report passes here every round, and the `Result` values this was built of (each carrying a whole
+    /// `ReportRejection`) were copied and switched on seven times per report. Static, with the baseline
+    /// passed in: as a method of the tracker that `track` is changing, each call was handed a copy of
+    /// the whole tracker (264 bytes).
+    private static func computeRates(_ r: GuestReport, seconds: Double, base b: ReportCounters,
+                                     limits: TrackerLimits) throws(ReportRejection) -> ReportRates {
+        var rates = ReportRates(seconds: seconds)
+        guard seconds > 0 else { return rates }
+        let c = r.counters
+        let l = (limits.maxPagesPerSecond, limits.psiTolerance)
+        rates.psiSome = try stall(c.psiSomeTotalUs, b.psiSomeTotalUs, seconds, l.1, "psi_some_total_us")
+        rates.psiFull = try stall(c.psiFullTotalUs, b.psiFullTotalUs, seconds, l.1, "psi_full_total_us")
+        rates.majorFaults = try pages(c.pgmajfault, b.pgmajfault, seconds, l.0, "pgmajfault")
+        let ra = try pages(c.refaultAnon, b.refaultAnon, seconds, l.0, "workingset_refault_anon")
+        let rf = try pages(c.refaultFile, b.refaultFile, seconds, l.0, "workingset_refault_file")
+        if ra != nil || rf != nil { rates.refaults = (ra ?? 0) + (rf ?? 0) }
+        rates.swapIns = try pages(c.pswpin, b.pswpin, seconds, l.0, "pswpin")
+        rates.swapOuts = try pages(c.pswpout, b.pswpout, seconds, l.0, "pswpout")
+        return rates
+    }
+
+    /// A counter's growth since the baseline (nil if either report lacks it); a counter that went
+    /// backwards is refused.
+    @inline(__always)
+    private static func delta(_ now: UInt64?, _ before: UInt64?, _ key: String) throws(ReportRejection) -> Double? {
+        guard let now, let before else { return nil }
+        if now < before { throw .counterRegression(key: key) }
+        return Double(now - before)
+    }
+
+    /// Pages per second, refused above `maxPagesPerSecond`.
+    @inline(__always)
+    private static func pages(_ now: UInt64?, _ before: UInt64?, _ seconds: Double, _ maxPagesPerSecond: Double,
+                              _ key: String) throws(ReportRejection) -> Double? {
+        guard let d = try delta(now, before, key) else { return nil }
+        let perSecond = d / seconds
+        if perSecond > maxPagesPerSecond { throw .absurdRate(key: key, perSecond: perSecond) }
+        return perSecond
+    }
+
+    /// A PSI total's share of wall time (0–1), refused above 1 + `psiTolerance`, clamped to 1 below that.
+    @inline(__always)
+    private static func stall(_ now: UInt64?, _ before: UInt64?, _ seconds: Double, _ psiTolerance: Double,
+                              _ key: String) throws(ReportRejection) -> Double? {
+        guard let d = try delta(now, before, key) else { return nil }
+        let share = d / (seconds * 1_000_000)
+        if share > 1 + psiTolerance { throw .absurdRate(key: key, perSecond: d / seconds) }
+        return Swift.min(share, 1)
     }
 }
