@@ -24,6 +24,9 @@ public struct GuestState: Sendable {
     /// Since when this guest's shrink allowance accrues: the last round that pushed a shrink or wanted
     /// none. A shrink deferred by the rate limit keeps accruing, up to `pacing.maxIntervalSeconds`.
     public var shrinkSince: TimePoint?
+    /// Since when its target has stayed under its allocation by less than the grow band (held there as
+    /// estimate noise): a shortfall that lasts is not noise (see `Pacer.lastingShortfallSeconds`).
+    public var shortSince: TimePoint?
     var generation: UInt32 = 0
 
     init(domid: DomID, limits: TrackerLimits) {
@@ -221,7 +224,7 @@ public struct Arbitration: Sendable {
         if !(w.isFinite && w > 0) { w = c.share.defaultWeight }
         var b = GuestBounds(
             domid: d.domid, status: status, staticMax: staticMax, weight: w, actual: d.actual,
-            previousTarget: d.target.value > 0 ? d.target : d.actual, shrinkSince: g.shrinkSince,
+            previousTarget: d.target.value > 0 ? d.target : d.actual, shrinkSince: g.shrinkSince, shortSince: g.shortSince,
             floor: .zero, floorKind: .absolute, staticFloor: .zero, staticFloorKind: .absolute, demand: hold, idleTaxed: hold,
             ceiling: min(d.adminMax ?? staticMax, staticMax).pageFloor,
             workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil, cheapShrinkEdge: hold,
@@ -356,8 +359,10 @@ public struct Arbitration: Sendable {
         // Every domain of the round was adopted in `adopt`: its slot is known.
         let slotOf = self.slotOf
         guests.withUnsafeMutableBufferPointer { g in
-            for k in paced.moves.indices where paced.moves[k].reason != .heldRateLimit || share.bounds[k].shrinkSince == nil {
-                g[Int(slotOf[Int(share.bounds[k].domid.raw)])].shrinkSince = now
+            for k in paced.moves.indices {
+                let i = Int(slotOf[Int(share.bounds[k].domid.raw)])
+                if paced.moves[k].reason != .heldRateLimit || share.bounds[k].shrinkSince == nil { g[i].shrinkSince = now }
+                g[i].shortSince = paced.moves[k].short ? (share.bounds[k].shortSince ?? now) : nil
             }
         }
         var outcomes = [DomainOutcome]()

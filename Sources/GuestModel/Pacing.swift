@@ -86,9 +86,16 @@ enum Pacer {
         // of its allocation for 300 s while the host had memory free). Its own use moves its demand, not
         // estimate noise, so it is no limit cycle.
         let full = o.givable.map { $0 <= givableMargin(o.actual) } ?? false
-        let growBand = full ? KiB(mib: 1).value : (calm ? Swift.max(band, Int64(Double(cur.value) * p.calmGrowFraction)) : band)
+        // And a shortfall inside the band that lasts is no noise either (noise changes sign): an elastic
+        // workload that grows only into memory it sees available, and waits otherwise, shows neither
+        // stall nor a full guest (real Xen again: a hog keeping 24 MiB available, 7 MiB short for 300 s).
+        let lasting = o.shortSince.map { now.seconds(since: $0) >= lastingShortfallSeconds } ?? false
+        let growBand = full || lasting ? KiB(mib: 1).value
+            : (calm ? Swift.max(band, Int64(Double(cur.value) * p.calmGrowFraction)) : band)
         if cur < o.floor || want.value - cur.value >= growBand {
             grows = want > cur || cur < o.floor
+        } else if want.value - cur.value >= KiB(mib: 1).value {
+            move.short = true
         } else if cur.value - want.value >= band || cur > o.ceiling {
             if want >= o.actual {
                 move = Move(target: want, reason: .trimGrow)
@@ -167,6 +174,9 @@ enum Pacer {
     /// Memory a guest without free swap keeps available through any shrink: its kernel's own needs
     /// (page tables, a fork, the reporter) come from it.
     static func givableMargin(_ actual: KiB) -> KiB { KiB(Swift.max(KiB(mib: 16).value, actual.value / 50)) }
+
+    /// How long a target may stay short of its allocation inside the grow band before the guest grows.
+    static let lastingShortfallSeconds = 30.0
 
     /// The share of the pace at which a stalling guest above its weighted share gives way under contention.
     static let contendedRelief = 0.25

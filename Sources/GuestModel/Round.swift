@@ -12,6 +12,8 @@ struct GuestBounds {
     var previousTarget: KiB
     /// Since when the guest's shrink allowance accrues.
     var shrinkSince: TimePoint?
+    /// Since when its target has been held short of its allocation inside the grow band.
+    var shortSince: TimePoint? = nil
     var floor: KiB
     var floorKind: FloorKind
     /// The part of the floor that holds whatever the guest reports (see `DomainOutcome.staticFloor`).
@@ -58,6 +60,8 @@ struct Move {
     var reason: Reason
     /// True when pacing (rate limit, free memory) kept the target short of the allocation.
     var paced = false
+    /// True when the target was held under the allocation inside the grow band (as estimate noise).
+    var short = false
 }
 
 extension DomainOutcome {

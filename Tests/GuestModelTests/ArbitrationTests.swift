@@ -414,15 +414,16 @@ struct ArbitrationProperties {
 @Suite("Pacing: full guests")
 struct FullGuestPacingTests {
     /// One uncontended guest 7 MiB under its allocation (inside the band at 147 MiB), reporting no stall.
-    func move(givable: KiB?) -> Move {
+    func move(givable: KiB?, shortFor: Double? = nil) -> Move {
         let cur = KiB(mib: 147)
+        let now = TimePoint(ms: 100_000)
         let b = GuestBounds(domid: DomID(1), status: .fresh, staticMax: KiB(gib: 1), weight: 1, actual: cur, previousTarget: cur,
-                            shrinkSince: nil, floor: KiB(mib: 130), floorKind: .workingSet, staticFloor: KiB(mib: 128),
+                            shrinkSince: nil, shortSince: shortFor.map { now.adding(seconds: -$0) }, floor: KiB(mib: 130), floorKind: .workingSet, staticFloor: KiB(mib: 128),
                             staticFloorKind: .absolute, demand: KiB(mib: 154), idleTaxed: KiB(mib: 154), ceiling: KiB(gib: 1),
                             workingSet: KiB(mib: 123), cheapShrinkEdge: KiB(mib: 130), stall: 0, critical: false, givable: givable)
         let share = Share(bounds: [b], result: FairShareResult(allocations: [KiB(mib: 154)], basis: [.demand], phase: .uncontended,
                                                                shortfall: .zero, level: nil))
-        return Pacer.pace(share, free: KiB(mib: 500), reserve: KiB(mib: 64), now: TimePoint(ms: 0), config: PacingConfig()).moves[0]
+        return Pacer.pace(share, free: KiB(mib: 500), reserve: KiB(mib: 64), now: now, config: PacingConfig()).moves[0]
     }
 
     @Test func aFullGuestGrowsToItsAllocationInsideTheBandACalmOneWaits() {
@@ -431,5 +432,10 @@ struct FullGuestPacingTests {
         // With room to spare (or free swap: givable unknown), the calm band holds the 7 MiB.
         #expect(move(givable: KiB(mib: 40)).target == KiB(mib: 147))
         #expect(move(givable: nil).target == KiB(mib: 147))
+        // Held short, it says so (the round keeps when the shortfall began); one that lasts 30 s is no
+        // noise: it grows.
+        #expect(move(givable: KiB(mib: 40)).short && !move(givable: KiB(mib: 4)).short)
+        #expect(move(givable: KiB(mib: 40), shortFor: 29).target == KiB(mib: 147))
+        #expect(move(givable: KiB(mib: 40), shortFor: 30).target == KiB(mib: 154))
     }
 }
