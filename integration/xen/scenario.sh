@@ -402,21 +402,27 @@ measure() {   # HM LM: heavy's and light's memory (xl list, MiB); HTGT LTGT: the
     LTGT=$(( $(xenstore-read /local/domain/$(domid light)/memory/target 2>/dev/null || echo 0) / 1024 ))
 }
 ratio() { awk -v h="$1" -v l="$2" -v f="$FLOOR" 'BEGIN {if (h != "" && l != "" && l - f > 0) printf "%.2f", (h - f) / (l - f); else print "-"}'; }
-# Settled: (heavy − floor) / (light − floor) within 1.6-2.5 and both balloons within 8 MiB of their
-# targets, twice in a row (5 s apart), at least 60 s after the working sets started; 300 s at most (85-140 s in the runs so far).
+# Settled: (heavy − floor) / (light − floor) within 1.6-2.5, both balloons within 8 MiB of their targets
+# and moved at most 8 MiB since the last look, and the host full (Xen free at most twice the 32 MiB host
+# reserve: the two contend), twice in a row (5 s apart), at least 60 s after the working sets started;
+# 300 s at most (85-160 s in the runs so far). (Without the last two, a ratio passing through the range
+# while both still grew into free memory once counted as settled.)
 ev "weights: heavy (weight 2) and light (weight 1) contend"
-t0=$(up) good=0
+t0=$(up) good=0 PHM=0 PLM=0
 while :; do
     sleep 5
     measure
     r=$(ratio "$HM" "$LM")
-    echo "$(up) heavy=${HM:-?}/$HTGT light=${LM:-?}/$LTGT ratio=$r" >> $R/weights-progress.txt
-    if awk -v r="$r" -v hm="${HM:-0}" -v ht="$HTGT" -v lm="${LM:-0}" -v lt="$LTGT" \
-        'BEGIN {exit !(r != "-" && r + 0 >= 1.6 && r + 0 <= 2.5 && hm - ht <= 8 && ht - hm <= 8 && lm - lt <= 8 && lt - lm <= 8)}'; then
+    F=$(free_mib)
+    echo "$(up) heavy=${HM:-?}/$HTGT light=${LM:-?}/$LTGT ratio=$r free=${F:-?}" >> $R/weights-progress.txt
+    if awk -v r="$r" -v hm="${HM:-0}" -v ht="$HTGT" -v lm="${LM:-0}" -v lt="$LTGT" -v ph="$PHM" -v pl="$PLM" -v f="${F:-9999}" \
+        'BEGIN {exit !(r != "-" && r + 0 >= 1.6 && r + 0 <= 2.5 && hm - ht <= 8 && ht - hm <= 8 && lm - lt <= 8 && lt - lm <= 8 \
+                       && hm - ph <= 8 && ph - hm <= 8 && lm - pl <= 8 && pl - lm <= 8 && f <= 64)}'; then
         good=$((good + 1))
     else
         good=0
     fi
+    PHM=${HM:-0} PLM=${LM:-0}
     if [ $good -ge 2 ] && [ "$(elapsed "$t0")" -ge 60 ]; then
         ev "weights settled after $(secs "$t0") s: heavy $HM MiB, light $LM MiB, above $FLOOR MiB $r : 1"; break
     fi
