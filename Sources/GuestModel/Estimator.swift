@@ -37,7 +37,9 @@
 /// Demand is max(fast, slow): it rises at once and falls slowly (ESX); under contention the part only
 /// the slow average remembers is taxed (`taxedDemand`). The working set (what floors protect) is the
 /// fast average alone: a floor must follow what the guest uses now, or memory a spike once needed stays
-/// locked behind a hard floor. For `pressureHold` seconds after a report with s > pressureTarget,
+/// locked behind a hard floor; but on a report that shows stall (s > pressureTarget) it falls only at
+/// the slow half-life (a guest squeezed below its working set loses cache to the squeeze, and its
+/// Active(file) — and with it the estimate and the floor — would fall with the squeeze). For `pressureHold` seconds after a report with s > pressureTarget,
 /// no estimate falls at all.
 /// `peak` decays towards the allocation with the slow half-life.
 public struct EstimatorState: Sendable, Equatable {
@@ -129,7 +131,9 @@ public enum Estimator {
             }
             follow(&state.demandFast, need, state.alphaFast, jumpUp: true)
             follow(&state.demandSlow, need, state.alphaSlow, jumpUp: false)
-            follow(&state.wsFast, ws, state.alphaFast, jumpUp: true)
+            // Stall says the guest uses at least what it has: its working set is not believed to fall
+            // faster than the slow average while it stalls (its cache shrinks because it is squeezed).
+            follow(&state.wsFast, ws, s > c.pressureTarget ? state.alphaSlow : state.alphaFast, jumpUp: true)
         } else {
             state.demandFast = need
             state.demandSlow = need

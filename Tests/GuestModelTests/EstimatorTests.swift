@@ -130,6 +130,30 @@ struct EstimatorTests {
         }
     }
 
+    /// A squeezed guest loses page cache to the squeeze: its Active(file) falls while it stalls. Its
+    /// working set (and so its floor) must not fall with it at the calm pace, or the squeeze feeds itself
+    /// (simulator, spikes at 1.0x: the steady guest's estimate fell from 4.28 to 3.7 GiB while it
+    /// stalled, and it was squeezed below what it used). Calm, the same fall is believed at once.
+    @Test func aStallingGuestsWorkingSetFallsOnlySlowly() {
+        func after(stall: Double?) -> (start: Double, end: Double) {
+            var s = EstimatorState()
+            // 4 GiB: 2 GiB used, 2 GiB of Active(file) (half counted hot: 3 GiB working set)
+            Estimator.update(&s, with: report(total: 4096, available: 2048, activeFile: 2048), rates: nil,
+                             at: TimePoint(ms: 0), allocation: KiB(mib: 4096), config: c)
+            let start = s.workingSet
+            for k in 1...15 {   // 30 s: the cache squeezed to a quarter, the anon part unchanged
+                Estimator.update(&s, with: report(total: 4096, available: 2048, activeFile: 512, psiSomeAvg10: stall),
+                                 rates: nil, at: TimePoint(ms: Int64(k) * 2000), allocation: KiB(mib: 4096), config: c)
+            }
+            return (start, s.workingSet)
+        }
+        let calm = after(stall: nil), stalling = after(stall: 5)   // psi some 5 % (avg10, percent)
+        let floorNow = Double(2048 + 256) * 1024                    // what the last report alone shows
+        #expect(calm.end < floorNow + 0.15 * (calm.start - floorNow))              // 3 fast half-lives: most of the fall
+        #expect(stalling.end > calm.start - 0.05 * (calm.start - floorNow))        // 30 s of 600: under 4 % of it
+        #expect(stalling.end < stalling.start)                                      // ... but it does fall
+    }
+
     @Test func learnedCacheShareRisesOnRefaultsAndReturns() {
         var s = EstimatorState()
         var faulting = ReportRates(seconds: 2)
