@@ -153,15 +153,69 @@ public struct Arbitration: Sendable {
     public mutating func step(_ snapshot: HostSnapshot, now: TimePoint) -> Decision {
         adopt(snapshot)
         let budget = Budget(snapshot, config: config.share)
-        // Through the guests' storage once (one uniqueness check per round, not one per guest).
+        var (share, split) = bounds(snapshot, now: now, budget: budget)
+        solve(&share, &split, budget: budget, urgent: snapshot.urgent)
+        let growBudget = Pacer.pace(&share, free: snapshot.free, reserve: budget.reserve, now: now,
+                                    config: config.pacing.urgent(snapshot.urgent))
+        return commit(share, growBudget: growBudget, budget: budget, free: snapshot.free, now: now)
+    }
+
+    /// Step 1 over the snapshot: each guest's bounds, written once, straight where the later steps read
+    /// them: its outcome (the decision's own value, completed in place by the solver and the pacer), its
+    /// round facts, and the solver's inputs (`Split`). Through the guests' storage once (one uniqueness
+    /// check per round, not one per guest).
+    private mutating func bounds(_ snapshot: HostSnapshot, now: TimePoint, budget: Budget) -> (Share, Split) {
         let (slotOf, config) = (self.slotOf, self.config)
-        let bounds = guests.withUnsafeMutableBufferPointer { g in
-            snapshot.domains.map { d in Self.bound(d, &g[Int(slotOf[Int(d.domid.raw)])], urgent: snapshot.urgent, now: now, config: config) }
+        let domains = snapshot.domains, urgent = snapshot.urgent
+        let n = domains.count
+        var facts = [RoundFacts](), demands = [KiB](), ceilings = [KiB](), weights = [Double](), bases = [KiB]()
+        var idleTaxed = [KiB](), floors = [KiB]()
+        var total: Int64 = 0
+        let outcomes = guests.withUnsafeMutableBufferPointer { g in
+            [DomainOutcome](unsafeUninitializedCapacity: n) { out, outCount in
+            facts = .init(unsafeUninitializedCapacity: n) { fa, faCount in
+            demands = .init(unsafeUninitializedCapacity: n) { de, deCount in
+            ceilings = .init(unsafeUninitializedCapacity: n) { ce, ceCount in
+            weights = .init(unsafeUninitializedCapacity: n) { we, weCount in
+            bases = .init(unsafeUninitializedCapacity: n) { ba, baCount in
+            idleTaxed = .init(unsafeUninitializedCapacity: n) { ta, taCount in
+            floors = .init(unsafeUninitializedCapacity: n) { fl, flCount in
+                for k in 0..<n {
+                    let d = domains[k]
+                    let slot = slotOf[Int(d.domid.raw)]
+                    let b = Self.bound(d, &g[Int(slot)], urgent: urgent, now: now, config: config)
+                    out.initializeElement(at: k, to: DomainOutcome(b))
+                    fa.initializeElement(at: k, to: RoundFacts(staticMax: b.staticMax, shrinkSince: b.shrinkSince, shortSince: b.shortSince,
+                                                               slot: slot, staticFloorKind: b.staticFloorKind))
+                    de.initializeElement(at: k, to: b.demand)
+                    ce.initializeElement(at: k, to: b.ceiling)
+                    we.initializeElement(at: k, to: b.weight)
+                    ba.initializeElement(at: k, to: b.staticFloor)
+                    ta.initializeElement(at: k, to: b.idleTaxed)
+                    fl.initializeElement(at: k, to: b.floor)
+                    total &+= b.demand.value
+                }
+                flCount = n
+            }
+                taCount = n
+            }
+                baCount = n
+            }
+                weCount = n
+            }
+                ceCount = n
+            }
+                deCount = n
+            }
+                faCount = n
+            }
+                outCount = n
+            }
         }
-        let share = solve(bounds, budget: budget, urgent: snapshot.urgent)
-        let moves = Pacer.pace(share, free: snapshot.free, reserve: budget.reserve, now: now,
-                               config: config.pacing.urgent(snapshot.urgent))
-        return commit(share, moves, budget: budget, free: snapshot.free, now: now)
+        let split = Split(demands: demands, ceilings: ceilings, weights: weights, bases: bases, floors: floors, idleTaxed: idleTaxed,
+                          demandTotal: total, budget: budget.total, config: config.share)
+        return (Share(outcomes: outcomes, facts: facts, result: FairShareResult(allocations: [], basis: [], phase: .uncontended,
+                                                                                 shortfall: .zero, level: nil)), split)
     }
 
     /// What the round shares out and what it keeps free: the host reserve, the start reserve, and
@@ -287,52 +341,37 @@ public struct Arbitration: Sendable {
     /// split while a guest of another weight wants more and has less than its share (or a start waits
     /// for its reservation); above it, the guest gives way at the pace. Between guests of equal weight
     /// the working-set floors stand (moving a working set between equals costs stall on both sides).
-    private func solve(_ bounds: consuming [GuestBounds], budget: Budget, urgent: Bool) -> Share {
-        var split = Split(bounds, budget: budget.total, config: config.share)
+    private func solve(_ share: inout Share, _ split: inout Split, budget: Budget, urgent: Bool) {
         if split.demandTotal > budget.total.value {
-            for k in bounds.indices { bounds[k].demand = bounds[k].idleTaxed }
             split.demands = split.idleTaxed
             let ideal = split.solve(floors: split.bases)
             var short = DistinctWeights()   // the weights of guests that want more and have less than their share
-            for k in bounds.indices where bounds[k].demand > bounds[k].actual && ideal.allocations[k] > bounds[k].actual {
-                short.insert(bounds[k].weight)
-            }
-            if ideal.phase != .uncontended && (urgent || !short.isEmpty) {
-                for k in bounds.indices where bounds[k].floor > bounds[k].staticFloor && ideal.allocations[k] < bounds[k].floor
-                    && (urgent || short.contains(otherThan: bounds[k].weight)) {
-                    bounds[k].floor = max(bounds[k].staticFloor, ideal.allocations[k].pageCeil)
-                    if bounds[k].floor == bounds[k].staticFloor { bounds[k].floorKind = bounds[k].staticFloorKind }
+            share.outcomes.withUnsafeMutableBufferPointer { out in
+                for k in 0..<out.count {
+                    out[k].demand = split.idleTaxed[k]
+                    if split.idleTaxed[k] > out[k].actual && ideal.allocations[k] > out[k].actual { short.insert(split.weights[k]) }
+                }
+                if ideal.phase != .uncontended && (urgent || !short.isEmpty) {
+                    for k in 0..<out.count where split.floors[k] > split.bases[k] && ideal.allocations[k] < split.floors[k]
+                        && (urgent || short.contains(otherThan: split.weights[k])) {
+                        split.floors[k] = max(split.bases[k], ideal.allocations[k].pageCeil)
+                        out[k].floor = split.floors[k]
+                        if split.floors[k] == split.bases[k] { out[k].floorKind = share.facts[k].staticFloorKind }
+                    }
                 }
             }
         }
-        let result = split.solve(floors: bounds.map(\.floor))
-        return Share(bounds: bounds, result: result)
+        share.result = split.solve(floors: split.floors)
     }
 
-    /// The solver's (`FairShare`) inputs, taken from the bounds once (one pass over them): the floors it
-    /// solves with vary.
+    /// The solver's (`FairShare`) inputs, written by the bounds step: the floors it solves with vary.
     private struct Split {
         var demands: [KiB], ceilings: [KiB], weights: [Double], bases: [KiB]
+        /// The floors (a working-set floor may give way under contention).
+        var floors: [KiB]
         /// The demands with idle memory taxed, for a contended round, and Σ demands (wrapping, as the solver sums).
         let idleTaxed: [KiB], demandTotal: Int64
         let budget: KiB, config: ShareConfig
-
-        init(_ bounds: borrowing [GuestBounds], budget: KiB, config: ShareConfig) {
-            let n = bounds.count
-            var demands = [KiB](), ceilings = [KiB](), weights = [Double](), bases = [KiB](), idleTaxed = [KiB]()
-            demands.reserveCapacity(n); ceilings.reserveCapacity(n); weights.reserveCapacity(n)
-            bases.reserveCapacity(n); idleTaxed.reserveCapacity(n)
-            var total: Int64 = 0
-            for k in 0..<n {
-                demands.append(bounds[k].demand); ceilings.append(bounds[k].ceiling); weights.append(bounds[k].weight)
-                bases.append(bounds[k].staticFloor); idleTaxed.append(bounds[k].idleTaxed)
-                total &+= bounds[k].demand.value
-            }
-            (self.demands, self.ceilings, self.weights, self.bases, self.idleTaxed) = (demands, ceilings, weights, bases, idleTaxed)
-            demandTotal = total
-            self.budget = budget
-            self.config = config
-        }
 
         func solve(floors: [KiB]) -> FairShareResult {
             FairShare.solve(floors: floors, demands: demands, ceilings: ceilings, weights: weights, budget: budget,
@@ -355,29 +394,28 @@ public struct Arbitration: Sendable {
     /// Step 4: the decision. A guest's shrink allowance restarts unless a shrink it was due was held by
     /// the rate limit (then it keeps accruing); floors that exceed the host itself raise an alert
     /// (floors that only eat into the reserve show in the phase).
-    private mutating func commit(_ share: Share, _ paced: Pacer.Result, budget: Budget, free: KiB, now: TimePoint) -> Decision {
-        // Every domain of the round was adopted in `adopt`: its slot is known.
-        let slotOf = self.slotOf
-        guests.withUnsafeMutableBufferPointer { g in
-            for k in paced.moves.indices {
-                let i = Int(slotOf[Int(share.bounds[k].domid.raw)])
-                if paced.moves[k].reason != .heldRateLimit || share.bounds[k].shrinkSince == nil { g[i].shrinkSince = now }
-                g[i].shortSince = paced.moves[k].short ? (share.bounds[k].shortSince ?? now) : nil
+    private mutating func commit(_ share: consuming Share, growBudget: KiB, budget: Budget, free: KiB, now: TimePoint) -> Decision {
+        share.facts.withUnsafeBufferPointer { facts in
+            share.outcomes.withUnsafeBufferPointer { out in
+                guests.withUnsafeMutableBufferPointer { g in
+                    for k in 0..<facts.count {
+                        let i = Int(facts[k].slot)
+                        if out[k].reason != .heldRateLimit || facts[k].shrinkSince == nil { g[i].shrinkSince = now }
+                        g[i].shortSince = facts[k].short ? (facts[k].shortSince ?? now) : nil
+                    }
+                }
             }
         }
-        var outcomes = [DomainOutcome]()
-        outcomes.reserveCapacity(share.count)
-        for (k, move) in paced.moves.enumerated() { outcomes.append(DomainOutcome(share.allotment(k), move)) }
         var alerts = [Alert]()
         if share.phase == .infeasible && share.result.shortfall > budget.reserve {
             alerts.append(Alert(kind: .floorsExceedHost, shortfall: KiB(share.result.shortfall.value - budget.reserve.value),
-                                domains: outcomes.map(\.domid)))
+                                domains: share.outcomes.map(\.domid)))
         }
         let decision = Decision(at: now, budget: budget.total, free: free, reserve: budget.reserve, held: budget.held,
-                                growBudget: paced.growBudget, phase: share.phase, level: share.result.level, shortfall: share.result.shortfall,
-                                outcomes: outcomes, alerts: alerts)
-        assert(Invariants.violations(of: decision, staticMax: share.bounds.map(\.staticMax)).isEmpty,
-               "round at \(now) broke \(Invariants.violations(of: decision, staticMax: share.bounds.map(\.staticMax)))")
+                                growBudget: growBudget, phase: share.phase, level: share.result.level, shortfall: share.result.shortfall,
+                                outcomes: share.outcomes, alerts: alerts)
+        assert(Invariants.violations(of: decision, staticMax: share.facts.map(\.staticMax)).isEmpty,
+               "round at \(now) broke \(Invariants.violations(of: decision, staticMax: share.facts.map(\.staticMax)))")
         return decision
     }
     /// The floor every guest has whatever it reports: max(admin min, absolute minimum, selfballoon's).
