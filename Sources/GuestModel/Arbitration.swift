@@ -344,7 +344,7 @@ public struct Arbitration: Sendable {
     private func solve(_ share: inout Share, _ split: inout Split, budget: Budget, urgent: Bool) {
         if split.demandTotal > budget.total.value {
             split.demands = split.idleTaxed
-            let ideal = split.solve(floors: split.bases)
+            let ideal = split.solve(floors: split.bases, basis: false)
             var short = DistinctWeights()   // the weights of guests that want more and have less than their share
             share.outcomes.withUnsafeMutableBufferPointer { out in
                 for k in 0..<out.count {
@@ -373,9 +373,10 @@ public struct Arbitration: Sendable {
         let idleTaxed: [KiB], demandTotal: Int64
         let budget: KiB, config: ShareConfig
 
-        func solve(floors: [KiB]) -> FairShareResult {
+        /// `basis: false`: the allocations and the phase only (the ideal split).
+        func solve(floors: [KiB], basis: Bool = true) -> FairShareResult {
             FairShare.solve(floors: floors, demands: demands, ceilings: ceilings, weights: weights, budget: budget,
-                            surplus: config.surplus, slack: config.slack, bases: bases)
+                            surplus: config.surplus, slack: config.slack, bases: bases, basis: basis)
         }
     }
 
