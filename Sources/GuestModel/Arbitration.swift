@@ -264,9 +264,9 @@ public struct Arbitration: Sendable {
     @inline(__always)
     private static func bound(_ d: DomainFacts, _ g: inout GuestState, urgent: Bool, now: TimePoint, config c: PolicyConfig) -> GuestBounds {
         // The balloon's position: a move (or the first sight) restarts its rest clock.
-        if g.lastActual.map({ abs(d.actual.value - $0.value) > Self.restTolerance.value }) ?? true {
-            g.actualSince = now
-        }
+        // (A choice of value, not a jump: whether a balloon moved is a coin toss to the branch predictor.)
+        let moved = g.lastActual.map { abs(d.actual.value - $0.value) > Self.restTolerance.value } ?? true
+        g.actualSince = moved ? now : g.actualSince
         g.lastActual = d.actual
         let est = g.estimator
         let staticMax = d.staticMax.value > 0 ? d.staticMax : max(d.actual, d.target)
@@ -297,8 +297,8 @@ public struct Arbitration: Sendable {
                 b.idleTaxed = KiB.pageFloor(est.taxedDemand(c.estimator.idleTax))
                 b.cheapShrinkEdge = KiB.pageCeil(est.wsNow * (1 + c.floors.padding))
                 if est.givable >= 0 {
-                    let gaveSince = Swift.max(0, est.givableAllocation - d.actual.asDouble)
-                    b.givable = KiB(Int64(Swift.max(0, est.givable - gaveSince)))
+                    let gaveSince = maxByMasks(0, est.givableAllocation - d.actual.asDouble)
+                    b.givable = KiB(Int64(maxByMasks(0, est.givable - gaveSince)))
                 }
             } else {
                 // Explicit opt-in: a silent guest may be shrunk to its admin floor, never grown.
@@ -346,17 +346,24 @@ public struct Arbitration: Sendable {
             split.demands = split.idleTaxed
             let ideal = split.solve(floors: split.bases, basis: false)
             var short = DistinctWeights()   // the weights of guests that want more and have less than their share
+            // Both walks choose by flags and selects, not jumps: which guests want more, and whose floor
+            // gives way, is a coin toss to the branch predictor.
             share.outcomes.withUnsafeMutableBufferPointer { out in
                 for k in 0..<out.count {
+                    let (taxed, actual) = (split.idleTaxed[k].value, out[k].actual.value)
                     out[k].demand = split.idleTaxed[k]
-                    if split.idleTaxed[k] > out[k].actual && ideal.allocations[k] > out[k].actual { short.insert(split.weights[k]) }
+                    short.insert(split.weights[k], if: (taxed > actual ? 1 : 0) & (ideal.allocations[k].value > actual ? 1 : 0))
                 }
                 if ideal.phase != .uncontended && (urgent || !short.isEmpty) {
-                    for k in 0..<out.count where split.floors[k] > split.bases[k] && ideal.allocations[k] < split.floors[k]
-                        && (urgent || short.contains(otherThan: split.weights[k])) {
-                        split.floors[k] = max(split.bases[k], ideal.allocations[k].pageCeil)
+                    let everyone = urgent || short.hasSeveral
+                    for k in 0..<out.count {
+                        let (floor, base, ideal) = (split.floors[k], split.bases[k], ideal.allocations[k])
+                        let other = everyone || short.contains(otherThan: split.weights[k])
+                        let gives = (floor > base ? 1 : 0) & (ideal < floor ? 1 : 0) & (other ? 1 : 0) == 1
+                        let lowered = max(base, ideal.pageCeil)
+                        split.floors[k] = gives ? lowered : floor
                         out[k].floor = split.floors[k]
-                        if split.floors[k] == split.bases[k] { out[k].floorKind = share.facts[k].staticFloorKind }
+                        out[k].floorKind = gives && lowered == base ? share.facts[k].staticFloorKind : out[k].floorKind
                     }
                 }
             }
@@ -382,14 +389,20 @@ public struct Arbitration: Sendable {
 
     /// A set of weights as `short` needs it: whether it holds any weight other than a given one. Two
     /// distinct members answer that for any number (a hashed `Set<Double>` cost a hash per guest).
+    /// (Flags and masks, not jumps: `insert(_:if:)` is taken for every guest of a contended round.)
     private struct DistinctWeights {
-        private var first: Double?
-        private var several = false
-        var isEmpty: Bool { first == nil }
-        mutating func insert(_ w: Double) {
-            if let f = first { several = several || f != w } else { first = w }
+        private var first = 0.0
+        private var has: UInt64 = 0, several: UInt64 = 0
+        var isEmpty: Bool { has == 0 }
+        var hasSeveral: Bool { several != 0 }
+        /// Inserts `w` if `c` is 1 (`c` is 0 or 1).
+        mutating func insert(_ w: Double, if c: UInt64) {
+            several |= c & has & (first != w ? 1 : 0)
+            let take = 0 &- (c & (has ^ 1))
+            first = Double(bitPattern: (w.bitPattern & take) | (first.bitPattern & ~take))
+            has |= c
         }
-        func contains(otherThan w: Double) -> Bool { several || (first.map { $0 != w } ?? false) }
+        func contains(otherThan w: Double) -> Bool { several != 0 || (has != 0 && first != w) }
     }
 
     /// Step 4: the decision. A guest's shrink allowance restarts unless a shrink it was due was held by
