@@ -86,9 +86,16 @@ public struct Arbitration: Sendable {
         return s >= 0 ? guests[Int(s)] : nil
     }
 
+    /// The guest's slot, a new one for a domain not seen yet. The lookup is inlined (every report and
+    /// every domain of every round asks), the first sight is not.
+    @inline(__always)
     private mutating func slot(_ domid: DomID) -> Int {
         let s = slotOf[Int(domid.raw)]
-        if s >= 0 { return Int(s) }
+        return s >= 0 ? Int(s) : newSlot(domid)
+    }
+
+    @inline(never)
+    private mutating func newSlot(_ domid: DomID) -> Int {
         guests.append(GuestState(domid: domid, limits: config.tracker))
         slotOf[Int(domid.raw)] = Int32(guests.count - 1)
         return guests.count - 1
