@@ -244,10 +244,16 @@ public struct Arbitration: Sendable {
     /// Before the steps: adopt new domains and forget vanished ones (forgetting moves slots around).
     private mutating func adopt(_ snapshot: HostSnapshot) {
         generation &+= 1
+        // New domains first (in the snapshot's order), so that the marking walk goes through the guests'
+        // storage once (one uniqueness check per round, not one per guest).
+        for d in snapshot.domains where slotOf[Int(d.domid.raw)] < 0 { _ = newSlot(d.domid) }
         var marked = 0   // distinct guests of this snapshot (a domid listed twice is marked once)
-        for d in snapshot.domains {
-            let s = slot(d.domid)
-            if guests[s].generation != generation { guests[s].generation = generation; marked += 1 }
+        let (slotOf, generation) = (self.slotOf, self.generation)
+        guests.withUnsafeMutableBufferPointer { g in
+            for d in snapshot.domains {
+                let s = Int(slotOf[Int(d.domid.raw)])
+                if g[s].generation != generation { g[s].generation = generation; marked += 1 }
+            }
         }
         // Every guest was in the snapshot (the usual round): nothing to forget, and no second walk
         // through every guest's state to find that out.
