@@ -23,6 +23,8 @@ public struct GuestState: Sendable {
     public var lastHeardAt: TimePoint?
     /// Since when this guest's shrink allowance accrues: the last round that pushed a shrink or wanted
     /// none. A shrink deferred by the rate limit keeps accruing, up to `pacing.maxIntervalSeconds`.
+    /// (`Arbitration` keeps this clock and the next apart, in a dense array, and fills them in when it
+    /// hands a guest's state out.)
     public var shrinkSince: TimePoint?
     /// Since when its target has stayed under its allocation by less than the grow band (held there as
     /// estimate noise): a shortfall that lasts is not noise (see `Pacer.lastingShortfallSeconds`).
@@ -63,6 +65,13 @@ public struct GuestState: Sendable {
     }
 }
 
+/// A guest's pacing clocks (see `GuestState.shrinkSince`, `shortSince`), kept by `Arbitration` apart
+/// from the rest of its state.
+struct PaceClocks {
+    var shrinkSince: TimePoint?
+    var shortSince: TimePoint?
+}
+
 /// What `ingest` did with a report.
 public enum IngestOutcome: Sendable, Equatable {
     case accepted
@@ -73,7 +82,13 @@ public enum IngestOutcome: Sendable, Equatable {
 /// The arbiter's pure core.
 public struct Arbitration: Sendable {
     public var config: PolicyConfig
-    public private(set) var guests: [GuestState] = []
+    /// Every guest's state (its pacing clocks filled in; built on each call: `guest(_:)` gives one).
+    public var guests: [GuestState] { states.indices.map { withClocks($0) } }
+    private var states: [GuestState] = []
+    /// Per slot, beside `states`: each guest's pacing clocks (`GuestState.shrinkSince`, `shortSince`), which
+    /// every round's bounds read and its commit writes: a dense array of 32 bytes a guest instead of two
+    /// fields in 624 (the commit walked every guest's state for them).
+    private var clocks: [PaceClocks] = []
     /// domid → index into `guests` (−1: unknown). Domids are 15 bits, so a flat table beats hashing.
     private var slotOf = [Int32](repeating: -1, count: Int(DomID.firstReserved))
     private var generation: UInt32 = 0
@@ -83,7 +98,13 @@ public struct Arbitration: Sendable {
     public func guest(_ domid: DomID) -> GuestState? {
         guard domid.raw < DomID.firstReserved else { return nil }
         let s = slotOf[Int(domid.raw)]
-        return s >= 0 ? guests[Int(s)] : nil
+        return s >= 0 ? withClocks(Int(s)) : nil
+    }
+
+    private func withClocks(_ s: Int) -> GuestState {
+        var g = states[s]
+        (g.shrinkSince, g.shortSince) = (clocks[s].shrinkSince, clocks[s].shortSince)
+        return g
     }
 
     /// The guest's slot, a new one for a domain not seen yet. The lookup is inlined (every report and
@@ -96,9 +117,10 @@ public struct Arbitration: Sendable {
 
     @inline(never)
     private mutating func newSlot(_ domid: DomID) -> Int {
-        guests.append(GuestState(domid: domid, limits: config.tracker))
-        slotOf[Int(domid.raw)] = Int32(guests.count - 1)
-        return guests.count - 1
+        states.append(GuestState(domid: domid, limits: config.tracker))
+        clocks.append(PaceClocks())
+        slotOf[Int(domid.raw)] = Int32(states.count - 1)
+        return states.count - 1
     }
 
     /// Forgets a domain (released by Xen): its history must not leak into a later domain with the same id.
@@ -107,12 +129,14 @@ public struct Arbitration: Sendable {
         let s = Int(slotOf[Int(domid.raw)])
         guard s >= 0 else { return }
         slotOf[Int(domid.raw)] = -1
-        let last = guests.count - 1
+        let last = states.count - 1
         if s != last {
-            guests.swapAt(s, last)
-            slotOf[Int(guests[s].domid.raw)] = Int32(s)
+            states.swapAt(s, last)
+            clocks.swapAt(s, last)
+            slotOf[Int(states[s].domid.raw)] = Int32(s)
         }
-        guests.removeLast()
+        states.removeLast()
+        clocks.removeLast()
     }
 
     /// Takes one raw `~/data/pressure` value read at `at`.
@@ -131,9 +155,9 @@ public struct Arbitration: Sendable {
         case .failure(let why):
             guard domid.raw < DomID.firstReserved else { return .rejected(why) }
             let s = slot(domid)
-            guests[s].lastRejection = why
-            guests[s].lastRejectedAt = at
-            guests[s].rejectedReports += 1
+            states[s].lastRejection = why
+            states[s].lastRejectedAt = at
+            states[s].rejectedReports += 1
             return .rejected(why)
         }
     }
@@ -150,7 +174,7 @@ public struct Arbitration: Sendable {
                                 allocation: KiB? = nil) -> IngestOutcome {
         guard domid.raw < DomID.firstReserved else { return .rejected(.inconsistent("domid \(domid) is reserved")) }
         let s = slot(domid)
-        return guests[s].take(report, at: at, staticMax: staticMax, allocation: allocation, config: config.estimator)
+        return states[s].take(report, at: at, staticMax: staticMax, allocation: allocation, config: config.estimator)
     }
 
     /// One round, in four steps over values: each guest's bounds (floor ≤ demand ≤ ceiling, from the
@@ -178,7 +202,8 @@ public struct Arbitration: Sendable {
         var facts = [RoundFacts](), demands = [KiB](), ceilings = [KiB](), weights = [Double](), bases = [KiB]()
         var idleTaxed = [KiB](), floors = [KiB]()
         var total: Int64 = 0
-        let outcomes = guests.withUnsafeMutableBufferPointer { g in
+        let clocks = self.clocks
+        let outcomes = states.withUnsafeMutableBufferPointer { g in
             [DomainOutcome](unsafeUninitializedCapacity: n) { out, outCount in
             facts = .init(unsafeUninitializedCapacity: n) { fa, faCount in
             demands = .init(unsafeUninitializedCapacity: n) { de, deCount in
@@ -190,7 +215,7 @@ public struct Arbitration: Sendable {
                 for k in 0..<n {
                     let d = domains[k]
                     let slot = slotOf[Int(d.domid.raw)]
-                    let b = Self.bound(d, &g[Int(slot)], urgent: urgent, now: now, config: config)
+                    let b = Self.bound(d, &g[Int(slot)], clocks[Int(slot)], urgent: urgent, now: now, config: config)
                     out.initializeElement(at: k, to: DomainOutcome(b))
                     fa.initializeElement(at: k, to: RoundFacts(staticMax: b.staticMax, shrinkSince: b.shrinkSince, shortSince: b.shortSince,
                                                                slot: slot, staticFloorKind: b.staticFloorKind))
@@ -249,7 +274,7 @@ public struct Arbitration: Sendable {
         for d in snapshot.domains where slotOf[Int(d.domid.raw)] < 0 { _ = newSlot(d.domid) }
         var marked = 0   // distinct guests of this snapshot (a domid listed twice is marked once)
         let (slotOf, generation) = (self.slotOf, self.generation)
-        guests.withUnsafeMutableBufferPointer { g in
+        states.withUnsafeMutableBufferPointer { g in
             for d in snapshot.domains {
                 let s = Int(slotOf[Int(d.domid.raw)])
                 if g[s].generation != generation { g[s].generation = generation; marked += 1 }
@@ -257,7 +282,7 @@ public struct Arbitration: Sendable {
         }
         // Every guest was in the snapshot (the usual round): nothing to forget, and no second walk
         // through every guest's state to find that out.
-        if marked != guests.count { dropUnseen() }
+        if marked != states.count { dropUnseen() }
     }
 
     /// What we know of a guest's reports now. Inlined: as a call it was handed a copy of the guest's
@@ -275,7 +300,8 @@ public struct Arbitration: Sendable {
     /// usable reports is held where it is (never shrunk on bad or missing data); quarantine and an
     /// uncooperative balloon close the ceiling.
     @inline(__always)
-    private static func bound(_ d: DomainFacts, _ g: inout GuestState, urgent: Bool, now: TimePoint, config c: PolicyConfig) -> GuestBounds {
+    private static func bound(_ d: DomainFacts, _ g: inout GuestState, _ k: PaceClocks, urgent: Bool, now: TimePoint,
+                              config c: PolicyConfig) -> GuestBounds {
         // The balloon's position: a move (or the first sight) restarts its rest clock.
         // (A choice of value, not a jump: whether a balloon moved is a coin toss to the branch predictor.)
         let moved = g.lastActual.map { abs(d.actual.value - $0.value) > Self.restTolerance.value } ?? true
@@ -291,7 +317,7 @@ public struct Arbitration: Sendable {
         if !(w.isFinite && w > 0) { w = c.share.defaultWeight }
         var b = GuestBounds(
             domid: d.domid, status: status, staticMax: staticMax, weight: w, actual: d.actual,
-            previousTarget: d.target.value > 0 ? d.target : d.actual, shrinkSince: g.shrinkSince, shortSince: g.shortSince,
+            previousTarget: d.target.value > 0 ? d.target : d.actual, shrinkSince: k.shrinkSince, shortSince: k.shortSince,
             floor: .zero, floorKind: .absolute, staticFloor: .zero, staticFloorKind: .absolute, demand: hold, idleTaxed: hold,
             ceiling: min(d.adminMax ?? staticMax, staticMax).pageFloor,
             workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil, cheapShrinkEdge: hold,
@@ -424,11 +450,11 @@ public struct Arbitration: Sendable {
     private mutating func commit(_ share: consuming Share, growBudget: KiB, budget: Budget, free: KiB, now: TimePoint) -> Decision {
         share.facts.withUnsafeBufferPointer { facts in
             share.outcomes.withUnsafeBufferPointer { out in
-                guests.withUnsafeMutableBufferPointer { g in
+                clocks.withUnsafeMutableBufferPointer { c in
                     for k in 0..<facts.count {
                         let i = Int(facts[k].slot)
-                        if out[k].reason != .heldRateLimit || facts[k].shrinkSince == nil { g[i].shrinkSince = now }
-                        g[i].shortSince = facts[k].short ? (facts[k].shortSince ?? now) : nil
+                        if out[k].reason != .heldRateLimit || facts[k].shrinkSince == nil { c[i].shrinkSince = now }
+                        c[i].shortSince = facts[k].short ? (facts[k].shortSince ?? now) : nil
                     }
                 }
             }
@@ -458,8 +484,8 @@ public struct Arbitration: Sendable {
 
     private mutating func dropUnseen() {
         var i = 0
-        while i < guests.count {
-            if guests[i].generation != generation { forget(guests[i].domid) } else { i += 1 }
+        while i < states.count {
+            if states[i].generation != generation { forget(states[i].domid) } else { i += 1 }
         }
     }
 }

@@ -40,7 +40,7 @@ struct RoundFacts {
     var staticMax: KiB
     var shrinkSince: TimePoint?
     var shortSince: TimePoint?
-    /// The guest's slot in `Arbitration.guests` (−1: none, in tests).
+    /// The guest's slot in `Arbitration`'s storage (−1: none, in tests).
     var slot: Int32
     var staticFloorKind: FloorKind
     /// Set by pacing: the target was held under the allocation inside the grow band.
