@@ -57,7 +57,7 @@ public struct GuestState: Sendable {
                     && at.seconds(since: since) >= Arbitration.restSeconds
             }
             Estimator.update(&estimator, with: report, rates: rates, at: at, allocation: alloc, atRest: atRest, config: config)
-            lastRejection = nil
+            if case .some = lastRejection { lastRejection = nil }   // (nothing to release, the usual case)
             lastHeardAt = at
             acceptedReports += 1
             return .accepted
@@ -289,7 +289,8 @@ public struct Arbitration: Sendable {
     /// whole state (640 bytes), every guest, every round.
     @inline(__always)
     private static func reportStatus(_ g: borrowing GuestState, now: TimePoint, config c: EstimatorConfig) -> ReportStatus {
-        if g.lastRejection != nil { return .rejected }
+        // A match on the case, not `!= nil`: that took a copy of the rejection (and its strings) to compare.
+        if case .some = g.lastRejection { return .rejected }
         guard g.estimator.isPrimed, let last = g.lastHeardAt ?? g.estimator.lastAt else { return .none }
         let limit = g.estimator.lastSource == .legacy ? c.legacyStaleAfterSeconds : c.staleAfterSeconds
         return now.seconds(since: last) > limit ? .stale : .fresh
