@@ -23,6 +23,8 @@ public struct GuestState: Sendable {
     public var lastHeardAt: TimePoint?
     /// Since when this guest's shrink allowance accrues: the last round that pushed a shrink or wanted
     /// none. A shrink deferred by the rate limit keeps accruing, up to `pacing.maxIntervalSeconds`.
+    /// (`Arbitration` keeps this clock and the next apart, in a dense array, and fills them in when it
+    /// hands a guest's state out.)
     public var shrinkSince: TimePoint?
     /// Since when its target has stayed under its allocation by less than the grow band (held there as
     /// estimate noise): a shortfall that lasts is not noise (see `Pacer.lastingShortfallSeconds`).
@@ -55,12 +57,19 @@ public struct GuestState: Sendable {
                     && at.seconds(since: since) >= Arbitration.restSeconds
             }
             Estimator.update(&estimator, with: report, rates: rates, at: at, allocation: alloc, atRest: atRest, config: config)
-            lastRejection = nil
+            if case .some = lastRejection { lastRejection = nil }   // (nothing to release, the usual case)
             lastHeardAt = at
             acceptedReports += 1
             return .accepted
         }
     }
+}
+
+/// A guest's pacing clocks (see `GuestState.shrinkSince`, `shortSince`), kept by `Arbitration` apart
+/// from the rest of its state.
+struct PaceClocks {
+    var shrinkSince: TimePoint?
+    var shortSince: TimePoint?
 }
 
 /// What `ingest` did with a report.
@@ -73,7 +82,13 @@ public enum IngestOutcome: Sendable, Equatable {
 /// The arbiter's pure core.
 public struct Arbitration: Sendable {
     public var config: PolicyConfig
-    public private(set) var guests: [GuestState] = []
+    /// Every guest's state (its pacing clocks filled in; built on each call: `guest(_:)` gives one).
+    public var guests: [GuestState] { states.indices.map { withClocks($0) } }
+    private var states: [GuestState] = []
+    /// Per slot, beside `states`: each guest's pacing clocks (`GuestState.shrinkSince`, `shortSince`), which
+    /// every round's bounds read and its commit writes: a dense array of 32 bytes a guest instead of two
+    /// fields in 624 (the commit walked every guest's state for them).
+    private var clocks: [PaceClocks] = []
     /// domid → index into `guests` (−1: unknown). Domids are 15 bits, so a flat table beats hashing.
     private var slotOf = [Int32](repeating: -1, count: Int(DomID.firstReserved))
     private var generation: UInt32 = 0
@@ -83,15 +98,29 @@ public struct Arbitration: Sendable {
     public func guest(_ domid: DomID) -> GuestState? {
         guard domid.raw < DomID.firstReserved else { return nil }
         let s = slotOf[Int(domid.raw)]
-        return s >= 0 ? guests[Int(s)] : nil
+        return s >= 0 ? withClocks(Int(s)) : nil
     }
 
+    private func withClocks(_ s: Int) -> GuestState {
+        var g = states[s]
+        (g.shrinkSince, g.shortSince) = (clocks[s].shrinkSince, clocks[s].shortSince)
+        return g
+    }
+
+    /// The guest's slot, a new one for a domain not seen yet. The lookup is inlined (every report and
+    /// every domain of every round asks), the first sight is not.
+    @inline(__always)
     private mutating func slot(_ domid: DomID) -> Int {
         let s = slotOf[Int(domid.raw)]
-        if s >= 0 { return Int(s) }
-        guests.append(GuestState(domid: domid, limits: config.tracker))
-        slotOf[Int(domid.raw)] = Int32(guests.count - 1)
-        return guests.count - 1
+        return s >= 0 ? Int(s) : newSlot(domid)
+    }
+
+    @inline(never)
+    private mutating func newSlot(_ domid: DomID) -> Int {
+        states.append(GuestState(domid: domid, limits: config.tracker))
+        clocks.append(PaceClocks())
+        slotOf[Int(domid.raw)] = Int32(states.count - 1)
+        return states.count - 1
     }
 
     /// Forgets a domain (released by Xen): its history must not leak into a later domain with the same id.
@@ -100,12 +129,14 @@ public struct Arbitration: Sendable {
         let s = Int(slotOf[Int(domid.raw)])
         guard s >= 0 else { return }
         slotOf[Int(domid.raw)] = -1
-        let last = guests.count - 1
+        let last = states.count - 1
         if s != last {
-            guests.swapAt(s, last)
-            slotOf[Int(guests[s].domid.raw)] = Int32(s)
+            states.swapAt(s, last)
+            clocks.swapAt(s, last)
+            slotOf[Int(states[s].domid.raw)] = Int32(s)
         }
-        guests.removeLast()
+        states.removeLast()
+        clocks.removeLast()
     }
 
     /// Takes one raw `~/data/pressure` value read at `at`.
@@ -124,9 +155,9 @@ public struct Arbitration: Sendable {
         case .failure(let why):
             guard domid.raw < DomID.firstReserved else { return .rejected(why) }
             let s = slot(domid)
-            guests[s].lastRejection = why
-            guests[s].lastRejectedAt = at
-            guests[s].rejectedReports += 1
+            states[s].lastRejection = why
+            states[s].lastRejectedAt = at
+            states[s].rejectedReports += 1
             return .rejected(why)
         }
     }
@@ -143,7 +174,7 @@ public struct Arbitration: Sendable {
                                 allocation: KiB? = nil) -> IngestOutcome {
         guard domid.raw < DomID.firstReserved else { return .rejected(.inconsistent("domid \(domid) is reserved")) }
         let s = slot(domid)
-        return guests[s].take(report, at: at, staticMax: staticMax, allocation: allocation, config: config.estimator)
+        return states[s].take(report, at: at, staticMax: staticMax, allocation: allocation, config: config.estimator)
     }
 
     /// One round, in four steps over values: each guest's bounds (floor ≤ demand ≤ ceiling, from the
@@ -153,15 +184,70 @@ public struct Arbitration: Sendable {
     public mutating func step(_ snapshot: HostSnapshot, now: TimePoint) -> Decision {
         adopt(snapshot)
         let budget = Budget(snapshot, config: config.share)
-        // Through the guests' storage once (one uniqueness check per round, not one per guest).
+        var (share, split) = bounds(snapshot, now: now, budget: budget)
+        solve(&share, &split, budget: budget, urgent: snapshot.urgent)
+        let growBudget = Pacer.pace(&share, free: snapshot.free, reserve: budget.reserve, now: now,
+                                    config: config.pacing.urgent(snapshot.urgent))
+        return commit(share, growBudget: growBudget, budget: budget, free: snapshot.free, now: now)
+    }
+
+    /// Step 1 over the snapshot: each guest's bounds, written once, straight where the later steps read
+    /// them: its outcome (the decision's own value, completed in place by the solver and the pacer), its
+    /// round facts, and the solver's inputs (`Split`). Through the guests' storage once (one uniqueness
+    /// check per round, not one per guest).
+    private mutating func bounds(_ snapshot: HostSnapshot, now: TimePoint, budget: Budget) -> (Share, Split) {
         let (slotOf, config) = (self.slotOf, self.config)
-        let bounds = guests.withUnsafeMutableBufferPointer { g in
-            snapshot.domains.map { d in Self.bound(d, &g[Int(slotOf[Int(d.domid.raw)])], urgent: snapshot.urgent, now: now, config: config) }
+        let domains = snapshot.domains, urgent = snapshot.urgent
+        let n = domains.count
+        var facts = [RoundFacts](), demands = [KiB](), ceilings = [KiB](), weights = [Double](), bases = [KiB]()
+        var idleTaxed = [KiB](), floors = [KiB]()
+        var total: Int64 = 0
+        let clocks = self.clocks
+        let outcomes = states.withUnsafeMutableBufferPointer { g in
+            [DomainOutcome](unsafeUninitializedCapacity: n) { out, outCount in
+            facts = .init(unsafeUninitializedCapacity: n) { fa, faCount in
+            demands = .init(unsafeUninitializedCapacity: n) { de, deCount in
+            ceilings = .init(unsafeUninitializedCapacity: n) { ce, ceCount in
+            weights = .init(unsafeUninitializedCapacity: n) { we, weCount in
+            bases = .init(unsafeUninitializedCapacity: n) { ba, baCount in
+            idleTaxed = .init(unsafeUninitializedCapacity: n) { ta, taCount in
+            floors = .init(unsafeUninitializedCapacity: n) { fl, flCount in
+                for k in 0..<n {
+                    let d = domains[k]
+                    let slot = slotOf[Int(d.domid.raw)]
+                    let b = Self.bound(d, &g[Int(slot)], clocks[Int(slot)], urgent: urgent, now: now, config: config)
+                    out.initializeElement(at: k, to: DomainOutcome(b))
+                    fa.initializeElement(at: k, to: RoundFacts(staticMax: b.staticMax, shrinkSince: b.shrinkSince, shortSince: b.shortSince,
+                                                               slot: slot, staticFloorKind: b.staticFloorKind))
+                    de.initializeElement(at: k, to: b.demand)
+                    ce.initializeElement(at: k, to: b.ceiling)
+                    we.initializeElement(at: k, to: b.weight)
+                    ba.initializeElement(at: k, to: b.staticFloor)
+                    ta.initializeElement(at: k, to: b.idleTaxed)
+                    fl.initializeElement(at: k, to: b.floor)
+                    total &+= b.demand.value
+                }
+                flCount = n
+            }
+                taCount = n
+            }
+                baCount = n
+            }
+                weCount = n
+            }
+                ceCount = n
+            }
+                deCount = n
+            }
+                faCount = n
+            }
+                outCount = n
+            }
         }
-        let share = solve(bounds, budget: budget, urgent: snapshot.urgent)
-        let moves = Pacer.pace(share, free: snapshot.free, reserve: budget.reserve, now: now,
-                               config: config.pacing.urgent(snapshot.urgent))
-        return commit(share, moves, budget: budget, free: snapshot.free, now: now)
+        let split = Split(demands: demands, ceilings: ceilings, weights: weights, bases: bases, floors: floors, idleTaxed: idleTaxed,
+                          demandTotal: total, budget: budget.total, config: config.share)
+        return (Share(outcomes: outcomes, facts: facts, result: FairShareResult(allocations: [], basis: [], phase: .uncontended,
+                                                                                 shortfall: .zero, level: nil)), split)
     }
 
     /// What the round shares out and what it keeps free: the host reserve, the start reserve, and
@@ -183,21 +269,28 @@ public struct Arbitration: Sendable {
     /// Before the steps: adopt new domains and forget vanished ones (forgetting moves slots around).
     private mutating func adopt(_ snapshot: HostSnapshot) {
         generation &+= 1
+        // New domains first (in the snapshot's order), so that the marking walk goes through the guests'
+        // storage once (one uniqueness check per round, not one per guest).
+        for d in snapshot.domains where slotOf[Int(d.domid.raw)] < 0 { _ = newSlot(d.domid) }
         var marked = 0   // distinct guests of this snapshot (a domid listed twice is marked once)
-        for d in snapshot.domains {
-            let s = slot(d.domid)
-            if guests[s].generation != generation { guests[s].generation = generation; marked += 1 }
+        let (slotOf, generation) = (self.slotOf, self.generation)
+        states.withUnsafeMutableBufferPointer { g in
+            for d in snapshot.domains {
+                let s = Int(slotOf[Int(d.domid.raw)])
+                if g[s].generation != generation { g[s].generation = generation; marked += 1 }
+            }
         }
         // Every guest was in the snapshot (the usual round): nothing to forget, and no second walk
         // through every guest's state to find that out.
-        if marked != guests.count { dropUnseen() }
+        if marked != states.count { dropUnseen() }
     }
 
     /// What we know of a guest's reports now. Inlined: as a call it was handed a copy of the guest's
     /// whole state (640 bytes), every guest, every round.
     @inline(__always)
     private static func reportStatus(_ g: borrowing GuestState, now: TimePoint, config c: EstimatorConfig) -> ReportStatus {
-        if g.lastRejection != nil { return .rejected }
+        // A match on the case, not `!= nil`: that took a copy of the rejection (and its strings) to compare.
+        if case .some = g.lastRejection { return .rejected }
         guard g.estimator.isPrimed, let last = g.lastHeardAt ?? g.estimator.lastAt else { return .none }
         let limit = g.estimator.lastSource == .legacy ? c.legacyStaleAfterSeconds : c.staleAfterSeconds
         return now.seconds(since: last) > limit ? .stale : .fresh
@@ -208,11 +301,12 @@ public struct Arbitration: Sendable {
     /// usable reports is held where it is (never shrunk on bad or missing data); quarantine and an
     /// uncooperative balloon close the ceiling.
     @inline(__always)
-    private static func bound(_ d: DomainFacts, _ g: inout GuestState, urgent: Bool, now: TimePoint, config c: PolicyConfig) -> GuestBounds {
+    private static func bound(_ d: DomainFacts, _ g: inout GuestState, _ k: PaceClocks, urgent: Bool, now: TimePoint,
+                              config c: PolicyConfig) -> GuestBounds {
         // The balloon's position: a move (or the first sight) restarts its rest clock.
-        if g.lastActual.map({ abs(d.actual.value - $0.value) > Self.restTolerance.value }) ?? true {
-            g.actualSince = now
-        }
+        // (A choice of value, not a jump: whether a balloon moved is a coin toss to the branch predictor.)
+        let moved = g.lastActual.map { abs(d.actual.value - $0.value) > Self.restTolerance.value } ?? true
+        g.actualSince = moved ? now : g.actualSince
         g.lastActual = d.actual
         let est = g.estimator
         let staticMax = d.staticMax.value > 0 ? d.staticMax : max(d.actual, d.target)
@@ -224,7 +318,7 @@ public struct Arbitration: Sendable {
         if !(w.isFinite && w > 0) { w = c.share.defaultWeight }
         var b = GuestBounds(
             domid: d.domid, status: status, staticMax: staticMax, weight: w, actual: d.actual,
-            previousTarget: d.target.value > 0 ? d.target : d.actual, shrinkSince: g.shrinkSince, shortSince: g.shortSince,
+            previousTarget: d.target.value > 0 ? d.target : d.actual, shrinkSince: k.shrinkSince, shortSince: k.shortSince,
             floor: .zero, floorKind: .absolute, staticFloor: .zero, staticFloorKind: .absolute, demand: hold, idleTaxed: hold,
             ceiling: min(d.adminMax ?? staticMax, staticMax).pageFloor,
             workingSet: est.isPrimed ? KiB.pageCeil(est.workingSet) : nil, cheapShrinkEdge: hold,
@@ -243,8 +337,8 @@ public struct Arbitration: Sendable {
                 b.idleTaxed = KiB.pageFloor(est.taxedDemand(c.estimator.idleTax))
                 b.cheapShrinkEdge = KiB.pageCeil(est.wsNow * (1 + c.floors.padding))
                 if est.givable >= 0 {
-                    let gaveSince = Swift.max(0, est.givableAllocation - d.actual.asDouble)
-                    b.givable = KiB(Int64(Swift.max(0, est.givable - gaveSince)))
+                    let gaveSince = maxByMasks(0, est.givableAllocation - d.actual.asDouble)
+                    b.givable = KiB(Int64(maxByMasks(0, est.givable - gaveSince)))
                 }
             } else {
                 // Explicit opt-in: a silent guest may be shrunk to its admin floor, never grown.
@@ -287,97 +381,95 @@ public struct Arbitration: Sendable {
     /// split while a guest of another weight wants more and has less than its share (or a start waits
     /// for its reservation); above it, the guest gives way at the pace. Between guests of equal weight
     /// the working-set floors stand (moving a working set between equals costs stall on both sides).
-    private func solve(_ bounds: consuming [GuestBounds], budget: Budget, urgent: Bool) -> Share {
-        var split = Split(bounds, budget: budget.total, config: config.share)
+    private func solve(_ share: inout Share, _ split: inout Split, budget: Budget, urgent: Bool) {
         if split.demandTotal > budget.total.value {
-            for k in bounds.indices { bounds[k].demand = bounds[k].idleTaxed }
             split.demands = split.idleTaxed
-            let ideal = split.solve(floors: split.bases)
+            let ideal = split.solve(floors: split.bases, basis: false)
             var short = DistinctWeights()   // the weights of guests that want more and have less than their share
-            for k in bounds.indices where bounds[k].demand > bounds[k].actual && ideal.allocations[k] > bounds[k].actual {
-                short.insert(bounds[k].weight)
-            }
-            if ideal.phase != .uncontended && (urgent || !short.isEmpty) {
-                for k in bounds.indices where bounds[k].floor > bounds[k].staticFloor && ideal.allocations[k] < bounds[k].floor
-                    && (urgent || short.contains(otherThan: bounds[k].weight)) {
-                    bounds[k].floor = max(bounds[k].staticFloor, ideal.allocations[k].pageCeil)
-                    if bounds[k].floor == bounds[k].staticFloor { bounds[k].floorKind = bounds[k].staticFloorKind }
+            // Both walks choose by flags and selects, not jumps: which guests want more, and whose floor
+            // gives way, is a coin toss to the branch predictor.
+            share.outcomes.withUnsafeMutableBufferPointer { out in
+                for k in 0..<out.count {
+                    let (taxed, actual) = (split.idleTaxed[k].value, out[k].actual.value)
+                    out[k].demand = split.idleTaxed[k]
+                    short.insert(split.weights[k], if: (taxed > actual ? 1 : 0) & (ideal.allocations[k].value > actual ? 1 : 0))
+                }
+                if ideal.phase != .uncontended && (urgent || !short.isEmpty) {
+                    let everyone = urgent || short.hasSeveral
+                    for k in 0..<out.count {
+                        let (floor, base, ideal) = (split.floors[k], split.bases[k], ideal.allocations[k])
+                        let other = everyone || short.contains(otherThan: split.weights[k])
+                        let gives = (floor > base ? 1 : 0) & (ideal < floor ? 1 : 0) & (other ? 1 : 0) == 1
+                        let lowered = max(base, ideal.pageCeil)
+                        split.floors[k] = gives ? lowered : floor
+                        out[k].floor = split.floors[k]
+                        out[k].floorKind = gives && lowered == base ? share.facts[k].staticFloorKind : out[k].floorKind
+                    }
                 }
             }
         }
-        let result = split.solve(floors: bounds.map(\.floor))
-        return Share(bounds: bounds, result: result)
+        share.result = split.solve(floors: split.floors)
     }
 
-    /// The solver's (`FairShare`) inputs, taken from the bounds once (one pass over them): the floors it
-    /// solves with vary.
+    /// The solver's (`FairShare`) inputs, written by the bounds step: the floors it solves with vary.
     private struct Split {
         var demands: [KiB], ceilings: [KiB], weights: [Double], bases: [KiB]
+        /// The floors (a working-set floor may give way under contention).
+        var floors: [KiB]
         /// The demands with idle memory taxed, for a contended round, and Σ demands (wrapping, as the solver sums).
         let idleTaxed: [KiB], demandTotal: Int64
         let budget: KiB, config: ShareConfig
 
-        init(_ bounds: borrowing [GuestBounds], budget: KiB, config: ShareConfig) {
-            let n = bounds.count
-            var demands = [KiB](), ceilings = [KiB](), weights = [Double](), bases = [KiB](), idleTaxed = [KiB]()
-            demands.reserveCapacity(n); ceilings.reserveCapacity(n); weights.reserveCapacity(n)
-            bases.reserveCapacity(n); idleTaxed.reserveCapacity(n)
-            var total: Int64 = 0
-            for k in 0..<n {
-                demands.append(bounds[k].demand); ceilings.append(bounds[k].ceiling); weights.append(bounds[k].weight)
-                bases.append(bounds[k].staticFloor); idleTaxed.append(bounds[k].idleTaxed)
-                total &+= bounds[k].demand.value
-            }
-            (self.demands, self.ceilings, self.weights, self.bases, self.idleTaxed) = (demands, ceilings, weights, bases, idleTaxed)
-            demandTotal = total
-            self.budget = budget
-            self.config = config
-        }
-
-        func solve(floors: [KiB]) -> FairShareResult {
+        /// `basis: false`: the allocations and the phase only (the ideal split).
+        func solve(floors: [KiB], basis: Bool = true) -> FairShareResult {
             FairShare.solve(floors: floors, demands: demands, ceilings: ceilings, weights: weights, budget: budget,
-                            surplus: config.surplus, slack: config.slack, bases: bases)
+                            surplus: config.surplus, slack: config.slack, bases: bases, basis: basis)
         }
     }
 
     /// A set of weights as `short` needs it: whether it holds any weight other than a given one. Two
     /// distinct members answer that for any number (a hashed `Set<Double>` cost a hash per guest).
+    /// (Flags and masks, not jumps: `insert(_:if:)` is taken for every guest of a contended round.)
     private struct DistinctWeights {
-        private var first: Double?
-        private var several = false
-        var isEmpty: Bool { first == nil }
-        mutating func insert(_ w: Double) {
-            if let f = first { several = several || f != w } else { first = w }
+        private var first = 0.0
+        private var has: UInt64 = 0, several: UInt64 = 0
+        var isEmpty: Bool { has == 0 }
+        var hasSeveral: Bool { several != 0 }
+        /// Inserts `w` if `c` is 1 (`c` is 0 or 1).
+        mutating func insert(_ w: Double, if c: UInt64) {
+            several |= c & has & (first != w ? 1 : 0)
+            let take = 0 &- (c & (has ^ 1))
+            first = Double(bitPattern: (w.bitPattern & take) | (first.bitPattern & ~take))
+            has |= c
         }
-        func contains(otherThan w: Double) -> Bool { several || (first.map { $0 != w } ?? false) }
+        func contains(otherThan w: Double) -> Bool { several != 0 || (has != 0 && first != w) }
     }
 
     /// Step 4: the decision. A guest's shrink allowance restarts unless a shrink it was due was held by
     /// the rate limit (then it keeps accruing); floors that exceed the host itself raise an alert
     /// (floors that only eat into the reserve show in the phase).
-    private mutating func commit(_ share: Share, _ paced: Pacer.Result, budget: Budget, free: KiB, now: TimePoint) -> Decision {
-        // Every domain of the round was adopted in `adopt`: its slot is known.
-        let slotOf = self.slotOf
-        guests.withUnsafeMutableBufferPointer { g in
-            for k in paced.moves.indices {
-                let i = Int(slotOf[Int(share.bounds[k].domid.raw)])
-                if paced.moves[k].reason != .heldRateLimit || share.bounds[k].shrinkSince == nil { g[i].shrinkSince = now }
-                g[i].shortSince = paced.moves[k].short ? (share.bounds[k].shortSince ?? now) : nil
+    private mutating func commit(_ share: consuming Share, growBudget: KiB, budget: Budget, free: KiB, now: TimePoint) -> Decision {
+        share.facts.withUnsafeBufferPointer { facts in
+            share.outcomes.withUnsafeBufferPointer { out in
+                clocks.withUnsafeMutableBufferPointer { c in
+                    for k in 0..<facts.count {
+                        let i = Int(facts[k].slot)
+                        if out[k].reason != .heldRateLimit || facts[k].shrinkSince == nil { c[i].shrinkSince = now }
+                        c[i].shortSince = facts[k].short ? (facts[k].shortSince ?? now) : nil
+                    }
+                }
             }
         }
-        var outcomes = [DomainOutcome]()
-        outcomes.reserveCapacity(share.count)
-        for (k, move) in paced.moves.enumerated() { outcomes.append(DomainOutcome(share.allotment(k), move)) }
         var alerts = [Alert]()
         if share.phase == .infeasible && share.result.shortfall > budget.reserve {
             alerts.append(Alert(kind: .floorsExceedHost, shortfall: KiB(share.result.shortfall.value - budget.reserve.value),
-                                domains: outcomes.map(\.domid)))
+                                domains: share.outcomes.map(\.domid)))
         }
         let decision = Decision(at: now, budget: budget.total, free: free, reserve: budget.reserve, held: budget.held,
-                                growBudget: paced.growBudget, phase: share.phase, level: share.result.level, shortfall: share.result.shortfall,
-                                outcomes: outcomes, alerts: alerts)
-        assert(Invariants.violations(of: decision, staticMax: share.bounds.map(\.staticMax)).isEmpty,
-               "round at \(now) broke \(Invariants.violations(of: decision, staticMax: share.bounds.map(\.staticMax)))")
+                                growBudget: growBudget, phase: share.phase, level: share.result.level, shortfall: share.result.shortfall,
+                                outcomes: share.outcomes, alerts: alerts)
+        assert(Invariants.violations(of: decision, staticMax: share.facts.map(\.staticMax)).isEmpty,
+               "round at \(now) broke \(Invariants.violations(of: decision, staticMax: share.facts.map(\.staticMax)))")
         return decision
     }
     /// The floor every guest has whatever it reports: max(admin min, absolute minimum, selfballoon's).
@@ -393,8 +485,8 @@ public struct Arbitration: Sendable {
 
     private mutating func dropUnseen() {
         var i = 0
-        while i < guests.count {
-            if guests[i].generation != generation { forget(guests[i].domid) } else { i += 1 }
+        while i < states.count {
+            if states[i].generation != generation { forget(states[i].domid) } else { i += 1 }
         }
     }
 }

@@ -126,14 +126,18 @@ public enum Estimator {
         if s > c.pressureTarget { state.lastPressureAt = at }
         let holding = state.lastPressureAt.map { at.seconds(since: $0) < c.pressureHoldSeconds } ?? false
         if state.isPrimed {
+            // Up: jump (or move) to x; down: move, unless a recent stall holds it. Chosen by bit masks, not
+            // jumps: whether a report is above or below the average is a coin toss to the branch
+            // predictor, three times per report (the same values as the `if`s, to the last bit).
             func follow(_ avg: inout Double, _ x: Double, _ alpha: Double, jumpUp: Bool) {
-                if x > avg { avg = jumpUp ? x : avg + alpha * (x - avg) } else if !holding { avg += alpha * (x - avg) }
+                let moved = avg + alpha * (x - avg)
+                avg = select(x > avg, jumpUp ? x : moved, select(holding, avg, moved))
             }
             follow(&state.demandFast, need, state.alphaFast, jumpUp: true)
             follow(&state.demandSlow, need, state.alphaSlow, jumpUp: false)
             // Stall says the guest uses at least what it has: its working set is not believed to fall
             // faster than the slow average while it stalls (its cache shrinks because it is squeezed).
-            follow(&state.wsFast, ws, s > c.pressureTarget ? state.alphaSlow : state.alphaFast, jumpUp: true)
+            follow(&state.wsFast, ws, select(s > c.pressureTarget, state.alphaSlow, state.alphaFast), jumpUp: true)
         } else {
             state.demandFast = need
             state.demandSlow = need
@@ -192,6 +196,13 @@ public enum Estimator {
             cap = Swift.max(cap, peak)
         }
         return Swift.min(need, cap)
+    }
+
+    /// `c ? a : b` for Doubles, as integer masks (the compiler turns a `?:` on Doubles into a jump).
+    @inline(__always)
+    static func select(_ c: Bool, _ a: Double, _ b: Double) -> Double {
+        let m = 0 &- UInt64(c ? 1 : 0)
+        return Double(bitPattern: (a.bitPattern & m) | (b.bitPattern & ~m))
     }
 
     /// Weight of a new sample in an exponential average after `dt` seconds: 1 − 2^(−dt/halfLife).

@@ -67,28 +67,55 @@ public enum FairShare {
     public static func solve(floors: [KiB], demands: [KiB], ceilings: [KiB], weights: [Double],
                              budget: KiB, surplus: SurplusPolicy = .distribute, slack: KiB = .zero,
                              bases: [KiB]? = nil) -> FairShareResult {
+        solve(floors: floors, demands: demands, ceilings: ceilings, weights: weights, budget: budget, surplus: surplus,
+              slack: slack, bases: bases, basis: true)
+    }
+
+    /// `solve`, with the bases left out of the result (`basis: false`, empty) when the caller only needs
+    /// the allocations and the phase (the arbiter's ideal split under contention).
+    static func solve(floors: [KiB], demands: [KiB], ceilings: [KiB], weights: [Double], budget: KiB, surplus: SurplusPolicy,
+                      slack: KiB, bases: [KiB]?, basis wantBasis: Bool) -> FairShareResult {
         let n = floors.count
         precondition(demands.count == n && ceilings.count == n && weights.count == n && (bases?.count ?? n) == n,
                      "FairShare.solve: ragged input")
-        // The bounds normalised (floors win), each array written once: at 10,000 guests the round
-        // solves twice, and zero-filling arrays only to overwrite them cost as much as filling them.
-        let lo = written(n) { Swift.max(floors[$0].value, 0) }
-        let hi = written(n) { Swift.max(ceilings[$0].value, lo[$0]) }
-        let mid = written(n) { Swift.min(Swift.max(demands[$0].value, lo[$0]), hi[$0]) }
-        var sumFloor: Int64 = 0, sumDemand: Int64 = 0
-        for i in 0..<n { sumFloor &+= lo[i]; sumDemand &+= mid[i] }
-        let b = Swift.max(budget.value, 0)
-        // The offset of each guest's water level: its base, never above its floor.
-        var base: [Int64]? = nil
-        var sumBase: Int64 = 0
-        if let bases {
-            let offsets = written(n) { Swift.min(Swift.max(bases[$0].value, 0), lo[$0]) }
-            for i in 0..<n { sumBase &+= offsets[i] }
-            if sumBase != 0 { base = offsets }
+        // The bounds normalised (floors win) and the offsets of the water levels (each guest's base, never
+        // above its floor), with their sums, in one walk, each array written once: at 10,000 guests the
+        // round solves twice, and zero-filling arrays only to overwrite them cost as much as filling them.
+        var sumFloor: Int64 = 0, sumDemand: Int64 = 0, sumCeiling: Int64 = 0, sumBase: Int64 = 0
+        var hi = [Int64](), mid = [Int64](), offsets = [Int64]()
+        let lo = [Int64](unsafeUninitializedCapacity: n) { l, lCount in
+            hi = .init(unsafeUninitializedCapacity: n) { h, hCount in
+                mid = .init(unsafeUninitializedCapacity: n) { m, mCount in
+                    offsets = .init(unsafeUninitializedCapacity: bases == nil ? 0 : n) { o, oCount in
+                        for i in 0..<n {
+                            let li = Swift.max(floors[i].value, 0)
+                            let hv = Swift.max(ceilings[i].value, li)
+                            let mi = Swift.min(Swift.max(demands[i].value, li), hv)
+                            l.initializeElement(at: i, to: li)
+                            h.initializeElement(at: i, to: hv)
+                            m.initializeElement(at: i, to: mi)
+                            sumFloor &+= li; sumDemand &+= mi; sumCeiling &+= hv
+                            if let bases {
+                                let oi = Swift.min(Swift.max(bases[i].value, 0), li)
+                                o.initializeElement(at: i, to: oi)
+                                sumBase &+= oi
+                            }
+                        }
+                        oCount = bases == nil ? 0 : n
+                    }
+                    mCount = n
+                }
+                hCount = n
+            }
+            lCount = n
         }
-        /// Water-fills `from`…`to` above the bases with `budget` in all.
-        func fill(_ from: [Int64], _ to: [Int64], _ budget: Int64) -> (alloc: [Int64], level: Double?) {
-            waterFill(lo: from, hi: to, above: base, weights: weights, budget: budget - sumBase)
+        let b = Swift.max(budget.value, 0)
+        let base: [Int64]? = sumBase != 0 ? offsets : nil
+        /// Water-fills `from`…`to` (whose sums are given) above the bases with `budget` in all.
+        func fill(_ from: [Int64], _ sumFrom: Int64, _ to: [Int64], _ sumTo: Int64, _ budget: Int64) -> (alloc: [Int64], level: Double?) {
+            // Σ (x − base) = Σ x − Σ base, wrapping as the sums are taken.
+            waterFill(lo: from, hi: to, above: base, weights: weights, budget: budget - sumBase,
+                      bottom: sumFrom &- sumBase, top: sumTo &- sumBase)
         }
 
         if sumFloor > b {
@@ -96,22 +123,37 @@ public enum FairShare {
                                    shortfall: KiB(sumFloor - b), level: nil)
         }
         if sumDemand >= b {
-            let (alloc, level) = fill(lo, mid, b)
-            let basis = written(n) { i -> ShareBasis in
-                alloc[i] >= mid[i] ? .demand : (alloc[i] <= lo[i] ? .floor : .fairShare)
+            let (alloc, level) = fill(lo, sumFloor, mid, sumDemand, b)
+            // The allocations as KiB and their bases in one walk; the basis by flags, not jumps (which
+            // way a guest goes is a coin toss to the branch predictor): demand (2) at mid, else floor (0)
+            // at lo, else fair share (1).
+            var basis = [ShareBasis]()
+            let allocations = [KiB](unsafeUninitializedCapacity: n) { a, aCount in
+                if wantBasis {
+                    basis = .init(unsafeUninitializedCapacity: n) { s, sCount in
+                        for i in 0..<n {
+                            a.initializeElement(at: i, to: KiB(alloc[i]))
+                            let atMid: UInt8 = alloc[i] >= mid[i] ? 1 : 0, atLo: UInt8 = alloc[i] <= lo[i] ? 1 : 0
+                            s.initializeElement(at: i, to: ShareBasis(rawValue: atMid << 1 | (1 ^ atMid) & (1 ^ atLo)).unsafelyUnwrapped)
+                        }
+                        sCount = n
+                    }
+                } else {
+                    for i in 0..<n { a.initializeElement(at: i, to: KiB(alloc[i])) }
+                }
+                aCount = n
             }
-            return FairShareResult(allocations: alloc.map { KiB($0) }, basis: basis, phase: .contended,
-                                   shortfall: .zero, level: level)
+            return FairShareResult(allocations: allocations, basis: basis, phase: .contended, shortfall: .zero, level: level)
         }
         var alloc = mid
         var level: Double? = nil
         if surplus == .distribute {
             let target = Swift.max(sumDemand, b - Swift.max(slack.value, 0))
-            (alloc, level) = fill(mid, hi, target)
+            (alloc, level) = fill(mid, sumDemand, hi, sumCeiling, target)
         }
-        let basis = written(n) { i -> ShareBasis in
+        let basis = wantBasis ? written(n) { i -> ShareBasis in
             alloc[i] <= mid[i] ? .demand : (alloc[i] >= hi[i] ? .ceiling : .surplus)
-        }
+        } : []
         return FairShareResult(allocations: alloc.map { KiB($0) }, basis: basis, phase: .uncontended,
                                shortfall: .zero, level: level)
     }
@@ -144,9 +186,15 @@ public enum FairShare {
     /// `waterFill` of the memory above `above` (each at most lo): guest i gets `above_i` plus its share of
     /// `budget` (which counts only the memory above the offsets). Returns the allocations and the level.
     static func waterFill(lo: [Int64], hi: [Int64], above offset: [Int64]?, weights: [Double], budget: Int64) -> (alloc: [Int64], level: Double?) {
-        let n = lo.count
         var bottom: Int64 = 0, top: Int64 = 0
-        for i in 0..<n { let b = offset?[i] ?? 0; bottom &+= lo[i] &- b; top &+= hi[i] &- b }
+        for i in 0..<lo.count { let b = offset?[i] ?? 0; bottom &+= lo[i] &- b; top &+= hi[i] &- b }
+        return waterFill(lo: lo, hi: hi, above: offset, weights: weights, budget: budget, bottom: bottom, top: top)
+    }
+
+    /// `waterFill`, given Σ (lo − offset) and Σ (hi − offset) (`solve` has them from its own walk).
+    static func waterFill(lo: [Int64], hi: [Int64], above offset: [Int64]?, weights: [Double], budget: Int64,
+                          bottom: Int64, top: Int64) -> (alloc: [Int64], level: Double?) {
+        let n = lo.count
         if top <= budget { return (hi, nil) }
         if bottom >= budget { return (lo, nil) }
         var search = LevelSearch(lo: lo, hi: hi, offset: offset, weights: weights)

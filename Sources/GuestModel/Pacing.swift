@@ -22,60 +22,68 @@
 /// guest has not reached takes nothing from it and is not paced. Changes inside the deadband are not
 /// pushed, except to reach a floor or leave a target above static-max.
 enum Pacer {
-    struct Result {
-        var moves: [Move]
-        /// Free memory the grows could use (free − reserve − grows still outstanding).
-        var growBudget: KiB
-    }
-
-    /// Step 3: each guest's move from its current target towards its allocation. Shrinks first, then
-    /// grows from free memory only. (The steps below are inlined into this one: as calls, each was
-    /// handed its own copy of the guest's bounds, several per guest per round.)
-    static func pace(_ share: Share, free: KiB, reserve: KiB, now: TimePoint, config p: PacingConfig) -> Result {
-        var growers = [Int](), moves = [Move]()
-        moves.reserveCapacity(share.count)
-        for i in 0..<share.count {
-            let (move, grows) = shrinkOrHold(share.allotment(i), phase: share.phase, now: now, config: p)
-            moves.append(move)
-            if grows { growers.append(i) }
-        }
-        // Phase two: grows, from free memory only.
+    /// Step 3: each guest's move from its current target towards its allocation, written into its
+    /// outcome (with the allocation and its basis) in place. Shrinks first, then grows from free memory
+    /// only. Returns the free memory the grows could use (free − reserve − grows still outstanding).
+    /// (The steps below are inlined into this one: as calls, each was handed its own copy of the
+    /// guest's values, several per guest per round.)
+    @discardableResult
+    static func pace(_ share: inout Share, free: KiB, reserve: KiB, now: TimePoint, config p: PacingConfig) -> KiB {
+        let (allocations, basis, phase) = (share.result.allocations, share.result.basis, share.phase)
+        let n = share.count
+        var growers = [Int]()
         var promised: Int64 = 0
-        for i in moves.indices { promised += Swift.max(0, moves[i].target.value - share.bounds[i].actual.value) }
-        let budget = Swift.max(0, free.value - reserve.value - promised)
-        // Critical guests first, then guests below their floor, each served in full while memory
-        // lasts; everyone else gets the same fraction of what they asked for (no sort needed).
-        // Ranks are taken before any grant: a guest raised to its floor is not served again (and its
-        // reason overwritten) as an ordinary grower.
-        let ranks = growers.map { rank(share.allotment($0), moves[$0]) }
-        var left = budget
-        var rest: Int64 = 0
-        for (k, i) in growers.enumerated() where ranks[k] == 0 { rest += need(share.allotment(i), moves[i]) }
-        for r in [2, 1] {
-            for (k, i) in growers.enumerated() where ranks[k] == r {
-                let grant = KiB(Swift.min(need(share.allotment(i), moves[i]), left)).pageFloor
-                left -= grant.value
-                grow(share.allotment(i), &moves[i], by: grant, config: p)
+        share.facts.withUnsafeMutableBufferPointer { facts in
+            share.outcomes.withUnsafeMutableBufferPointer { out in
+                for i in 0..<n {
+                    out[i].allocation = allocations[i]
+                    out[i].basis = basis[i]
+                    let (move, grows) = shrinkOrHold(out[i], facts[i], phase: phase, now: now, config: p)
+                    (out[i].target, out[i].reason, out[i].paced) = (move.target, move.reason, move.paced)
+                    facts[i].short = move.short
+                    promised += Swift.max(0, move.target.value - out[i].actual.value)
+                    if grows { growers.append(i) }
+                }
             }
         }
-        let fraction = rest > left ? Double(left) / Double(rest) : 1
-        for (k, i) in growers.enumerated() where ranks[k] == 0 {
-            let grant = KiB(Swift.min(Int64(Double(need(share.allotment(i), moves[i])) * fraction), left)).pageFloor
-            left -= grant.value
-            grow(share.allotment(i), &moves[i], by: grant, config: p)
+        // Phase two: grows, from free memory only.
+        let budget = Swift.max(0, free.value - reserve.value - promised)
+        guard !growers.isEmpty else { return KiB(budget) }
+        share.outcomes.withUnsafeMutableBufferPointer { out in
+            // Critical guests first, then guests below their floor, each served in full while memory
+            // lasts; everyone else gets the same fraction of what they asked for (no sort needed).
+            // Ranks are taken before any grant: a guest raised to its floor is not served again (and its
+            // reason overwritten) as an ordinary grower.
+            let ranks = growers.map { rank(out[$0]) }
+            var left = budget
+            var rest: Int64 = 0
+            for (k, i) in growers.enumerated() where ranks[k] == 0 { rest += need(out[i]) }
+            for r in [2, 1] {
+                for (k, i) in growers.enumerated() where ranks[k] == r {
+                    let grant = KiB(Swift.min(need(out[i]), left)).pageFloor
+                    left -= grant.value
+                    grow(&out[i], by: grant, config: p)
+                }
+            }
+            let fraction = rest > left ? Double(left) / Double(rest) : 1
+            for (k, i) in growers.enumerated() where ranks[k] == 0 {
+                let grant = KiB(Swift.min(Int64(Double(need(out[i])) * fraction), left)).pageFloor
+                left -= grant.value
+                grow(&out[i], by: grant, config: p)
+            }
         }
-        return Result(moves: moves, growBudget: KiB(budget))
+        return KiB(budget)
     }
 
-    /// Phase one for one guest: a shrink (paced), a trimmed grow, or a hold with its reason; and whether
-    /// it is a grower, served in phase two.
+    /// Phase one for one guest (`o`: its bounds and allocation): a shrink (paced), a trimmed grow, or a
+    /// hold with its reason; and whether it is a grower, served in phase two.
     @inline(__always)
-    private static func shrinkOrHold(_ a: Allotment, phase: SharePhase, now: TimePoint, config p: PacingConfig) -> (Move, grows: Bool) {
-        let o = a.bounds
-        let cur = min(o.previousTarget, o.staticMax)
-        let want = a.allocation
+    private static func shrinkOrHold(_ o: DomainOutcome, _ f: RoundFacts, phase: SharePhase, now: TimePoint,
+                                     config p: PacingConfig) -> (Move, grows: Bool) {
+        let cur = min(o.previousTarget, f.staticMax)
+        let want = o.allocation
         let band = p.band(at: cur)
-        var move = Move(target: cur, reason: holdReason(a, phase: phase))
+        var move = Move(target: cur, reason: holdReason(o, phase: phase))
         var grows = false
         // A calm guest (no stall at all) grows only for a real change, not for estimate noise: a grow
         // the guest does not need now, taken back next round, is a limit cycle (seen at 15 s rounds).
@@ -89,7 +97,7 @@ enum Pacer {
         // And a shortfall inside the band that lasts is no noise either (noise changes sign): an elastic
         // workload that grows only into memory it sees available, and waits otherwise, shows neither
         // stall nor a full guest (real Xen again: a hog keeping 24 MiB available, 7 MiB short for 300 s).
-        let lasting = o.shortSince.map { now.seconds(since: $0) >= lastingShortfallSeconds } ?? false
+        let lasting = f.shortSince.map { now.seconds(since: $0) >= lastingShortfallSeconds } ?? false
         let growBand = full || lasting ? KiB(mib: 1).value
             : (calm ? Swift.max(band, Int64(Double(cur.value) * p.calmGrowFraction)) : band)
         if cur < o.floor || want.value - cur.value >= growBand {
@@ -99,32 +107,31 @@ enum Pacer {
         } else if cur.value - want.value >= band || cur > o.ceiling {
             if want >= o.actual {
                 move = Move(target: want, reason: .trimGrow)
-            } else if (o.critical || (o.stall ?? 0) >= p.shrinkStopPressure) && !overShare(a, phase: phase) {
+            } else if (o.critical || (o.stall ?? 0) >= p.shrinkStopPressure) && !overShare(o, phase: phase) {
                 // Stop a shrink in flight where it stands; never squeeze a stalling guest for idle memory.
                 move = Move(target: cur < o.actual ? o.actual.pageCeil : cur, reason: .heldPressure)
             } else if o.actual.value - cur.value > p.maxShrinkLead.value {
                 move.reason = .heldConverging
             } else {
-                move = shrink(a, from: cur, band: band, phase: phase, now: now, config: p)
+                move = shrink(o, f, from: cur, band: band, phase: phase, now: now, config: p)
             }
         }
-        if move.target == cur && o.previousTarget > o.staticMax { move.reason = .clampStaticMax }
+        if move.target == cur && o.previousTarget > f.staticMax { move.reason = .clampStaticMax }
         return (move, grows)
     }
 
     /// A shrink from `cur` towards the allocation, at the pace. `band`: the deadband at `cur`, already
     /// taken by the caller (two roundings per guest per round).
     @inline(__always)
-    private static func shrink(_ a: Allotment, from cur: KiB, band: Int64, phase: SharePhase, now: TimePoint,
+    private static func shrink(_ o: DomainOutcome, _ f: RoundFacts, from cur: KiB, band: Int64, phase: SharePhase, now: TimePoint,
                                config p: PacingConfig) -> Move {
-        let o = a.bounds
-        let want = a.allocation
+        let want = o.allocation
         let base = min(cur, o.actual)
-        let dt = o.shrinkSince.map { clamp(now.seconds(since: $0), 0, p.maxIntervalSeconds) } ?? 0
+        let dt = f.shrinkSince.map { clamp(now.seconds(since: $0), 0, p.maxIntervalSeconds) } ?? 0
         // Under contention a guest above its weighted share gives way even while it stalls (the
         // others stall too, or the first to grow would keep everything): at a quarter of the pace.
         var (paced, step) = shrinkStep(base: base, want: want, edge: o.cheapShrinkEdge, stall: o.stall ?? 0, dt: dt, config: p,
-                                       minRelief: overShare(a, phase: phase) ? Self.contendedRelief : 0)
+                                       minRelief: overShare(o, phase: phase) ? Self.contendedRelief : 0)
         // Without free swap a guest cannot give back more than it has available: the balloon would
         // take the free pages its own kernel needs (on real Xen a full guest died of it: OOM panic).
         // Half of what it has beyond the margin per step: it may have used some since it reported
@@ -148,7 +155,7 @@ enum Pacer {
             return Move(target: cur, reason: full ? .heldNoAvailable : .heldRateLimit)
         }
         let reason: Reason = cur > o.ceiling ? .shrinkCeiling
-            : (a.basis == .fairShare || a.basis == .floor ? .shrinkContention : .shrinkIdle)
+            : (o.basis == .fairShare || o.basis == .floor ? .shrinkContention : .shrinkIdle)
         return Move(target: paced, reason: reason, paced: paced > want)
     }
 
@@ -184,44 +191,43 @@ enum Pacer {
     /// Under contention, the guest holds more than its weighted share (the solver gave it less than it
     /// wants and less than its target): it gives way to the guests below theirs.
     @inline(__always)
-    static func overShare(_ a: Allotment, phase: SharePhase) -> Bool {
-        phase == .contended && (a.basis == .fairShare || a.basis == .floor) && a.bounds.status == .fresh && !a.bounds.uncooperative
-            && a.allocation < a.bounds.demand
+    static func overShare(_ o: DomainOutcome, phase: SharePhase) -> Bool {
+        phase == .contended && (o.basis == .fairShare || o.basis == .floor) && o.status == .fresh && !o.uncooperative
+            && o.allocation < o.demand
     }
 
     /// Raising a target up to what the guest already has costs nothing; the rest needs free memory.
     @inline(__always)
-    private static func start(_ a: Allotment, _ m: Move) -> KiB { max(m.target, min(a.bounds.actual, a.allocation)) }
+    private static func start(_ o: DomainOutcome) -> KiB { max(o.target, min(o.actual, o.allocation)) }
     @inline(__always)
-    private static func need(_ a: Allotment, _ m: Move) -> Int64 { Swift.max(0, a.allocation.value - start(a, m).value) }
+    private static func need(_ o: DomainOutcome) -> Int64 { Swift.max(0, o.allocation.value - start(o).value) }
 
-    /// Applies a grant of free memory to a grower and names the reason.
+    /// Applies a grant of free memory to a grower (its target, reason and pacing, in its outcome) and
+    /// names the reason.
     @inline(__always)
-    private static func grow(_ a: Allotment, _ m: inout Move, by grant: KiB, config p: PacingConfig) {
-        let o = a.bounds
-        let cur = m.target
-        let want = a.allocation
-        let newTarget = KiB(start(a, m).value + grant.value).pageFloor
+    private static func grow(_ o: inout DomainOutcome, by grant: KiB, config p: PacingConfig) {
+        let cur = o.target
+        let want = o.allocation
+        let newTarget = KiB(start(o).value + grant.value).pageFloor
         let band = p.band(at: cur)
         if newTarget <= cur || (newTarget.value - cur.value < band && newTarget < want && cur >= o.floor) {
-            m.reason = .heldNoFree
-            m.paced = true
+            o.reason = .heldNoFree
+            o.paced = true
             return
         }
-        m.target = newTarget
-        m.paced = newTarget < want
-        if o.uncooperative { m.reason = .fencedUncooperative }
-        else if newTarget < want { m.reason = .growPartial }
-        else if o.critical { m.reason = .growCritical }
-        else if cur < o.floor { m.reason = .growFloor }
-        else if a.basis == .surplus || a.basis == .ceiling { m.reason = .growSurplus }
-        else { m.reason = .growDemand }
+        o.target = newTarget
+        o.paced = newTarget < want
+        if o.uncooperative { o.reason = .fencedUncooperative }
+        else if newTarget < want { o.reason = .growPartial }
+        else if o.critical { o.reason = .growCritical }
+        else if cur < o.floor { o.reason = .growFloor }
+        else if o.basis == .surplus || o.basis == .ceiling { o.reason = .growSurplus }
+        else { o.reason = .growDemand }
     }
 
     /// The reason a domain keeps its target when nothing else applies.
     @inline(__always)
-    static func holdReason(_ a: Allotment, phase: SharePhase) -> Reason {
-        let o = a.bounds
+    static func holdReason(_ o: DomainOutcome, phase: SharePhase) -> Reason {
         if o.uncooperative { return .fencedUncooperative }
         switch o.status {
         case .stale: return .heldStale
@@ -231,13 +237,13 @@ enum Pacer {
         }
         if phase == .infeasible { return .infeasible }
         if o.quarantined { return .heldQuarantine }
-        if phase == .contended && o.demand > a.allocation { return .heldFairShare }
+        if phase == .contended && o.demand > o.allocation { return .heldFairShare }
         return o.previousTarget <= o.floor ? .heldFloor : .steady
     }
 
     @inline(__always)
-    private static func rank(_ a: Allotment, _ m: Move) -> Int {
-        a.bounds.critical ? 2 : (m.target < a.bounds.floor ? 1 : 0)
+    private static func rank(_ o: DomainOutcome) -> Int {
+        o.critical ? 2 : (o.target < o.floor ? 1 : 0)
     }
 }
 

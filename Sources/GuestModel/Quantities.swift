@@ -64,6 +64,15 @@ extension KiB: Codable {
 @inlinable public func clamp(_ x: KiB, _ lo: KiB, _ hi: KiB) -> KiB { max(lo, min(x, hi)) }
 @inlinable public func clamp(_ x: Double, _ lo: Double, _ hi: Double) -> Double { Swift.max(lo, Swift.min(x, hi)) }
 
+/// `Swift.max(a, b)` for Doubles (`b >= a ? b : a`, the same value to the bit), chosen by integer masks:
+/// the compiler makes a jump of a choice between Doubles, and on values that go either way from guest
+/// to guest the branch predictor guesses wrong half the time.
+@usableFromInline @inline(__always)
+func maxByMasks(_ a: Double, _ b: Double) -> Double {
+    let m = 0 &- UInt64(b >= a ? 1 : 0)
+    return Double(bitPattern: (b.bitPattern & m) | (a.bitPattern & ~m))
+}
+
 /// `Int64(x.rounded())` (halves away from zero), without the libm call `rounded()` lowers to: the
 /// pacer rounds two deadbands per guest per round. Exact: for |x| < 2^52 the fraction x − trunc(x) is
 /// computed without error, and above that every Double is an integer. Traps where `Int64(_:)` would.

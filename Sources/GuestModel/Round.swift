@@ -33,25 +33,30 @@ struct GuestBounds {
     var uncooperative = false
 }
 
-/// A guest's bounds and the solver's allocation (step 2).
-struct Allotment {
-    var bounds: GuestBounds
-    var allocation: KiB
-    var basis: ShareBasis
+/// What the round keeps of a guest beside its outcome: the facts the pacer and the commit need that the
+/// decision does not carry. Small, so that the steps after the bounds walk a dense array.
+struct RoundFacts {
+    /// Static-max as the bounds took it.
+    var staticMax: KiB
+    var shrinkSince: TimePoint?
+    var shortSince: TimePoint?
+    /// The guest's slot in `Arbitration`'s storage (−1: none, in tests).
+    var slot: Int32
+    var staticFloorKind: FloorKind
+    /// Set by pacing: the target was held under the allocation inside the grow band.
+    var short = false
 }
 
-/// The split of a round (step 2): each guest's bounds (the working-set floors may have given way) and
-/// the solver's allocation for it.
+/// The values of a round from step to step, one entry per domain of the snapshot: each guest's outcome
+/// (its bounds from step 1, the solver's allocation from step 2, the move from step 3, written in place:
+/// the decision carries these very values, so they are never copied from one struct into another) and
+/// its round facts.
 struct Share {
-    var bounds: [GuestBounds]
+    var outcomes: [DomainOutcome]
+    var facts: [RoundFacts]
     var result: FairShareResult
     var phase: SharePhase { result.phase }
-    var count: Int { bounds.count }
-
-    /// Guest `k`'s bounds with its allocation.
-    @inline(__always) func allotment(_ k: Int) -> Allotment {
-        Allotment(bounds: bounds[k], allocation: result.allocations[k], basis: result.basis[k])
-    }
+    var count: Int { outcomes.count }
 }
 
 /// Where pacing moves a guest's target this round (step 3).
@@ -65,12 +70,14 @@ struct Move {
 }
 
 extension DomainOutcome {
-    init(_ a: Allotment, _ m: Move) {
-        let b = a.bounds
+    /// A guest's outcome as its bounds leave it: the solver and the pacer fill in the rest (allocation,
+    /// basis, target, reason, paced) for every guest.
+    @inline(__always)
+    init(_ b: GuestBounds) {
         self.init(domid: b.domid, status: b.status, floor: b.floor, floorKind: b.floorKind, demand: b.demand, ceiling: b.ceiling,
                   weight: b.weight, workingSet: b.workingSet, cheapShrinkEdge: b.cheapShrinkEdge, stall: b.stall, critical: b.critical,
-                  allocation: a.allocation, basis: a.basis, actual: b.actual, previousTarget: b.previousTarget, target: m.target,
-                  reason: m.reason, paced: m.paced, quarantined: b.quarantined, uncooperative: b.uncooperative)
+                  allocation: .zero, basis: .floor, actual: b.actual, previousTarget: b.previousTarget, target: b.previousTarget,
+                  reason: .steady, paced: false, quarantined: b.quarantined, uncooperative: b.uncooperative)
         staticFloor = b.staticFloor
         givable = b.givable
     }

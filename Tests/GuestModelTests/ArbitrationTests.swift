@@ -421,9 +421,14 @@ struct FullGuestPacingTests {
                             shrinkSince: nil, shortSince: shortFor.map { now.adding(seconds: -$0) }, floor: KiB(mib: 130), floorKind: .workingSet, staticFloor: KiB(mib: 128),
                             staticFloorKind: .absolute, demand: KiB(mib: 154), idleTaxed: KiB(mib: 154), ceiling: KiB(gib: 1),
                             workingSet: KiB(mib: 123), cheapShrinkEdge: KiB(mib: 130), stall: 0, critical: false, givable: givable)
-        let share = Share(bounds: [b], result: FairShareResult(allocations: [KiB(mib: 154)], basis: [.demand], phase: .uncontended,
-                                                               shortfall: .zero, level: nil))
-        return Pacer.pace(share, free: KiB(mib: 500), reserve: KiB(mib: 64), now: now, config: PacingConfig()).moves[0]
+        var share = Share(outcomes: [DomainOutcome(b)],
+                          facts: [RoundFacts(staticMax: b.staticMax, shrinkSince: b.shrinkSince, shortSince: b.shortSince, slot: -1,
+                                             staticFloorKind: b.staticFloorKind)],
+                          result: FairShareResult(allocations: [KiB(mib: 154)], basis: [.demand], phase: .uncontended,
+                                                  shortfall: .zero, level: nil))
+        Pacer.pace(&share, free: KiB(mib: 500), reserve: KiB(mib: 64), now: now, config: PacingConfig())
+        let o = share.outcomes[0]
+        return Move(target: o.target, reason: o.reason, paced: o.paced, short: share.facts[0].short)
     }
 
     @Test func aFullGuestGrowsToItsAllocationInsideTheBandACalmOneWaits() {
