@@ -274,7 +274,7 @@ public actor ControlLoop {
             logger.error("round skipped: cannot read the host: \(error)")
             if let metrics {
                 metrics.skippedRound()
-                metricsExport?.publish(metrics.render())
+                publishMetrics(metrics, force: true)
             }
             return nil
         }
@@ -301,7 +301,7 @@ public actor ControlLoop {
             metrics.round(decision, trigger: trigger, hostTotal: memory.total, names: names, pushes: pushes,
                           recorded: unrecordedRounds == lostBefore, took: ContinuousClock.now - started,
                           wallSeconds: wall().timeIntervalSince1970)
-            metricsExport?.publish(metrics.render())
+            publishMetrics(metrics, force: trigger != .report)
         }
         for a in decision.alerts { logger.warning("\(a)") }
         logger.info("round", metadata: [
@@ -310,6 +310,18 @@ public actor ControlLoop {
         ])
         return decision
     }
+
+    /// Renders the metrics and hands them to the textfile and the endpoint: after every round but those
+    /// started by reports, which publish at most once a second (rounds may come ten a second; node_exporter
+    /// reads the file every 15 s or so, and dom0's disk need not be rewritten for each). The next tick
+    /// (`daemon.tick_seconds`) publishes whatever a skipped one held.
+    private func publishMetrics(_ metrics: RoundMetrics, force: Bool) {
+        let now = ContinuousClock.now
+        if !force, let last = lastPublished, now - last < .seconds(1) { return }
+        lastPublished = now
+        metricsExport?.publish(metrics.render())
+    }
+    private var lastPublished: ContinuousClock.Instant?
 
     /// Reads the reports that changed, and on a full pass every reporter line (watches can be lost).
     /// Legacy keys are read only when written: re-reading an old value is no sign of life.

@@ -8,7 +8,8 @@ import Logging
 import Synchronization
 
 /// Where each round's metrics go: a node_exporter textfile (the default; no port opened in dom0),
-/// rewritten atomically after every round, and the last text for the optional `/metrics` endpoint.
+/// rewritten atomically after every round (those started by reports: at most once a second), and the
+/// last text for the optional `/metrics` endpoint.
 /// Metrics never stop the daemon: a missing folder or a failed write is logged once, and logged
 /// again only when writing works again.
 public final class MetricsExport: Sendable {
