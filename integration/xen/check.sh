@@ -64,6 +64,12 @@ min_target() { q "SELECT min(target_kib) FROM allocations WHERE $(dom "$1") AND 
 max_target() { q "SELECT max(target_kib) FROM allocations WHERE $(dom "$1") AND $P1"; }
 # xl list's memory (MiB) of a guest in the last sample of phase 1
 xl_end() { awk -v n="$1" -v c="$CUT_UP" '$2 == n && $1 <= c + 0 {m = $3} END {print m}' "$RES/xl-samples.txt"; }
+# The balloon followed: phase 1's last xl sample is within 16 MiB of the last target, or of the target in
+# force 3 s before phase 1 ended (CUT is the end's whole second and P1 reaches a second past it: a target
+# pushed in the last seconds, e.g. a lasting shortfall's grow, is not reached by that sample yet; samples come every ~2.3 s).
+settled_target() { q "SELECT a.target_kib FROM allocations a JOIN rounds r ON r.id = a.round_id WHERE a.$(dom "$1") AND r.at < $CUT - 3 ORDER BY a.round_id DESC LIMIT 1"; }
+followed() { awk -v m="$(xl_end "$1")" -v t="$(last_target "$1")" -v s="$(settled_target "$1")" \
+    'BEGIN {d = m - t / 1024; e = m - s / 1024; exit !((d < 16 && d > -16) || (s != "" && e < 16 && e > -16))}'; }
 
 # snapshot_every = 1: every round records every domain (phase 1's rounds)
 for g in idle hungry silent hostile; do
@@ -99,8 +105,8 @@ IB=$(boot idle)
 check "idle: shrunk by at least 128 MiB (boot $(mib "$IB") MiB, end target $(mib "$(last_target idle)") MiB)" \
     test "$(last_target idle)" -le $(( IB - 131072 ))
 check "idle: its target never below its floor" test "$(q "SELECT count(*) FROM allocations WHERE $(dom idle) AND target_kib < floor_kib")" = 0
-check "idle: the balloon followed (xl list $(xl_end idle) MiB vs target $(mib "$(last_target idle)") MiB, within 16)" \
-    awk -v m="$(xl_end idle)" -v t="$(last_target idle)" 'BEGIN {d = m - t / 1024; exit !(d < 16 && d > -16)}'
+check "idle: the balloon followed (xl list $(xl_end idle) MiB vs target $(mib "$(last_target idle)") MiB, 3 s before the end $(mib "$(settled_target idle)"), within 16)" \
+    followed idle
 
 # hungry
 HB=$(boot hungry)
@@ -119,8 +125,8 @@ check "hungry: memory stall (PSI some) over the run $(awk -v u="$STALL" 'BEGIN {
 check "hungry: $MAJ major faults over the run, at most 1000" test "$MAJ" -le 1000
 check "hungry: grown by $(mib $GROWTH) MiB, more than the $(mib $SPARE) MiB that was spare after boot (the rest came from idle)" \
     test "$GROWTH" -gt "$SPARE"
-check "hungry: the balloon followed (xl list $(xl_end hungry) MiB vs target $(mib "$(last_target hungry)") MiB, within 16)" \
-    awk -v m="$(xl_end hungry)" -v t="$(last_target hungry)" 'BEGIN {d = m - t / 1024; exit !(d < 16 && d > -16)}'
+check "hungry: the balloon followed (xl list $(xl_end hungry) MiB vs target $(mib "$(last_target hungry)") MiB, 3 s before the end $(mib "$(settled_target hungry)"), within 16)" \
+    followed hungry
 check "hungry: idle gave back at least what hungry took beyond the spare memory" \
     test $(( IB - $(min_target idle) )) -ge $(( GROWTH - SPARE ))
 
