@@ -187,16 +187,17 @@ public actor ControlLoop {
             max = Swift.max(max, d)
         }
 
-        /// The upper edge (seconds) of the bucket that holds quantile `q` (0–1); nil without waits.
+        /// The upper edge (seconds) of the bucket that holds quantile `q` (0–1), or the longest wait if
+        /// that is less (the last bucket has no upper edge: the longest wait); nil without waits.
         public func quantile(_ q: Double) -> Double? {
             guard count > 0 else { return nil }
             let rank = Swift.max(1, Int((q * Double(count)).rounded(.up)))
             var seen = 0
-            for (k, n) in counts.enumerated() {
+            for (k, n) in counts.enumerated().dropLast() {
                 seen += n
-                if seen >= rank { return pow(2, Double(k) / 4) / 1000 }
+                if seen >= rank { return Swift.min(pow(2, Double(k) / 4) / 1000, max.seconds) }
             }
-            return pow(2, Double(counts.count - 1) / 4) / 1000
+            return max.seconds
         }
     }
     private var writtenAt = [DomID: ContinuousClock.Instant]()
