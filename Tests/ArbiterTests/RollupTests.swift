@@ -151,6 +151,31 @@ struct RollupTests {
         #expect(kept.contains(27) && kept.contains(10) && !kept.contains(26))
     }
 
+    /// Shadows switched on after hours without them: the pushed target the comparison starts from is the
+    /// domain's last row, which compaction moved into a compact hour. The comparison is the same before
+    /// and after (it had lost everything up to the domain's next row).
+    @Test func theShadowComparisonStartsFromACompactedRow() throws {
+        let store = try DecisionStore()
+        var arb = Arbitration()
+        let facts = [DomainFacts(domid: DomID(1), staticMax: KiB(gib: 4), actual: KiB(gib: 2), target: KiB(gib: 2))]
+        var d = arb.step(HostSnapshot(free: KiB(gib: 1), domains: facts), now: TimePoint(ms: 0))
+        let t0 = 1_800_000_000.0 - 1_800_000_000.0.truncatingRemainder(dividingBy: 3600) + 0.5
+        for k in 0..<50 {                                        // 5 hours, a round every 6 minutes
+            let changes = k < 20                                 // the target moves in the first two hours only
+            if changes { d.outcomes[0].previousTarget = d.outcomes[0].target; d.outcomes[0].target = KiB(gib: 2) + KiB(Int64(k) * 1024) }
+            let shadowed = k >= 30                               // shadows from the fourth hour on
+            try store.record(d, at: Date(timeIntervalSince1970: t0 + Double(k) * 360), trigger: .tick, hostTotal: KiB(gib: 8),
+                             outcomes: changes ? d.outcomes : [], fullSnapshot: k == 0, names: [DomID(1): "a"],
+                             shadowPolicies: shadowed ? ["qmemman"] : [],
+                             shadows: shadowed ? [DecisionStore.Shadow(policy: "qmemman", domid: DomID(1), target: KiB(gib: 3), reason: .steady)] : [])
+        }
+        let before = try store.shadowComparison(since: nil, until: nil)
+        #expect(before.count == 1 && before.first.map { $0.seconds > 6800 } == true, "\(before)")
+        try store.prune(now: Date(timeIntervalSince1970: t0 + 8 * 3600), downsampleAfter: 30 * 86400, retain: 90 * 86400)
+        #expect(try store.counts()["compact_hours"] == 3)        // the first three hours; the shadowed two stay rows
+        #expect(try store.shadowComparison(since: nil, until: nil) == before)
+    }
+
     /// A store the daemon has not yet migrated (the CLI was upgraded first) still reports, from its rows.
     @Test func aStoreBeforeTheHourlyFiguresStillReports() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arbiter-v3-\(getpid())-\(UUID().uuidString.prefix(8))")

@@ -66,6 +66,11 @@ extension DecisionStore {
                 steps[r[0], default: []].append(Step(round: r[1], policy: r[2], target: r[3]))
             }
             guard !steps.isEmpty else { return [] }
+            // A domain's pushed target holds from its last row, which may be in a compact hour (hours without
+            // shadows are compacted): its newest compacted row seeds it, in round order like any other.
+            for (domain, row) in try Self.latestCompacted(db, domains: Array(steps.keys)) where row.round.at <= to {
+                steps[domain, default: []].append(Step(round: row.round.id, policy: nil, target: row.row.target))
+            }
             let rounds = try Row.fetchAll(db, sql: "SELECT id, at, shadows FROM rounds WHERE at <= ? ORDER BY at, id", arguments: [to]).map {
                 (id: $0[0] as Int64, at: $0[1] as Double, shadows: Set(($0[2] as String).split(separator: ",").map(String.init)))
             }
