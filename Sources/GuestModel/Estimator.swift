@@ -39,8 +39,8 @@
 /// fast average alone: a floor must follow what the guest uses now, or memory a spike once needed stays
 /// locked behind a hard floor; but on a report that shows stall (s > pressureTarget) it falls only at
 /// the slow half-life (a guest squeezed below its working set loses cache to the squeeze, and its
-/// Active(file) — and with it the estimate and the floor — would fall with the squeeze). For `pressureHold` seconds after a report with s > pressureTarget,
-/// no estimate falls at all.
+/// Active(file) — and with it the estimate and the floor — would fall with the squeeze). For
+/// `pressureHold` seconds after a report with s > pressureTarget, no estimate falls at all.
 /// `peak` decays towards the allocation with the slow half-life.
 public struct EstimatorState: Sendable, Equatable {
     public var demandFast = 0.0
