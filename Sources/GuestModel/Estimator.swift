@@ -97,9 +97,17 @@ public enum Estimator {
     /// report interval, so the report and the allocation describe the same memory.
     public static func update(_ state: inout EstimatorState, with r: GuestReport, rates: ReportRates?, at: TimePoint,
                               allocation: KiB, atRest: Bool = true, config c: EstimatorConfig) {
+        update(&state, with: r, rates: rates ?? ReportRates(seconds: 0), hasRates: rates != nil, at: at, allocation: allocation,
+               atRest: atRest, config: c)
+    }
+
+    /// `update`, with the rates given apart from whether there are any (`hasRates`): the arbiter's
+    /// ingest passes its own rates in place, never wrapped in an optional (a copy of 104 bytes).
+    static func update(_ state: inout EstimatorState, with r: GuestReport, rates: borrowing ReportRates, hasRates: Bool, at: TimePoint,
+                       allocation: KiB, atRest: Bool, config c: EstimatorConfig) {
         let alloc = Swift.max(allocation.asDouble, 1)
         var faults = 0.0
-        if let rates {
+        if hasRates {
             faults = Swift.max(rates.refaults ?? 0, Swift.max(rates.majorFaults ?? 0, rates.swapIns ?? 0))
         }
         // Averaging weights for this interval (cached: reporters run on a fixed period).
@@ -116,7 +124,9 @@ public enum Estimator {
         let swapFree = r.swapFree?.asDouble ?? 0
         state.givable = swapFree >= 64 * 1024 ? -1 : r.memAvailable.asDouble
         state.givableAllocation = alloc
-        let stall = r.stall(rates), fullStall = r.fullStall(rates)
+        // (`r.stall(rates)`, `r.fullStall(rates)`, on the rates in place.)
+        let stall = (hasRates ? rates.psiSome : nil) ?? r.psiSomeAvg10.map { $0 / 100 }
+        let fullStall = (hasRates ? rates.psiFull : nil) ?? r.psiFullAvg10.map { $0 / 100 }
         let s = stall ?? 0
         let critical = s >= c.criticalPressure || (fullStall ?? 0) >= c.criticalFullPressure
         // Peak decays towards the allocation; it never drops below what the guest has now.
