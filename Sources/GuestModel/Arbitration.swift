@@ -55,7 +55,7 @@ public struct GuestState: Sendable {
             var atRest = false
             if let last = lastActual, let since = actualSince {
                 atRest = abs(alloc.value - last.value) <= Arbitration.restTolerance.value
-                    && at.seconds(since: since) >= Arbitration.restSeconds
+                    && at.ms &- since.ms >= Arbitration.restMs   // (seconds(since:) >= restSeconds, without dividing)
             }
             Estimator.update(&estimator, with: report, rates: rates, hasRates: hasRates, at: at, allocation: alloc, atRest: atRest,
                              config: config)
@@ -168,6 +168,8 @@ public struct Arbitration: Sendable {
     /// rest: its guest's report and Xen's allocation describe the same memory.
     public static let restTolerance = KiB(mib: 1)
     public static let restSeconds = 3.0
+    /// `restSeconds` as a threshold on intervals in ms (`TimePoint.msAtLeast`).
+    static let restMs = TimePoint.msAtLeast(restSeconds)!
 
     /// Takes one parsed report read at `at`. `allocation`: the domain's memory as Xen shows it now, if the
     /// caller has read it (otherwise the last snapshot's is used).

@@ -73,6 +73,9 @@ public struct EstimatorState: Sendable, Equatable {
     /// The last interval and its averaging weights: reporters run on a fixed period, so the same
     /// interval recurs and the exponentials need not be recomputed.
     var lastDt = -1.0
+    /// The interval `lastDt` was taken from, in ms (−1: none yet), and alphaSlow / 10 (cached with it).
+    var lastDtMs: Int64 = -1
+    var alphaSlowTenth = 0.0
     var alphaFast = 0.0
     var alphaSlow = 0.0
     public init() {}
@@ -111,11 +114,18 @@ public enum Estimator {
             faults = Swift.max(rates.refaults ?? 0, Swift.max(rates.majorFaults ?? 0, rates.swapIns ?? 0))
         }
         // Averaging weights for this interval (cached: reporters run on a fixed period).
-        let dt = state.lastAt.map { Swift.max(0, at.seconds(since: $0)) } ?? 0
-        if dt != state.lastDt {
-            state.lastDt = dt
-            state.alphaFast = decay(dt, halfLife: c.fastHalfLifeSeconds)
-            state.alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
+        // Keyed on the interval in ms first: the same interval is the same dt, without a division per
+        // report (max(0, Δ/1000) is max(0, Δ)/1000, to the last bit).
+        let dtMs = state.lastAt.map { Swift.max(0, at.ms &- $0.ms) } ?? 0
+        if dtMs != state.lastDtMs {
+            state.lastDtMs = dtMs
+            let dt = Double(dtMs) / 1000
+            if dt != state.lastDt {
+                state.lastDt = dt
+                state.alphaFast = decay(dt, halfLife: c.fastHalfLifeSeconds)
+                state.alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
+                state.alphaSlowTenth = state.alphaSlow / 10
+            }
         }
         let deficit = Swift.min(faults * 4 * c.refaultWindowSeconds, c.maxBoost * alloc)
         let ws = workingSet(&state, r, allocation: alloc, atRest: atRest, deficit: deficit, config: c)
@@ -183,7 +193,7 @@ public enum Estimator {
             w = c.activeFileWeight
             state.learnedAtUsed = 0
         } else {
-            w += state.alphaSlow / 10 * (c.activeFileWeight - w)
+            w += state.alphaSlowTenth * (c.activeFileWeight - w)   // (alphaSlow / 10, cached with it)
         }
         state.fileWeight = w
         let hot = r.activeFile.map { w * $0.asDouble } ?? c.blindAvailableWeight * r.memAvailable.asDouble

@@ -150,10 +150,12 @@ public struct ReportTracker: Sendable {
     /// The interval the rates cover, in seconds: the host's view, lengthened by the guest's clock (which
     /// only lowers its own rates), never shortened by it.
     private static func interval(_ r: GuestReport, at: TimePoint, baseAt: TimePoint, baseSeq: UInt64?) -> Double {
-        let hostSeconds = at.seconds(since: baseAt)
-        var guestSeconds = 0.0
-        if let s = r.seq, let b = baseSeq, s > b { guestSeconds = Double(s - b) / 1000 }
-        return Swift.max(hostSeconds, guestSeconds)
+        // max(x / 1000, y / 1000) is max(x, y) / 1000 to the last bit (the quotient, correctly rounded,
+        // never decreases as x grows): one division, not two.
+        let hostMs = Double(at.ms &- baseAt.ms)
+        var guestMs = 0.0
+        if let s = r.seq, let b = baseSeq, s > b { guestMs = Double(s - b) }
+        return Swift.max(hostMs, guestMs) / 1000
     }
 
     /// The rates over `seconds` since the baseline counters `b`, or the first counter (in protocol order)
