@@ -40,7 +40,8 @@ public struct GuestState: Sendable {
     /// once (one uniqueness check of the guests' array per report, not one per field it touches).
     mutating func take(_ report: GuestReport, at: TimePoint, staticMax: KiB?, allocation: KiB?,
                        config: EstimatorConfig) -> IngestOutcome {
-        switch tracker.track(report, at: at, staticMax: staticMax) {
+        var rates = ReportRates(seconds: 0)
+        switch tracker.track(report, at: at, staticMax: staticMax, rates: &rates) {
         case .unchanged:
             if report.source == .legacy { lastHeardAt = at }
             return .unchanged
@@ -49,14 +50,15 @@ public struct GuestState: Sendable {
             lastRejectedAt = at
             rejectedReports += 1
             return .rejected(why)
-        case .accepted(let rates):
+        case .accepted(let hasRates):
             let alloc = allocation ?? lastActual ?? report.memTotal
             var atRest = false
             if let last = lastActual, let since = actualSince {
                 atRest = abs(alloc.value - last.value) <= Arbitration.restTolerance.value
-                    && at.seconds(since: since) >= Arbitration.restSeconds
+                    && at.ms &- since.ms >= Arbitration.restMs   // (seconds(since:) >= restSeconds, without dividing)
             }
-            Estimator.update(&estimator, with: report, rates: rates, at: at, allocation: alloc, atRest: atRest, config: config)
+            Estimator.update(&estimator, with: report, rates: rates, hasRates: hasRates, at: at, allocation: alloc, atRest: atRest,
+                             config: config)
             if case .some = lastRejection { lastRejection = nil }   // (nothing to release, the usual case)
             lastHeardAt = at
             acceptedReports += 1
@@ -166,6 +168,8 @@ public struct Arbitration: Sendable {
     /// rest: its guest's report and Xen's allocation describe the same memory.
     public static let restTolerance = KiB(mib: 1)
     public static let restSeconds = 3.0
+    /// `restSeconds` as a threshold on intervals in ms (`TimePoint.msAtLeast`).
+    static let restMs = TimePoint.msAtLeast(restSeconds)!
 
     /// Takes one parsed report read at `at`. `allocation`: the domain's memory as Xen shows it now, if the
     /// caller has read it (otherwise the last snapshot's is used).

@@ -73,6 +73,9 @@ public struct EstimatorState: Sendable, Equatable {
     /// The last interval and its averaging weights: reporters run on a fixed period, so the same
     /// interval recurs and the exponentials need not be recomputed.
     var lastDt = -1.0
+    /// The interval `lastDt` was taken from, in ms (−1: none yet), and alphaSlow / 10 (cached with it).
+    var lastDtMs: Int64 = -1
+    var alphaSlowTenth = 0.0
     var alphaFast = 0.0
     var alphaSlow = 0.0
     public init() {}
@@ -97,17 +100,32 @@ public enum Estimator {
     /// report interval, so the report and the allocation describe the same memory.
     public static func update(_ state: inout EstimatorState, with r: GuestReport, rates: ReportRates?, at: TimePoint,
                               allocation: KiB, atRest: Bool = true, config c: EstimatorConfig) {
+        update(&state, with: r, rates: rates ?? ReportRates(seconds: 0), hasRates: rates != nil, at: at, allocation: allocation,
+               atRest: atRest, config: c)
+    }
+
+    /// `update`, with the rates given apart from whether there are any (`hasRates`): the arbiter's
+    /// ingest passes its own rates in place, never wrapped in an optional (a copy of 104 bytes).
+    static func update(_ state: inout EstimatorState, with r: GuestReport, rates: borrowing ReportRates, hasRates: Bool, at: TimePoint,
+                       allocation: KiB, atRest: Bool, config c: EstimatorConfig) {
         let alloc = Swift.max(allocation.asDouble, 1)
         var faults = 0.0
-        if let rates {
+        if hasRates {
             faults = Swift.max(rates.refaults ?? 0, Swift.max(rates.majorFaults ?? 0, rates.swapIns ?? 0))
         }
         // Averaging weights for this interval (cached: reporters run on a fixed period).
-        let dt = state.lastAt.map { Swift.max(0, at.seconds(since: $0)) } ?? 0
-        if dt != state.lastDt {
-            state.lastDt = dt
-            state.alphaFast = decay(dt, halfLife: c.fastHalfLifeSeconds)
-            state.alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
+        // Keyed on the interval in ms first: the same interval is the same dt, without a division per
+        // report (max(0, Δ/1000) is max(0, Δ)/1000, to the last bit).
+        let dtMs = state.lastAt.map { Swift.max(0, at.ms &- $0.ms) } ?? 0
+        if dtMs != state.lastDtMs {
+            state.lastDtMs = dtMs
+            let dt = Double(dtMs) / 1000
+            if dt != state.lastDt {
+                state.lastDt = dt
+                state.alphaFast = decay(dt, halfLife: c.fastHalfLifeSeconds)
+                state.alphaSlow = decay(dt, halfLife: c.slowHalfLifeSeconds)
+                state.alphaSlowTenth = state.alphaSlow / 10
+            }
         }
         let deficit = Swift.min(faults * 4 * c.refaultWindowSeconds, c.maxBoost * alloc)
         let ws = workingSet(&state, r, allocation: alloc, atRest: atRest, deficit: deficit, config: c)
@@ -116,7 +134,9 @@ public enum Estimator {
         let swapFree = r.swapFree?.asDouble ?? 0
         state.givable = swapFree >= 64 * 1024 ? -1 : r.memAvailable.asDouble
         state.givableAllocation = alloc
-        let stall = r.stall(rates), fullStall = r.fullStall(rates)
+        // (`r.stall(rates)`, `r.fullStall(rates)`, on the rates in place.)
+        let stall = (hasRates ? rates.psiSome : nil) ?? r.psiSomeAvg10.map { $0 / 100 }
+        let fullStall = (hasRates ? rates.psiFull : nil) ?? r.psiFullAvg10.map { $0 / 100 }
         let s = stall ?? 0
         let critical = s >= c.criticalPressure || (fullStall ?? 0) >= c.criticalFullPressure
         // Peak decays towards the allocation; it never drops below what the guest has now.
@@ -173,7 +193,7 @@ public enum Estimator {
             w = c.activeFileWeight
             state.learnedAtUsed = 0
         } else {
-            w += state.alphaSlow / 10 * (c.activeFileWeight - w)
+            w += state.alphaSlowTenth * (c.activeFileWeight - w)   // (alphaSlow / 10, cached with it)
         }
         state.fileWeight = w
         let hot = r.activeFile.map { w * $0.asDouble } ?? c.blindAvailableWeight * r.memAvailable.asDouble

@@ -292,16 +292,20 @@ public enum FairShare {
     private static func place(_ level: Double, lo: [Int64], hi: [Int64], offset: [Int64]?, weights: [Double], budget: Int64) -> [Int64] {
         let n = lo.count
         var total: Int64 = 0
-        var alloc = written(n) { i -> Int64 in
-            let x = level * weights[i]
-            let b = offset?[i] ?? 0
-            let l = lo[i] &- b, h = hi[i] &- b
-            let a: Int64
-            if x <= Double(l) { a = l }
-            else if x >= Double(h) { a = h }
-            else { a = Swift.max(l, KiB.pageFloor(x).value) }
-            total &+= a
-            return a &+ b
+        // A plain loop, the sum in a register: through `written` the body stayed a closure, called per
+        // guest, with the sum captured in memory (each guest's add waited for the last one's store).
+        // The allocation chosen by selects, not jumps (which guests sit at a bound is a coin toss).
+        var alloc = [Int64](unsafeUninitializedCapacity: n) { out, count in
+            for i in 0..<n {
+                let x = level * weights[i]
+                let b = offset?[i] ?? 0
+                let l = lo[i] &- b, h = hi[i] &- b
+                let inner = Swift.max(l, KiB.pageFloor(x).value)   // (pageFloor takes any x)
+                let a = x <= Double(l) ? l : (x >= Double(h) ? h : inner)
+                total &+= a
+                out.initializeElement(at: i, to: a &+ b)
+            }
+            count = n
         }
         // Floating-point rounding can leave the sum a hair over budget: take the excess back from the
         // guests with the most room above their lower bound (never below it).

@@ -140,6 +140,28 @@ public struct TimePoint: Hashable, Comparable, Sendable {
     @inlinable public func seconds(since earlier: TimePoint) -> Double { Double(ms &- earlier.ms) / 1000 }
     @inlinable public func adding(seconds: Double) -> TimePoint { TimePoint(ms: ms &+ Int64((seconds * 1000).rounded())) }
     public static let zero = TimePoint(ms: 0)
+
+    /// The least interval Δ (ms) for which `Double(Δ) / 1000 > seconds` (what `seconds(since:) > seconds`
+    /// asks), so that the comparison is `Δ >= threshold` on integers, to the same answer for every Δ: the
+    /// quotient, correctly rounded, never decreases as Δ grows. Nil when `seconds` is not finite or not
+    /// below 10^15 (compare in seconds then). For a limit compared with every guest every round: the
+    /// division was on the path to a branch the whole guest's bounds depend on.
+    static func msBeyond(_ seconds: Double) -> Int64? {
+        threshold(near: seconds) { Double($0) / 1000 > seconds }
+    }
+
+    /// The least interval Δ (ms) for which `Double(Δ) / 1000 >= seconds` (see `msBeyond`).
+    static func msAtLeast(_ seconds: Double) -> Int64? {
+        threshold(near: seconds) { Double($0) / 1000 >= seconds }
+    }
+
+    private static func threshold(near seconds: Double, _ holds: (Int64) -> Bool) -> Int64? {
+        guard seconds.isFinite, Swift.abs(seconds) < 1e15 else { return nil }
+        var c = Int64((seconds * 1000).rounded(.down))
+        while !holds(c) { c += 1 }
+        while holds(c - 1) { c -= 1 }
+        return c
+    }
 }
 
 /// SplitMix64: a tiny, fast, seedable generator (Steele, Lea & Flood 2014). Used by property tests,

@@ -83,6 +83,26 @@ public struct ReportTracker: Sendable {
 
     /// Checks `report` (already parsed) read at `at` against history and `staticMax` (a trusted Xen fact).
     public mutating func track(_ report: GuestReport, at: TimePoint, staticMax: KiB?) -> TrackOutcome {
+        var rates = ReportRates(seconds: 0)
+        switch track(report, at: at, staticMax: staticMax, rates: &rates) {
+        case .accepted(let hasRates): return .accepted(hasRates ? rates : nil)
+        case .unchanged: return .unchanged
+        case .rejected(let why): return .rejected(why)
+        }
+    }
+
+    /// What `track(_:at:staticMax:rates:)` did: the rates, when there are any, are in its `rates`.
+    enum Tracked {
+        case accepted(hasRates: Bool)
+        case unchanged
+        case rejected(ReportRejection)
+    }
+
+    /// `track`, writing the rates into `rates` (the caller's, read in place) instead of returning them in
+    /// the outcome: the rates (104 bytes) were copied whole from the computation into the outcome and
+    /// out of it again, every report, each copy a wide read of memory just written field by field (a
+    /// load the processor cannot forward from the stores: it waits for them to reach the cache).
+    mutating func track(_ report: GuestReport, at: TimePoint, staticMax: KiB?, rates: inout ReportRates) -> Tracked {
         if lastAt != nil && report.seq == lastSeq && report.memTotal == lastSizes.0 && report.memAvailable == lastSizes.1
             && report.counters.psiSomeTotalUs == baseCounters.psiSomeTotalUs {
             return .unchanged
@@ -108,12 +128,13 @@ public struct ReportTracker: Sendable {
         }
         regressions = 0
 
-        var rates: ReportRates? = nil
+        var hasRates = false
         var rejection: ReportRejection? = nil
         if let baseAt, report.source == .reporter {
             do {
-                rates = try Self.computeRates(report, seconds: Self.interval(report, at: at, baseAt: baseAt, baseSeq: lastSeq),
-                                              base: baseCounters, limits: limits)
+                try Self.computeRates(report, seconds: Self.interval(report, at: at, baseAt: baseAt, baseSeq: lastSeq),
+                                      base: baseCounters, limits: limits, into: &rates)
+                hasRates = true
             } catch { rejection = error }
         }
         // Re-base even after a rate rejection, so one bad report cannot lock the guest out forever.
@@ -123,16 +144,18 @@ public struct ReportTracker: Sendable {
         lastSizes = (report.memTotal, report.memAvailable)
         lastAt = at
         if let rejection { return .rejected(rejection) }
-        return .accepted(rates)
+        return .accepted(hasRates: hasRates)
     }
 
     /// The interval the rates cover, in seconds: the host's view, lengthened by the guest's clock (which
     /// only lowers its own rates), never shortened by it.
     private static func interval(_ r: GuestReport, at: TimePoint, baseAt: TimePoint, baseSeq: UInt64?) -> Double {
-        let hostSeconds = at.seconds(since: baseAt)
-        var guestSeconds = 0.0
-        if let s = r.seq, let b = baseSeq, s > b { guestSeconds = Double(s - b) / 1000 }
-        return Swift.max(hostSeconds, guestSeconds)
+        // max(x / 1000, y / 1000) is max(x, y) / 1000 to the last bit (the quotient, correctly rounded,
+        // never decreases as x grows): one division, not two.
+        let hostMs = Double(at.ms &- baseAt.ms)
+        var guestMs = 0.0
+        if let s = r.seq, let b = baseSeq, s > b { guestMs = Double(s - b) }
+        return Swift.max(hostMs, guestMs) / 1000
     }
 
     /// The rates over `seconds` since the baseline counters `b`, or the first counter (in protocol order)
@@ -142,9 +165,9 @@ public struct ReportTracker: Sendable {
     /// passed in: as a method of the tracker that `track` is changing, each call was handed a copy of
     /// the whole tracker (264 bytes).
     private static func computeRates(_ r: GuestReport, seconds: Double, base b: ReportCounters,
-                                     limits: TrackerLimits) throws(ReportRejection) -> ReportRates {
-        var rates = ReportRates(seconds: seconds)
-        guard seconds > 0 else { return rates }
+                                     limits: TrackerLimits, into rates: inout ReportRates) throws(ReportRejection) {
+        rates = ReportRates(seconds: seconds)
+        guard seconds > 0 else { return }
         let c = r.counters
         let l = (limits.maxPagesPerSecond, limits.psiTolerance)
         rates.psiSome = try stall(c.psiSomeTotalUs, b.psiSomeTotalUs, seconds, l.1, "psi_some_total_us")
@@ -155,7 +178,6 @@ public struct ReportTracker: Sendable {
         if ra != nil || rf != nil { rates.refaults = (ra ?? 0) + (rf ?? 0) }
         rates.swapIns = try pages(c.pswpin, b.pswpin, seconds, l.0, "pswpin")
         rates.swapOuts = try pages(c.pswpout, b.pswpout, seconds, l.0, "pswpout")
-        return rates
     }
 
     /// A counter's growth since the baseline (nil if either report lacks it); a counter that went
