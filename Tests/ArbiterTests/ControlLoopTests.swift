@@ -162,6 +162,28 @@ struct ReportRoundTests {
         #expect(await loop.reportLag[quiet]?.count == 1)
     }
 
+    /// The waits by domain the daemon logs at its stop keep a destroyed domain's (a guest that flooded
+    /// and was destroyed before the stop must still show), longest first.
+    @Test func reportWaitsByDomainKeepTheDestroyedOnes() async throws {
+        var s = try ScenarioFile.parse(BundledScenarios.named("default")!)
+        s.events = [LifecycleEvent(at: 20, action: .destroy, guest: "web-3")]
+        let host = SimulatedHost(scenario: s)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let loop = ControlLoop(backend: host, store: nil, config: ArbiterConfig(), logger: logger,
+                               now: { TimePoint(seconds: await host.seconds) })
+        for _ in 0..<40 {
+            for e in await host.advance(by: 1) { await loop.note(e) }
+            if let trigger = await loop.due(at: TimePoint(seconds: await host.seconds)) { await loop.round(trigger: trigger) }
+        }
+        let byDomain = await loop.reportWaitsByDomain
+        let web3 = try #require(byDomain.first { $0.name == "web-3" })
+        #expect(web3.lag.count > 0)
+        #expect(await loop.reportLag.count == byDomain.count - 1)          // web-3's lives on only here
+        #expect(zip(byDomain, byDomain.dropFirst()).allSatisfy { $0.lag.max >= $1.lag.max })
+        #expect(byDomain.contains { $0.name == "web-1" } && !byDomain.contains { $0.name.hasPrefix("dom") })
+    }
+
     /// The report waits the daemon logs at its stop: quantiles from quarter-octave buckets, each within
     /// 19 % above the true value, never below it.
     @Test func reportWaitQuantilesAreBoundedAbove() {

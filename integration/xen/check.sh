@@ -179,6 +179,8 @@ done
 for f in "$RES"/arbiter-*.log; do
     w=$(grep "arbiter stopped" "$f" 2>/dev/null | tail -1 | grep -o 'report_wait[a-z0-9_]*=[0-9-]*' | tr '\n' ' ')
     if [ -n "$w" ]; then echo "report waits, $(basename "$f"): $w"; fi
+    l=$(grep "report waits by domain" "$f" 2>/dev/null | tail -1 | sed -n 's/.*longest=\(.*\) \[Arbiter\].*/\1/p')
+    if [ -n "$l" ]; then echo "  longest by domain: $l"; fi
 done
 
 # --- Phase 2: VM lifecycle ---------------------------------------------------------------------------

@@ -169,6 +169,14 @@ public actor ControlLoop {
         public var max = Duration.zero
     }
     public private(set) var reportLag = [DomID: Lag]()
+    /// The waits of domains that are gone (those that waited longest, at most `retiredLagsKept`): a guest
+    /// that flooded and was destroyed still shows at the daemon's stop.
+    private var retiredLags = [(name: String, lag: Lag)]()
+    static let retiredLagsKept = 8
+    /// Every domain's report waits, live and gone (the gone ones that waited longest), longest first.
+    public var reportWaitsByDomain: [(name: String, lag: Lag)] {
+        (reportLag.map { (name: names[$0.key] ?? "dom\($0.key)", lag: $0.value) } + retiredLags).sorted { $0.lag.max > $1.lag.max }
+    }
     /// Every report's wait from its watch event to the round that read it, all domains together.
     public private(set) var reportWaits = WaitHistogram()
 
@@ -530,6 +538,11 @@ public actor ControlLoop {
         let d = old.domid
         policy.forget(d)
         for i in shadows.indices { shadows[i].forget(d) }
+        if let lag = reportLag[d], lag.count > 0 {
+            retiredLags.append((name: old.name, lag: lag))
+            retiredLags.sort { $0.lag.max > $1.lag.max }
+            if retiredLags.count > Self.retiredLagsKept { retiredLags.removeLast() }
+        }
         pendingPressure.remove(d); pendingLegacy.remove(d); marked.remove(d); writtenAt[d] = nil; reportLag[d] = nil; readAt[d] = nil
         lastRecorded[d] = nil
         for k in lastShadowRecorded.keys { lastShadowRecorded[k]?[d] = nil }

@@ -195,6 +195,12 @@ public struct ArbiterDaemon: Service {
             "report_wait_median_ms": "\(ms(waits.quantile(0.5)))", "report_wait_p99_ms": "\(ms(waits.quantile(0.99)))",
             "report_wait_max_ms": "\(ms(waits.count > 0 ? waits.max.seconds : nil))",
         ])
+        // Whose reports waited longest (a guest flooding its reports waits for its own bound, one round
+        // per `guest_round_interval_seconds`; the others should not wait for it).
+        let longest = await loop.reportWaitsByDomain.prefix(3).map { w in
+            "\(w.name) n=\(w.lag.count) mean_ms=\(ms(w.lag.total.seconds / Double(Swift.max(1, w.lag.count)))) max_ms=\(ms(w.lag.max.seconds))"
+        }
+        if !longest.isEmpty { logger.notice("report waits by domain", metadata: ["longest": "\(longest.joined(separator: "; "))"]) }
     }
 
     /// The round that just ran, for the service manager's STATUS=; nil when the host could not be read.
