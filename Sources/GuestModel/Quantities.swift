@@ -141,16 +141,10 @@ public struct TimePoint: Hashable, Comparable, Sendable {
     @inlinable public func adding(seconds: Double) -> TimePoint { TimePoint(ms: ms &+ Int64((seconds * 1000).rounded())) }
     public static let zero = TimePoint(ms: 0)
 
-    /// The least interval Δ (ms) for which `Double(Δ) / 1000 > seconds` (what `seconds(since:) > seconds`
+    /// The least interval Δ (ms) for which `Double(Δ) / 1000 >= seconds` (what `seconds(since:) >= seconds`
     /// asks), so that the comparison is `Δ >= threshold` on integers, to the same answer for every Δ: the
     /// quotient, correctly rounded, never decreases as Δ grows. Nil when `seconds` is not finite or not
-    /// below 10^15 (compare in seconds then). For a limit compared with every guest every round: the
-    /// division was on the path to a branch the whole guest's bounds depend on.
-    static func msBeyond(_ seconds: Double) -> Int64? {
-        threshold(near: seconds) { Double($0) / 1000 > seconds }
-    }
-
-    /// The least interval Δ (ms) for which `Double(Δ) / 1000 >= seconds` (see `msBeyond`).
+    /// below 10^15 (compare in seconds then). For a limit compared with every report: no division.
     static func msAtLeast(_ seconds: Double) -> Int64? {
         threshold(near: seconds) { Double($0) / 1000 >= seconds }
     }
