@@ -79,7 +79,7 @@ public struct DaemonSettings: Sendable, Equatable {
     public var minRoundIntervalSeconds = 0.1
     /// One guest's reports start at most one round per this interval; what it writes in between is read
     /// by the next round, whoever started it (a guest that floods cannot make the others wait).
-    public var guestRoundIntervalSeconds = 1.0
+    public var guestRoundIntervalSeconds = 0.5
     /// Every N recorded rounds every domain is recorded; in between only the domains whose decision changed.
     public var snapshotEvery = 300
     /// Decide and record, push nothing.
