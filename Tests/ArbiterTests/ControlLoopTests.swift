@@ -22,6 +22,23 @@ actor FlakyBackend: HostBackend {
     }
 }
 
+/// A backend slow to list the domains and to take a target (a dom0 short of CPU, a busy xenstored).
+actor SlowBackend: HostBackend {
+    let inner: SimulatedHost
+    let delay: Duration
+    private(set) var pushes = 0
+    init(_ inner: SimulatedHost, delay: Duration) { self.inner = inner; self.delay = delay }
+    func domains() async throws -> [DomainInfo] { try await Task.sleep(for: delay); return await inner.domains() }
+    func memory() async throws -> HostMemory { await inner.memory() }
+    func readReport(_ d: DomID, key: String, limit: Int) async throws -> [UInt8]? { try await inner.readReport(d, key: key, limit: limit) }
+    func takeEvents() async -> [HostEventChannel.TimedEvent] { await inner.takeEvents() }
+    func setTarget(_ d: DomID, _ t: KiB) async throws {
+        try await Task.sleep(for: delay)
+        pushes += 1
+        try await inner.setTarget(d, t)
+    }
+}
+
 @Suite("The control loop over the simulated host")
 struct ControlLoopTests {
     func setup(dryRun: Bool = false, refuse: Set<DomID> = []) throws -> (ControlLoop, SimulatedHost, DecisionStore) {
@@ -183,6 +200,28 @@ struct ReportRoundTests {
         #expect(await loop.reportLag.count == byDomain.count - 1)          // web-3's lives on only here
         #expect(zip(byDomain, byDomain.dropFirst()).allSatisfy { $0.lag.max >= $1.lag.max })
         #expect(byDomain.contains { $0.name == "web-1" } && !byDomain.contains { $0.name.hasPrefix("dom") })
+    }
+
+    /// The round's steps the daemon logs at its stop: a slow domain listing shows in the host step, slow
+    /// pushes in the push step, and every round is counted.
+    @Test func roundStepsShowWhereTheTimeWent() async throws {
+        let host = SimulatedHost(scenario: try ScenarioFile.parse(BundledScenarios.named("default")!))
+        let slow = SlowBackend(host, delay: .milliseconds(20))
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let loop = ControlLoop(backend: slow, store: nil, config: ArbiterConfig(), logger: logger,
+                               now: { TimePoint(seconds: await host.seconds) })
+        for _ in 0..<8 {
+            for e in await host.advance(by: 1) { await loop.note(e) }
+            if let trigger = await loop.due(at: TimePoint(seconds: await host.seconds)) { await loop.round(trigger: trigger) }
+        }
+        let steps = await loop.stepTimes, pushes = await slow.pushes
+        let host_ = ControlLoop.StepTimes.steps.firstIndex(of: "host")!, push = ControlLoop.StepTimes.steps.firstIndex(of: "push")!
+        #expect(steps.rounds == (await loop.rounds) && steps.rounds > 0)
+        #expect(steps.total[host_] >= .milliseconds(20) * steps.rounds)
+        #expect(pushes > 0 && steps.total[push] >= .milliseconds(20) * pushes)
+        #expect(steps.max[push] >= .milliseconds(20))
+        for k in ControlLoop.StepTimes.steps.indices { #expect(steps.max[k] * steps.rounds >= steps.total[k]) }
     }
 
     /// The report waits the daemon logs at its stop: quantiles from quarter-octave buckets, each within

@@ -181,6 +181,8 @@ for f in "$RES"/arbiter-*.log; do
     if [ -n "$w" ]; then echo "report waits, $(basename "$f"): $w"; fi
     l=$(grep "report waits by domain" "$f" 2>/dev/null | tail -1 | sed -n 's/.*longest=\(.*\) \[Arbiter\].*/\1/p')
     if [ -n "$l" ]; then echo "  longest by domain: $l"; fi
+    r=$(grep "round steps" "$f" 2>/dev/null | tail -1 | sed -n 's/.*arbiter: \(.*\) \[Arbiter\] round steps.*/\1/p')
+    if [ -n "$r" ]; then echo "  round steps, mean/max ms: $r"; fi
 done
 
 # --- Phase 2: VM lifecycle ---------------------------------------------------------------------------

@@ -180,6 +180,29 @@ public actor ControlLoop {
     /// Every report's wait from its watch event to the round that read it, all domains together.
     public private(set) var reportWaits = WaitHistogram()
 
+    /// Where rounds spend their wall time, by step: reading the host (domains, memory), reading the
+    /// reports, deciding (with the shadows, the checks and the reservations), pushing, recording (with the
+    /// metrics). Logged at the daemon's stop: a report waits for the round before it, so this is what
+    /// sets the wait when rounds are slow (a dom0 short of CPU).
+    public struct StepTimes: Sendable, Equatable {
+        public static let steps = ["host", "reports", "decide", "push", "record"]
+        public private(set) var rounds = 0
+        public private(set) var total = [Duration](repeating: .zero, count: StepTimes.steps.count)
+        public private(set) var max = [Duration](repeating: .zero, count: StepTimes.steps.count)
+
+        /// One round's steps, as the clock read at each step's end (`marks[0]` the round's start).
+        mutating func add(_ marks: [ContinuousClock.Instant]) {
+            guard marks.count == StepTimes.steps.count + 1 else { return }
+            rounds += 1
+            for k in 0..<StepTimes.steps.count {
+                let d = marks[k + 1] - marks[k]
+                total[k] += d
+                max[k] = Swift.max(max[k], d)
+            }
+        }
+    }
+    public private(set) var stepTimes = StepTimes()
+
     /// Waits in buckets a quarter-octave wide from 1 ms (the last bucket holds everything from ~65 s):
     /// quantiles to within 19 % in 68 counters, whatever the number of reports.
     public struct WaitHistogram: Sendable, Equatable {
@@ -287,12 +310,14 @@ public actor ControlLoop {
             }
             return nil
         }
+        var marks = [started, ContinuousClock.now]
         let changed = lifecycle(all, at: t)
         // Only complete domains are decided: one being built has no target yet (libxl would refuse a push,
         // the store a zero target), one stopping is Xen's to free. Their memory is neither free nor ours.
         let domains = all.filter { $0.phase == .running }
         if changed { for d in domains { names[d.domid] = d.name } }
         await readReports(of: domains, fullPass: trigger != .report, at: t)
+        marks.append(ContinuousClock.now)
         let snapshot = await snapshot(of: domains, free: memory.free)
         let decision = policy.step(snapshot, now: t)
         check(decision, staticMax: snapshot.domains)
@@ -301,8 +326,10 @@ public actor ControlLoop {
         if trigger != .report { lastFullPassAt = t }
         lastDecision = decision
         reserve(after: decision, free: memory.free, at: t)
+        marks.append(ContinuousClock.now)
         let pushes = await push(decision)
         await publishUncooperative(decision)
+        marks.append(ContinuousClock.now)
         rounds += 1
         let lostBefore = unrecordedRounds
         let recorded = record(decision, trigger: trigger, hostTotal: memory.total, domains: domains, pushes: pushes)
@@ -312,6 +339,8 @@ public actor ControlLoop {
                           wallSeconds: wall().timeIntervalSince1970)
             publishMetrics(metrics, force: trigger != .report)
         }
+        marks.append(ContinuousClock.now)
+        stepTimes.add(marks)
         for a in decision.alerts { logger.warning("\(a)") }
         logger.info("round", metadata: [
             "trigger": "\(trigger.rawValue)", "domains": "\(decision.outcomes.count)", "changed": "\(pushes.count)",

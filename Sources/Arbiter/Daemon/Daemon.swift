@@ -201,6 +201,14 @@ public struct ArbiterDaemon: Service {
             "\(w.name) n=\(w.lag.count) mean_ms=\(ms(w.lag.total.seconds / Double(Swift.max(1, w.lag.count)))) max_ms=\(ms(w.lag.max.seconds))"
         }
         if !longest.isEmpty { logger.notice("report waits by domain", metadata: ["longest": "\(longest.joined(separator: "; "))"]) }
+        // Where the rounds' time went, by step (mean and longest, ms).
+        let steps = await loop.stepTimes
+        if steps.rounds > 0 {
+            let each = ControlLoop.StepTimes.steps.indices.map { k in
+                "\(ControlLoop.StepTimes.steps[k])=\(ms(steps.total[k].seconds / Double(steps.rounds)))/\(ms(steps.max[k].seconds))"
+            }
+            logger.notice("round steps", metadata: ["rounds": "\(steps.rounds)", "mean_max_ms": "\(each.joined(separator: " "))"])
+        }
     }
 
     /// The round that just ran, for the service manager's STATUS=; nil when the host could not be read.
