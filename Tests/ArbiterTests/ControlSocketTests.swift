@@ -44,10 +44,13 @@ struct ControlSocketTests {
     }
 
     /// A client request on a thread of its own: its blocking socket calls must not take one of the
-    /// few cooperative threads the server (and the other suites running in parallel) need.
-    static func request(_ path: String, _ line: String, timeoutSeconds: Int = 3) async throws -> String {
+    /// few cooperative threads the server (and the other suites running in parallel) need. It waits 10 s:
+    /// the whole suite runs beside CPU-bound tests that can hold both of a 2-core machine's cooperative
+    /// threads for seconds (3 s failed there once in four runs); a server blocked by a stuck client would
+    /// answer only after that client's 30 s idle timeout.
+    static func request(_ path: String, _ line: String) async throws -> String {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<String, any Error>) in
-            Thread { c.resume(with: Result { try ControlSocket.request(path, line, timeoutSeconds: timeoutSeconds) }) }.start()
+            Thread { c.resume(with: Result { try ControlSocket.request(path, line, timeoutSeconds: 10) }) }.start()
         }
     }
 
@@ -71,10 +74,7 @@ struct ControlSocketTests {
         trickle.start()
         defer { trickle.cancel() }
         try await Task.sleep(for: .milliseconds(300))
-        // 10 s: the whole suite runs beside CPU-bound tests that can hold both of a 2-core machine's
-        // cooperative threads for seconds (a 3 s wait failed there once in four runs). Blocked, the reply
-        // would wait for the stuck client's 30 s idle timeout.
-        let reply = try await Self.request(path, "{\"cmd\":\"list\"}", timeoutSeconds: 10)
+        let reply = try await Self.request(path, "{\"cmd\":\"list\"}")
         #expect(reply == "{\"ok\":true,\"echo\":14}")
         for _ in 0..<100 where socket.stats.answered == 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(socket.stats.answered == 1)
@@ -124,10 +124,7 @@ struct ControlSocketTests {
         defer { close(deaf) }
         Self.send(deaf, "big\n")
         try await Task.sleep(for: .milliseconds(300))
-        // 10 s: the whole suite runs beside CPU-bound tests that can hold both of a 2-core machine's
-        // cooperative threads for seconds (a 3 s wait failed there once in four runs). Blocked, the reply
-        // would wait for the stuck client's 30 s idle timeout.
-        let reply = try await Self.request(path, "{\"cmd\":\"list\"}", timeoutSeconds: 10)
+        let reply = try await Self.request(path, "{\"cmd\":\"list\"}")
         #expect(reply == "{\"ok\":true,\"echo\":14}")
     }
 }

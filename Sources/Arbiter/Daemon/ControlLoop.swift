@@ -181,9 +181,10 @@ public actor ControlLoop {
     public private(set) var reportWaits = WaitHistogram()
 
     /// Where rounds spend their wall time, by step: reading the host (domains, memory), reading the
-    /// reports (after noting the domains that came, went or changed phase), deciding (with the shadows, the checks and the reservations), pushing, recording (with the
-    /// metrics). Logged at the daemon's stop: a report waits for the round before it, so this is what
-    /// sets the wait when rounds are slow (a dom0 short of CPU).
+    /// reports (after noting the domains that came, went or changed phase), deciding (with the shadows,
+    /// the checks and the reservations), pushing, recording (with the metrics). Logged at the daemon's
+    /// stop: a report waits for the round before it, so this is what sets the wait when rounds are slow
+    /// (a dom0 short of CPU).
     public struct StepTimes: Sendable, Equatable {
         public static let steps = ["host", "reports", "decide", "push", "record"]
         public private(set) var rounds = 0
