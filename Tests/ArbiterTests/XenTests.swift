@@ -93,3 +93,91 @@ struct XenstorePathTests {
 
 /// libxl's ERROR_DOMAIN_NOTFOUND (-21, libxl_types.idl), spelled out so the test does not import CXen.
 let ERROR_DOMAIN_NOTFOUND_CODE: Int32 = -21
+
+/// What `XenHost` keeps between rounds instead of reading every domain's name, static-max and target
+/// from xenstore each round: kept until the watch sees a write to it, and never kept across a write
+/// that raced the read.
+@Suite("Xen domain facts kept between rounds")
+struct XenDomainFactsTests {
+    let uuid = "12345678-9abc-def0-0102-030405060708"
+
+    private func read(_ f: XenDomainFacts, _ d: DomID, _ key: XenDomainFacts.Key, _ value: String?,
+                      uuid: String? = nil, now: ContinuousClock.Instant = .now) {
+        let t = f.ticket(now: now)
+        f.keep(d, uuid: uuid ?? self.uuid, key, value, ticket: t)
+    }
+
+    @Test func aKeptValueLastsUntilItsKeyIsWritten() {
+        let f = XenDomainFacts()
+        let d = DomID(5)
+        read(f, d, .target, "524288")
+        read(f, d, .staticMax, "1048576")
+        read(f, d, .name, "web1")
+        #expect(f.kept(d, uuid: uuid, .target) == "524288")
+        #expect(f.written("/local/domain/5/memory/target"))
+        #expect(f.kept(d, uuid: uuid, .target) == nil)
+        #expect(f.kept(d, uuid: uuid, .staticMax) == "1048576")
+        #expect(f.kept(d, uuid: uuid, .name) == "web1")
+        read(f, d, .target, "262144")
+        #expect(f.kept(d, uuid: uuid, .target) == "262144")
+        #expect(f.written("/local/domain/5/name"))
+        #expect(f.kept(d, uuid: uuid, .name) == nil && f.kept(d, uuid: uuid, .target) == "262144")
+        // Other domains' writes and reports touch nothing kept.
+        #expect(!f.written("/local/domain/5/data/pressure"))
+        #expect(f.written("/local/domain/6/memory/target"))
+        #expect(f.kept(d, uuid: uuid, .target) == "262144")
+        #expect(f.counted == XenDomainFacts.Counts(kept: 6, read: 4))
+    }
+
+    @Test func aWriteSeenAfterTheReadBeganIsNeverHiddenByIt() {
+        let f = XenDomainFacts()
+        let d = DomID(5)
+        // The read returns the old value; the write lands and its watch event arrives before it is kept.
+        let t = f.ticket()
+        f.written("/local/domain/5/memory/target")
+        f.keep(d, uuid: uuid, .target, "524288", ticket: t)
+        #expect(f.kept(d, uuid: uuid, .target) == nil)
+        read(f, d, .target, "262144")
+        #expect(f.kept(d, uuid: uuid, .target) == "262144")
+    }
+
+    @Test func removalsReusedDomidsReconnectsAndAgeForgetEverything() {
+        let f = XenDomainFacts(maxAge: .seconds(10))
+        let d = DomID(5)
+        let start = ContinuousClock.now
+        read(f, d, .staticMax, "1048576", now: start)
+        #expect(f.kept(d, uuid: uuid, .staticMax, now: start + .seconds(9)) == "1048576")
+        #expect(f.kept(d, uuid: uuid, .staticMax, now: start + .seconds(10)) == nil)
+        #expect(f.kept(d, uuid: "00000000-0000-0000-0000-000000000001", .staticMax, now: start) == nil)
+        #expect(f.written("/local/domain/5/memory"))
+        #expect(f.kept(d, uuid: uuid, .staticMax, now: start) == nil)
+        for path in ["/local/domain/5", "/local/domain"] {
+            read(f, d, .name, "web1")
+            #expect(f.kept(d, uuid: uuid, .name) == "web1")
+            #expect(f.written(path))
+            #expect(f.kept(d, uuid: uuid, .name) == nil, "\(path)")
+        }
+        read(f, d, .name, "web1")
+        f.forgetAll()
+        #expect(f.kept(d, uuid: uuid, .name) == nil)
+        read(f, d, .name, "web1")
+        f.retain([DomID(6)])
+        #expect(f.kept(d, uuid: uuid, .name) == nil)
+    }
+
+    @Test func aMissingKeyIsReadAgainEveryTime() {
+        let f = XenDomainFacts()
+        let d = DomID(5)
+        read(f, d, .target, "524288")
+        read(f, d, .target, nil)
+        #expect(f.kept(d, uuid: uuid, .target) == nil)
+    }
+
+    @Test(arguments: ["/local/domain/5/data/pressure", "/local/domain/5/memory/target/x", "/local/domain/05/name",
+                      "/local/domain/5/device/vbd", "/local/domainx", "/local/domain/", "/local/domain//name",
+                      "/local/domain/32752/name", "/vm/5/name", "@releaseDomain",
+                      "/local/domain/5/name" + String(repeating: "x", count: 200)])
+    func otherPathsTouchNothing(path: String) {
+        #expect(XenDomainFacts.keys(fromWatchPath: path) == nil, "\(path)")
+    }
+}

@@ -183,6 +183,8 @@ for f in "$RES"/arbiter-*.log; do
     if [ -n "$l" ]; then echo "  longest by domain: $l"; fi
     r=$(grep "round steps" "$f" 2>/dev/null | tail -1 | sed -n 's/.*arbiter: \(.*\) \[Arbiter\] round steps.*/\1/p')
     if [ -n "$r" ]; then echo "  round steps, mean/max ms: $r"; fi
+    d=$(grep "domain facts" "$f" 2>/dev/null | tail -1 | sed -n 's/.*arbiter: \(.*\) \[[A-Za-z]*\] domain facts.*/\1/p')
+    if [ -n "$d" ]; then echo "  domain facts (name, static-max, target) between rounds: $d"; fi
 done
 
 # --- Phase 2: VM lifecycle ---------------------------------------------------------------------------

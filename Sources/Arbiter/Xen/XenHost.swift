@@ -13,14 +13,18 @@ public final class XenHost: HostBackend, @unchecked Sendable {
     private let control: XenControl
     private let watcher: XenWatcher
     private let includeDom0: Bool
+    private let logger: Logger
+    /// Names, static-max and targets between rounds, current while the watch sees no write to them.
+    let facts = XenDomainFacts()
 
     /// Opens everything or throws the first failure, typed (on a machine without Xen: xs_open, ENOENT).
     public init(includeDom0: Bool = false, logger: Logger) throws(XenError) {
         xs = try XenstoreConnection()
         control = try XenControl(quiet: false)
         libxl = try LibxlContext(quiet: false)
-        watcher = try XenWatcher(logger: logger)
+        watcher = try XenWatcher(facts: facts, logger: logger)
         self.includeDom0 = includeDom0
+        self.logger = logger
     }
 
     public func domains() throws -> [DomainInfo] {
@@ -37,27 +41,35 @@ public final class XenHost: HostBackend, @unchecked Sendable {
             guard info.domid < UInt32(DomID.firstReserved) else { continue }
             let d = DomID(UInt16(info.domid))
             if d.raw == 0 && !includeDom0 { continue }
-            var name = "dom\(d.raw)"
-            if let raw = libxl_domid_to_name(libxl.ctx, info.domid) {
-                name = String(cString: raw)
-                free(raw)
-            }
+            let uuid = withUnsafeBytes(of: info.uuid.uuid) { XenHost.uuidString(Array($0)) }
+            let name = fact(d, uuid: uuid, .name, limit: 256) ?? "dom\(d.raw)"
             let current = KiB(Int64(clamping: info.current_memkb))
             // libxl writes memory/static-max and memory/target when the build is done (libxl__build_post):
             // until both are there the domain is under construction, and a target pushed now would fail
             // or be lost.
-            let staticMaxKey = XenstorePaths.kib(try? xs.read(XenstorePaths.staticMax(d), limit: 20))
-            let targetKey = XenstorePaths.kib(try? xs.read(XenstorePaths.target(d), limit: 20))
+            let staticMaxKey = fact(d, uuid: uuid, .staticMax, limit: 20).flatMap { XenstorePaths.kib(Array($0.utf8)) }
+            let targetKey = fact(d, uuid: uuid, .target, limit: 20).flatMap { XenstorePaths.kib(Array($0.utf8)) }
             let phase: DomainPhase
             if info.dying || info.shutdown { phase = .stopping }
             else if let s = staticMaxKey, let t = targetKey, s.value > 0, t.value > 0 { phase = .running }
             else { phase = .building }
-            let uuid = withUnsafeBytes(of: info.uuid.uuid) { XenHost.uuidString(Array($0)) }
             out.append(DomainInfo(domid: d, name: name, actual: current,
                                   staticMax: staticMaxKey ?? KiB(Int64(clamping: info.max_memkb)), target: targetKey ?? current,
                                   uuid: uuid, phase: phase))
         }
+        facts.retain(Set(out.map(\.domid)))
         return out
+    }
+
+    /// A toolstack-written key of a domain's home: as kept since the last write the watch saw, or read
+    /// (and kept). nil when missing or unreadable; a failed read is not kept.
+    private func fact(_ d: DomID, uuid: String?, _ key: XenDomainFacts.Key, limit: Int) -> String? {
+        if let v = facts.kept(d, uuid: uuid, key) { return v }
+        let ticket = facts.ticket()
+        let raw = try? xs.read(XenstorePaths.home(d) + "/" + key.relativePath, limit: limit)
+        let value = raw.flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
+        facts.keep(d, uuid: uuid, key, value, ticket: ticket)
+        return value
     }
 
     /// The canonical 8-4-4-4-12 text of a 16-byte UUID.
@@ -90,8 +102,13 @@ public final class XenHost: HostBackend, @unchecked Sendable {
 
     public func waitForEvents(timeout: Duration) async { await watcher.channel.wait(timeout: timeout) }
 
-    /// Stops the watch thread (the daemon's last step).
-    public func close() { watcher.stop() }
+    /// Stops the watch thread (the daemon's last step) and logs how many domain facts (name, static-max,
+    /// target) were kept between rounds and how many were read from xenstore.
+    public func close() {
+        watcher.stop()
+        let c = facts.counted
+        logger.notice("domain facts", metadata: ["kept": "\(c.kept)", "read": "\(c.read)"])
+    }
 
     /// `memory/uncooperative`, as squeezed writes it. (The fence itself is the target: enforced targets
     /// set maxmem, so a domain held at what it has cannot take back what it gave.)
@@ -131,7 +148,11 @@ final class XenWatcher: @unchecked Sendable {
     private var stopping = false
     private let finished = DispatchSemaphore(value: 0)
 
-    init(logger: Logger) throws(XenError) {
+    /// Told of every write under /local/domain that is not a report.
+    private let facts: XenDomainFacts
+
+    init(facts: XenDomainFacts, logger: Logger) throws(XenError) {
+        self.facts = facts
         self.logger = logger
         handle = try Self.open()
         let thread = Thread { [self] in self.run() }
@@ -176,6 +197,7 @@ final class XenWatcher: @unchecked Sendable {
                 do {
                     let opened = try Self.open()
                     lock.withLock { handle = opened }
+                    facts.forgetAll()
                     logger.notice("xenstore watches re-established")
                     channel.send(.resync)
                 } catch {
@@ -212,6 +234,8 @@ final class XenWatcher: @unchecked Sendable {
         default:
             if let (domid, key) = XenstorePaths.reportKey(fromWatchPath: path) {
                 channel.send(.reportWritten(domid, key: key))
+            } else {
+                facts.written(path)
             }
         }
     }

@@ -32,12 +32,17 @@ public enum XenstorePaths {
         guard path.utf8.count <= 128, path.hasPrefix(domains + "/") else { return nil }
         let rest = path.dropFirst(domains.count + 1)
         guard let slash = rest.firstIndex(of: "/") else { return nil }
-        let idText = rest[..<slash]
         let key = String(rest[rest.index(after: slash)...])
-        guard !idText.isEmpty, idText.count <= 5, idText.allSatisfy({ $0 >= "0" && $0 <= "9" }),
-              idText == "0" || idText.first != "0", let id = UInt16(idText), id < DomID.firstReserved,
-              reportKeys.contains(key) else { return nil }
-        return (DomID(id), key)
+        guard let domid = domid(rest[..<slash]), reportKeys.contains(key) else { return nil }
+        return (domid, key)
+    }
+
+    /// A path segment that is a guest domain's domid in canonical form ("7", not "07", "+7" or "7 "),
+    /// below the reserved domids; nil for anything else.
+    static func domid(_ text: Substring) -> DomID? {
+        guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0 >= "0" && $0 <= "9" }),
+              text == "0" || text.first != "0", let id = UInt16(text), id < DomID.firstReserved else { return nil }
+        return DomID(id)
     }
 
     /// Parses a toolstack-written KiB value (decimal digits, bounded: `BoundedDecimal`); nil for anything else.
