@@ -185,6 +185,8 @@ for f in "$RES"/arbiter-*.log; do
     if [ -n "$r" ]; then echo "  round steps, mean/max ms: $r"; fi
     d=$(grep "domain facts" "$f" 2>/dev/null | tail -1 | sed -n 's/.*arbiter: \(.*\) \[[A-Za-z]*\] domain facts.*/\1/p')
     if [ -n "$d" ]; then echo "  domain facts (name, static-max, target) between rounds: $d"; fi
+    x=$(grep "xen calls" "$f" 2>/dev/null | tail -1 | sed -n 's/.*arbiter: \(.*\) \[[A-Za-z]*\] xen calls.*/\1/p')
+    if [ -n "$x" ]; then echo "  calls into Xen, count/mean/max ms: $x"; fi
 done
 
 # --- Phase 2: VM lifecycle ---------------------------------------------------------------------------

@@ -182,11 +182,11 @@ public actor ControlLoop {
 
     /// Where rounds spend their wall time, by step: reading the host (domains, memory), reading the
     /// reports (after noting the domains that came, went or changed phase), deciding (with the shadows,
-    /// the checks and the reservations), pushing, recording (with the metrics). Logged at the daemon's
+    /// the checks and the reservations), pushing, recording, publishing the metrics. Logged at the daemon's
     /// stop: a report waits for the round before it, so this is what sets the wait when rounds are slow
     /// (a dom0 short of CPU).
     public struct StepTimes: Sendable, Equatable {
-        public static let steps = ["host", "reports", "decide", "push", "record"]
+        public static let steps = ["host", "reports", "decide", "push", "record", "metrics"]
         public private(set) var rounds = 0
         public private(set) var total = [Duration](repeating: .zero, count: StepTimes.steps.count)
         public private(set) var max = [Duration](repeating: .zero, count: StepTimes.steps.count)
@@ -334,6 +334,7 @@ public actor ControlLoop {
         rounds += 1
         let lostBefore = unrecordedRounds
         let recorded = record(decision, trigger: trigger, hostTotal: memory.total, domains: domains, pushes: pushes)
+        marks.append(ContinuousClock.now)
         if let metrics {
             metrics.round(decision, trigger: trigger, hostTotal: memory.total, names: names, pushes: pushes,
                           recorded: unrecordedRounds == lostBefore, took: ContinuousClock.now - started,

@@ -16,6 +16,8 @@ public final class XenHost: HostBackend, @unchecked Sendable {
     private let logger: Logger
     /// Names, static-max and targets between rounds, current while the watch sees no write to them.
     let facts = XenDomainFacts()
+    /// The wall time of each kind of call into Xen (under `lock`), logged at `close`.
+    private var calls = XenCallTimes()
 
     /// Opens everything or throws the first failure, typed (on a machine without Xen: xs_open, ENOENT).
     public init(includeDom0: Bool = false, logger: Logger) throws(XenError) {
@@ -31,7 +33,10 @@ public final class XenHost: HostBackend, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         var n: Int32 = 0
-        guard let list = libxl_list_domain(libxl.ctx, &n) else {
+        let started = ContinuousClock.now
+        let list = libxl_list_domain(libxl.ctx, &n)
+        calls.add(.list, since: started)
+        guard let list else {
             throw HostError.xen(XenError(operation: "libxl_list_domain", code: -1, errno: cxen_errno()))
         }
         defer { libxl_dominfo_list_free(list, n) }
@@ -66,7 +71,9 @@ public final class XenHost: HostBackend, @unchecked Sendable {
     private func fact(_ d: DomID, uuid: String?, _ key: XenDomainFacts.Key, limit: Int) -> String? {
         if let v = facts.kept(d, uuid: uuid, key) { return v }
         let ticket = facts.ticket()
+        let started = ContinuousClock.now
         let raw = try? xs.read(XenstorePaths.home(d) + "/" + key.relativePath, limit: limit)
+        calls.add(.fact, since: started)
         let value = raw.flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
         facts.keep(d, uuid: uuid, key, value, ticket: ticket)
         return value
@@ -83,6 +90,8 @@ public final class XenHost: HostBackend, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         do {
+            let started = ContinuousClock.now
+            defer { calls.add(.physinfo, since: started) }
             let p = try control.physinfo()
             let free = p.freeKiB > p.outstandingKiB ? p.freeKiB - p.outstandingKiB : 0
             return HostMemory(total: KiB(Int64(clamping: p.totalKiB)), free: KiB(Int64(clamping: free)))
@@ -95,6 +104,8 @@ public final class XenHost: HostBackend, @unchecked Sendable {
         guard XenstorePaths.reportKeys.contains(key) else { return nil }
         lock.lock()
         defer { lock.unlock() }
+        let started = ContinuousClock.now
+        defer { calls.add(.report, since: started) }
         do { return try xs.read(XenstorePaths.home(domid) + "/" + key, limit: limit) } catch { throw HostError.xen(error) }
     }
 
@@ -103,11 +114,13 @@ public final class XenHost: HostBackend, @unchecked Sendable {
     public func waitForEvents(timeout: Duration) async { await watcher.channel.wait(timeout: timeout) }
 
     /// Stops the watch thread (the daemon's last step) and logs how many domain facts (name, static-max,
-    /// target) were kept between rounds and how many were read from xenstore.
+    /// target) were kept between rounds and how many were read from xenstore, and what each kind of call
+    /// into Xen took.
     public func close() {
         watcher.stop()
         let c = facts.counted
         logger.notice("domain facts", metadata: ["kept": "\(c.kept)", "read": "\(c.read)"])
+        logger.notice("xen calls", metadata: lock.withLock { calls.metadata })
     }
 
     /// `memory/uncooperative`, as squeezed writes it. (The fence itself is the target: enforced targets
@@ -126,13 +139,44 @@ public final class XenHost: HostBackend, @unchecked Sendable {
     public func setTarget(_ domid: DomID, _ target: KiB) throws {
         lock.lock()
         defer { lock.unlock() }
+        let started = ContinuousClock.now
         let rc = libxl_set_memory_target(libxl.ctx, UInt32(domid.raw), target.value, 0, 1)
+        calls.add(.setTarget, since: started)
         guard rc == 0 else {
             let e = XenError(operation: "libxl_set_memory_target", domid: UInt32(domid.raw), code: rc, errno: cxen_errno())
             if rc == ERROR_DOMAIN_NOTFOUND.rawValue { throw HostError.noSuchDomain(domid) }
             if rc == ERROR_INVAL.rawValue { throw HostError.targetRefused(domid, e.description) }
             throw HostError.xen(e)
         }
+    }
+}
+
+/// Wall time per kind of call into Xen: how many, mean and longest (ms).
+struct XenCallTimes {
+    enum Call: Int, CaseIterable {
+        /// libxl_list_domain; xc_physinfo; a domain fact read from xenstore; a report read; libxl_set_memory_target.
+        case list, physinfo, fact, report, setTarget
+    }
+    private var count = [Int](repeating: 0, count: Call.allCases.count)
+    private var total = [Duration](repeating: .zero, count: Call.allCases.count)
+    private var longest = [Duration](repeating: .zero, count: Call.allCases.count)
+
+    mutating func add(_ c: Call, since started: ContinuousClock.Instant) {
+        let d = ContinuousClock.now - started
+        count[c.rawValue] += 1
+        total[c.rawValue] += d
+        longest[c.rawValue] = max(longest[c.rawValue], d)
+    }
+
+    /// `name=count/mean/max` (ms) for each kind of call.
+    var metadata: Logger.Metadata {
+        func ms(_ d: Duration) -> String { formatFixed(d.seconds * 1000, decimals: 1) }
+        var m = Logger.Metadata()
+        for c in Call.allCases {
+            let k = c.rawValue
+            m["\(c)"] = "\(count[k])/\(ms(count[k] > 0 ? total[k] / count[k] : .zero))/\(ms(longest[k]))"
+        }
+        return m
     }
 }
 
