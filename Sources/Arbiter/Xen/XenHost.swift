@@ -3,7 +3,7 @@ import Foundation
 import GuestModel
 import Logging
 
-/// The real Xen host behind `HostBackend`: libxl for domains and targets, libxenctrl for physinfo,
+/// The real Xen host behind `HostBackend`: libxenctrl for the domain list and physinfo, libxl for targets,
 /// libxenstore for reads and watches. libxl contexts and xenstore handles are not for concurrent use,
 /// so every call goes through one lock; watches run on their own thread and their own handle.
 public final class XenHost: HostBackend, @unchecked Sendable {
@@ -32,23 +32,18 @@ public final class XenHost: HostBackend, @unchecked Sendable {
     public func domains() throws -> [DomainInfo] {
         lock.lock()
         defer { lock.unlock() }
-        var n: Int32 = 0
         let started = ContinuousClock.now
-        let list = libxl_list_domain(libxl.ctx, &n)
+        let list: [XenControl.DomainRecord]
+        do { list = try control.domains() } catch { throw HostError.xen(error) }
         calls.add(.list, since: started)
-        guard let list else {
-            throw HostError.xen(XenError(operation: "libxl_list_domain", code: -1, errno: cxen_errno()))
-        }
-        defer { libxl_dominfo_list_free(list, n) }
         var out = [DomainInfo]()
-        for i in 0..<Int(n) {
-            let info = list[i]
+        for info in list {
             guard info.domid < UInt32(DomID.firstReserved) else { continue }
             let d = DomID(UInt16(info.domid))
             if d.raw == 0 && !includeDom0 { continue }
-            let uuid = withUnsafeBytes(of: info.uuid.uuid) { XenHost.uuidString(Array($0)) }
+            let uuid = XenHost.uuidString(info.handle)
             let name = fact(d, uuid: uuid, .name, limit: 256) ?? "dom\(d.raw)"
-            let current = KiB(Int64(clamping: info.current_memkb))
+            let current = KiB(Int64(clamping: info.currentKiB))
             // libxl writes memory/static-max and memory/target when the build is done (libxl__build_post):
             // until both are there the domain is under construction, and a target pushed now would fail
             // or be lost.
@@ -59,7 +54,7 @@ public final class XenHost: HostBackend, @unchecked Sendable {
             else if let s = staticMaxKey, let t = targetKey, s.value > 0, t.value > 0 { phase = .running }
             else { phase = .building }
             out.append(DomainInfo(domid: d, name: name, actual: current,
-                                  staticMax: staticMaxKey ?? KiB(Int64(clamping: info.max_memkb)), target: targetKey ?? current,
+                                  staticMax: staticMaxKey ?? KiB(Int64(clamping: info.maxKiB)), target: targetKey ?? current,
                                   uuid: uuid, phase: phase))
         }
         facts.retain(Set(out.map(\.domid)))
@@ -154,7 +149,7 @@ public final class XenHost: HostBackend, @unchecked Sendable {
 /// Wall time per kind of call into Xen: how many, mean and longest (ms).
 struct XenCallTimes {
     enum Call: Int, CaseIterable {
-        /// libxl_list_domain; xc_physinfo; a domain fact read from xenstore; a report read; libxl_set_memory_target.
+        /// xc_domain_getinfolist; xc_physinfo; a domain fact read from xenstore; a report read; libxl_set_memory_target.
         case list, physinfo, fact, report, setTarget
     }
     private var count = [Int](repeating: 0, count: Call.allCases.count)
