@@ -6,8 +6,10 @@ import Synchronization
 /// round cost three xenstore round trips per domain, most of a round's wall time on a real host (under
 /// emulation: 230-270 ms of about 400 with seven domains). The watch on `/local/domain` sees every
 /// write to them, so a kept value is used until a write to its key is seen, its domain's UUID changes
-/// (a domid reused), the watch connection is re-established, or `maxAge` passes (in case a watch event
-/// was ever lost: xenstored is not obliged to queue them without bound).
+/// (a domid reused), or the watch connection is re-established. In case a watch event was ever lost
+/// (xenstored is not obliged to queue them without bound), values older than `maxAge` are read again, a
+/// few domains a round, the longest kept first (`due`): all at once, every domain's three reads would
+/// land in one round every `maxAge` and hold up the reports waiting on it.
 ///
 /// A value read while a write to its key was on its way (the write done, its watch event not yet
 /// handled) must not be kept as current: every read and every write seen takes a tick from one
@@ -66,19 +68,31 @@ public final class XenDomainFacts: Sendable {
 
     public var counted: Counts { state.withLock { $0.counts } }
 
-    public init(maxAge: Duration = .seconds(10)) {
+    public init(maxAge: Duration = .seconds(30)) {
         self.maxAge = maxAge
     }
 
     /// The kept value of `key` for the domain `domid` with this UUID, if still current.
-    public func kept(_ domid: DomID, uuid: String?, _ key: Key, now: ContinuousClock.Instant = .now) -> String? {
+    public func kept(_ domid: DomID, uuid: String?, _ key: Key) -> String? {
         state.withLock { s in
             let k = SlotKey(domid: domid, key: key)
-            guard let slot = s.slots[k], slot.uuid == uuid, slot.tick > max(s.writtenAt[k] ?? 0, s.allWrittenAt),
-                  now - slot.at < maxAge else { return nil }
+            guard let slot = s.slots[k], slot.uuid == uuid, slot.tick > max(s.writtenAt[k] ?? 0, s.allWrittenAt) else { return nil }
             s.counts.kept += 1
             return slot.value
         }
+    }
+
+    /// Of `domains`, at most `limit` whose oldest kept value was read `maxAge` ago or more, the oldest
+    /// first: the ones to read again this round whatever is kept.
+    public func due(among domains: [DomID], limit: Int, now: ContinuousClock.Instant = .now) -> Set<DomID> {
+        let oldest = state.withLock { s in
+            domains.compactMap { d -> (DomID, ContinuousClock.Instant)? in
+                let times = Key.allCases.compactMap { s.slots[SlotKey(domid: d, key: $0)]?.at }
+                guard let first = times.min(), now - first >= maxAge else { return nil }
+                return (d, first)
+            }
+        }
+        return Set(oldest.sorted { $0.1 < $1.1 }.prefix(Swift.max(0, limit)).map(\.0))
     }
 
     /// Call before reading a key from xenstore; hand the ticket to `keep`.

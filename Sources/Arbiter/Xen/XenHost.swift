@@ -36,19 +36,21 @@ public final class XenHost: HostBackend, @unchecked Sendable {
         let list: [XenControl.DomainRecord]
         do { list = try control.domains() } catch { throw HostError.xen(error) }
         calls.add(.list, since: started)
+        let managed = list.filter { $0.domid < UInt32(DomID.firstReserved) && ($0.domid != 0 || includeDom0) }
+        let ids = managed.map { DomID(UInt16($0.domid)) }
+        // Kept values older than the facts' maxAge are read again, a tenth of the domains a round at most.
+        let due = facts.due(among: ids, limit: Swift.max(1, ids.count / 10))
         var out = [DomainInfo]()
-        for info in list {
-            guard info.domid < UInt32(DomID.firstReserved) else { continue }
-            let d = DomID(UInt16(info.domid))
-            if d.raw == 0 && !includeDom0 { continue }
+        for (info, d) in zip(managed, ids) {
             let uuid = XenHost.uuidString(info.handle)
-            let name = fact(d, uuid: uuid, .name, limit: 256) ?? "dom\(d.raw)"
+            let again = due.contains(d)
+            let name = fact(d, uuid: uuid, .name, limit: 256, again: again) ?? "dom\(d.raw)"
             let current = KiB(Int64(clamping: info.currentKiB))
             // libxl writes memory/static-max and memory/target when the build is done (libxl__build_post):
             // until both are there the domain is under construction, and a target pushed now would fail
             // or be lost.
-            let staticMaxKey = fact(d, uuid: uuid, .staticMax, limit: 20).flatMap { XenstorePaths.kib(Array($0.utf8)) }
-            let targetKey = fact(d, uuid: uuid, .target, limit: 20).flatMap { XenstorePaths.kib(Array($0.utf8)) }
+            let staticMaxKey = fact(d, uuid: uuid, .staticMax, limit: 20, again: again).flatMap { XenstorePaths.kib(Array($0.utf8)) }
+            let targetKey = fact(d, uuid: uuid, .target, limit: 20, again: again).flatMap { XenstorePaths.kib(Array($0.utf8)) }
             let phase: DomainPhase
             if info.dying || info.shutdown { phase = .stopping }
             else if let s = staticMaxKey, let t = targetKey, s.value > 0, t.value > 0 { phase = .running }
@@ -62,9 +64,10 @@ public final class XenHost: HostBackend, @unchecked Sendable {
     }
 
     /// A toolstack-written key of a domain's home: as kept since the last write the watch saw, or read
-    /// (and kept). nil when missing or unreadable; a failed read is not kept.
-    private func fact(_ d: DomID, uuid: String?, _ key: XenDomainFacts.Key, limit: Int) -> String? {
-        if let v = facts.kept(d, uuid: uuid, key) { return v }
+    /// (and kept) when nothing is kept or it is read `again`. nil when missing or unreadable; a failed
+    /// read is not kept.
+    private func fact(_ d: DomID, uuid: String?, _ key: XenDomainFacts.Key, limit: Int, again: Bool) -> String? {
+        if !again, let v = facts.kept(d, uuid: uuid, key) { return v }
         let ticket = facts.ticket()
         let started = ContinuousClock.now
         let raw = try? xs.read(XenstorePaths.home(d) + "/" + key.relativePath, limit: limit)
