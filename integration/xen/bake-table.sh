@@ -36,6 +36,7 @@ RANKS=$TMP/ranks SIM=$TMP/sim
 trap 'rm -rf "$TMP"' EXIT
 printf '%s\n' "real Xen: $(echo $BAKE_POLICIES | wc -w) policies x 4 guests, $BAKE_SAMPLES trace samples x $BAKE_STEP s, seed $BAKE_SEED"
 printf '%-16s %8s %8s %8s %8s %8s %8s %6s %10s %8s %5s\n' policy "stall s" "full s" majflt swapin "p50 ms" "p99 ms" "ops %" "out GiB·s" targets died
+behind=
 for P in $BAKE_POLICIES; do
     D=$RES/$P
     if [ ! -s "$D/times.txt" ]; then printf '%-16s (no run)\n' "$P"; rc=1; continue; fi
@@ -78,12 +79,17 @@ for P in $BAKE_POLICIES; do
         tc=$((tc + $(awk -v go="$GO" -v end="$END" 'prev != "" && $2 != prev && $1 >= go && $1 <= end {n++} $2 != "" {prev = $2} END {print n + 0}' "$f")))
     done
     pct=$(awk -v o=$ops -v p=$planned 'BEGIN {if (p) printf "%.0f", 100 * o / p; else print "-"}')
+    if [ "$pct" != - ] && [ "$pct" -lt 90 ]; then behind="$behind $P"; fi
     echo "$P ${mark:--} $(awk -v v=$some 'BEGIN {print v / 1e6}') $out" >> "$RANKS"
     printf '%-16s %8.1f %8.1f %8d %8d %8.2f %8.1f %6s %10s %8d %5d\n' "$P$mark" "$(awk -v v=$some 'BEGIN {print v / 1e6}')" \
         "$(awk -v v=$full 'BEGIN {print v / 1e6}')" $maj $sin "$(awk -v v=$p50 'BEGIN {print v / 1e3}')" \
         "$(awk -v v=$p99 'BEGIN {print v / 1e3}')" "$pct" "$out" $tc $died
 done
 grep -q ' [*?] ' "$RANKS" && echo "(* a workload did not finish: that guest's figures are its reporter's up to the end; ? not even that: that guest is missing from the sums)"
+if [ -n "$behind" ]; then
+    echo "(ops % under 90 for$behind: the guests fell behind their workload on this machine's emulated CPU, so the"
+    echo " stall column compares CPU starvation as much as memory policy: rerun on a faster machine before reading it)"
+fi
 
 BIN=$ROOT/.build/release/arbiter
 HOURS=$(awk -v n=$BAKE_SAMPLES -v s=$BAKE_STEP 'BEGIN {printf "%.6f", n * s / 3600}')
