@@ -21,9 +21,9 @@ public final class XenDomainFacts: Sendable {
 
         var relativePath: String {
             switch self {
-            case .name: "name"
-            case .staticMax: "memory/static-max"
-            case .target: "memory/target"
+            case .name: XenstorePaths.nameKey
+            case .staticMax: XenstorePaths.staticMaxKey
+            case .target: XenstorePaths.targetKey
             }
         }
     }

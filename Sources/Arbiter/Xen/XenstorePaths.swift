@@ -5,10 +5,12 @@ import GuestModel
 public enum XenstorePaths {
     /// A domain's home: `/local/domain/<domid>`.
     public static func home(_ d: DomID) -> String { "/local/domain/\(d.raw)" }
+    /// `name` (toolstack), relative to a domain's home.
+    public static let nameKey = "name"
     /// `memory/static-max` (KiB; toolstack): libxl refuses targets above it.
-    public static func staticMax(_ d: DomID) -> String { home(d) + "/memory/static-max" }
+    public static let staticMaxKey = "memory/static-max"
     /// `memory/target` (KiB; written by libxl_set_memory_target, read by the guest's balloon driver).
-    public static func target(_ d: DomID) -> String { home(d) + "/memory/target" }
+    public static let targetKey = "memory/target"
     /// `memory/uncooperative` (written by the arbiter, as squeezed does): "1" while the domain's balloon
     /// is marked uncooperative and held at what it has; removed when it is asked again.
     public static func uncooperative(_ d: DomID) -> String { home(d) + "/memory/uncooperative" }
