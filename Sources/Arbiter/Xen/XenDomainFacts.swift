@@ -133,11 +133,15 @@ public final class XenDomainFacts: Sendable {
         state.withLock { s in s.allWrittenAt = s.tick() }
     }
 
-    /// Drops what is kept for domains no longer there.
+    /// Drops what is kept for domains no longer there (nothing is rebuilt while every domain kept is).
     public func retain(_ present: Set<DomID>) {
         state.withLock { s in
-            s.slots = s.slots.filter { present.contains($0.key.domid) }
-            s.writtenAt = s.writtenAt.filter { present.contains($0.key.domid) }
+            if s.slots.keys.contains(where: { !present.contains($0.domid) }) {
+                s.slots = s.slots.filter { present.contains($0.key.domid) }
+            }
+            if s.writtenAt.keys.contains(where: { !present.contains($0.domid) }) {
+                s.writtenAt = s.writtenAt.filter { present.contains($0.key.domid) }
+            }
         }
     }
 
@@ -150,13 +154,9 @@ public final class XenDomainFacts: Sendable {
         guard path.dropFirst(root.count).first == "/" else { return nil }
         let parts = path.dropFirst(root.count + 1).split(separator: "/", omittingEmptySubsequences: false)
         guard let first = parts.first, let domid = XenstorePaths.domid(first) else { return nil }
-        switch parts.dropFirst().map(String.init) {
-        case []: return (domid, Key.allCases)
-        case ["name"]: return (domid, [.name])
-        case ["memory"]: return (domid, [.staticMax, .target])
-        case ["memory", "static-max"]: return (domid, [.staticMax])
-        case ["memory", "target"]: return (domid, [.target])
-        default: return nil
-        }
+        // The key itself, or a node above it (the home, `memory`): its removal takes the key with it.
+        let rest = parts.dropFirst().joined(separator: "/")
+        let keys = Key.allCases.filter { rest.isEmpty || $0.relativePath == rest || $0.relativePath.hasPrefix(rest + "/") }
+        return keys.isEmpty ? nil : (domid, keys)
     }
 }

@@ -59,7 +59,7 @@ public final class XenHost: HostBackend, @unchecked Sendable {
                                   staticMax: staticMaxKey ?? KiB(Int64(clamping: info.maxKiB)), target: targetKey ?? current,
                                   uuid: uuid, phase: phase))
         }
-        facts.retain(Set(out.map(\.domid)))
+        facts.retain(Set(ids))
         return out
     }
 
@@ -72,7 +72,7 @@ public final class XenHost: HostBackend, @unchecked Sendable {
         let started = ContinuousClock.now
         let raw = try? xs.read(XenstorePaths.home(d) + "/" + key.relativePath, limit: limit)
         calls.add(.fact, since: started)
-        let value = raw.flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
+        let value = raw.map { String(decoding: $0, as: UTF8.self) }
         facts.keep(d, uuid: uuid, key, value, ticket: ticket)
         return value
     }
